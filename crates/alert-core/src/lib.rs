@@ -1,0 +1,46 @@
+//! # alert-core
+//!
+//! The model and the contracts of flink-alert, shared by every channel plugin and the server:
+//!
+//! - [`JobStatus`], [`JobEvent`] and [`Alert`]: what happened, and what a channel receives;
+//! - [`Channel`]: one configured destination; a send returns [`Delivered`] or a classified
+//!   [`ChannelError`] ([`ErrorKind`]: Retry, Throttle, RefreshAuth, TooLong, Permanent);
+//! - [`ChannelDescriptor`] and [`registry()`]: plugins register themselves with
+//!   `inventory::submit!`, declaring a [`ParamSpec`] schema and a factory;
+//! - [`Renderer`] and [`template::PlaceholderTemplate`]: default and user templates;
+//! - [`AlertGroup::dispatch`]: one alert to every enabled instance, concurrently;
+//! - [`Secret`]: a string that never prints.
+//!
+//! Core knows no channel and no web server. With the `http` feature it also offers the HTTP
+//! plumbing channel crates share ([`http`]).
+
+pub mod channel;
+pub mod dispatch;
+pub mod event;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod outcome;
+pub mod params;
+pub mod registry;
+pub mod secret;
+pub mod status;
+pub mod template;
+pub mod text;
+
+pub use channel::Channel;
+pub use dispatch::{AlertGroup, AlertInstance, InstanceOutcome};
+pub use event::{Alert, JobEvent, Severity};
+pub use outcome::{
+    classify_http_status, ChannelError, Delivered, ErrorKind, SendResult, DEFAULT_THROTTLE,
+};
+pub use params::{ParamDefault, ParamError, ParamSpec, ParamType, ValidParams};
+pub use registry::{
+    registry, try_registry, ChannelDescriptor, ChannelFactory, Registry, RegistryError,
+};
+pub use secret::Secret;
+pub use status::JobStatus;
+pub use template::{Renderer, TemplateError, TemplateSources};
+
+// Re-exported so plugin crates submit descriptors without naming `inventory` themselves.
+pub use async_trait::async_trait;
+pub use inventory;
