@@ -1,0 +1,2 @@
+//! alert-server binary (placeholder).
+fn main() {}

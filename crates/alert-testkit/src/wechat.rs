@@ -1,0 +1,1 @@
+//! A WeCom server mock (being written).

@@ -1,0 +1,1 @@
+//! WeCom channel plugin (placeholder while it is being written).
