@@ -48,13 +48,27 @@ impl MockRobot {
     /// Starts a server that answers every send with `answer` (no checks): for scripted errors.
     pub async fn scripted(answer: ResponseTemplate) -> Self {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(answer).mount(&server).await;
-        Self { server, settings: RobotSettings { access_token: "t0ken".into(), ..Default::default() } }
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        Self {
+            server,
+            settings: RobotSettings {
+                access_token: "t0ken".into(),
+                ..Default::default()
+            },
+        }
     }
 
     /// The webhook URL to configure (`.../robot/send?access_token=...`).
     pub fn webhook(&self) -> String {
-        format!("{}{SEND_PATH}?access_token={}", self.server.uri(), self.settings.access_token)
+        format!(
+            "{}{SEND_PATH}?access_token={}",
+            self.server.uri(),
+            self.settings.access_token
+        )
     }
 
     /// JSON bodies received so far.
@@ -81,8 +95,17 @@ impl Respond for RobotResponder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let s = &self.0;
         // The query as the server decodes it: each value percent-decoded exactly once.
-        let query: Vec<(String, String)> = req.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let query: Vec<(String, String)> = req
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let get = |k: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         match get("access_token") {
             Some(t) if t == s.access_token => {}
             Some(_) => return answer(300005, "token is not exist"),
@@ -95,9 +118,18 @@ impl Respond for RobotResponder {
             let Ok(ts_ms) = ts.parse::<i64>() else {
                 return answer(310000, "sign not match, more: [timestamp is not a number]");
             };
-            let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis()).expect("fits");
+            let now_ms = i64::try_from(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis(),
+            )
+            .expect("fits");
             if (now_ms - ts_ms).abs() > 3_600_000 {
-                return answer(310000, "sign not match, more: [timestamp is more than 1 hour from server time]");
+                return answer(
+                    310000,
+                    "sign not match, more: [timestamp is more than 1 hour from server time]",
+                );
             }
             if sign != expected_sign(secret, ts) {
                 return answer(310000, "sign not match, more: [the signature is wrong]");
@@ -116,7 +148,9 @@ impl Respond for RobotResponder {
         }
         let content = match body["msgtype"].as_str() {
             Some("text") => body["text"]["content"].as_str(),
-            Some("markdown") if body["markdown"]["title"].is_string() => body["markdown"]["text"].as_str(),
+            Some("markdown") if body["markdown"]["title"].is_string() => {
+                body["markdown"]["text"].as_str()
+            }
             _ => None,
         };
         let Some(content) = content else {
@@ -140,6 +174,9 @@ mod tests {
 
     #[test]
     fn independent_signature_matches_protocol_vector() {
-        assert_eq!(expected_sign("SECtest", "1700000000000"), "aZLLrriXgn05YbwaGR7knYsLeJADjr9NwLaNNKpxh4g=");
+        assert_eq!(
+            expected_sign("SECtest", "1700000000000"),
+            "aZLLrriXgn05YbwaGR7knYsLeJADjr9NwLaNNKpxh4g="
+        );
     }
 }

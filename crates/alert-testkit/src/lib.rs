@@ -20,12 +20,15 @@ pub fn sample_event() -> JobEvent {
 
 /// [`sample_event`] rendered with the default templates.
 pub fn sample_alert() -> Alert {
-    Renderer::default().render(&sample_event()).expect("default templates render")
+    Renderer::default()
+        .render(&sample_event())
+        .expect("default templates render")
 }
 
 /// A JSON answer `{"errcode":code,"errmsg":msg}` with HTTP 200, as DingTalk and WeCom give.
 pub fn errcode_answer(code: i64, msg: &str) -> wiremock::ResponseTemplate {
-    wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"errcode": code, "errmsg": msg}))
+    wiremock::ResponseTemplate::new(200)
+        .set_body_json(serde_json::json!({"errcode": code, "errmsg": msg}))
 }
 
 /// The JSON bodies of every request the server received, in order.
