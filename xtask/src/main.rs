@@ -1,2 +1,74 @@
-//! xtask (placeholder).
-fn main() {}
+//! Project automation, run as `cargo xtask <task>`:
+//!
+//! - `ci`: what CI checks: `cargo fmt --check`, `cargo clippy -D warnings`, the test suite;
+//! - `docs`: regenerate `docs/channels.md` from the plugin registry (`docs --check` only compares).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("docs") => docs(args.iter().any(|a| a == "--check")),
+        _ => {
+            eprintln!("usage: cargo xtask ci | docs [--check]");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    docs(true)?;
+    cargo(&["test", "--workspace"])
+}
+
+fn docs(check_only: bool) -> Result<()> {
+    let path = workspace_root().join(alert_server::docs::CHANNELS_MD);
+    let fresh = alert_server::docs::channels_markdown(alert_server::registry());
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current == fresh {
+        eprintln!("{} is up to date", path.display());
+        return Ok(());
+    }
+    if check_only {
+        bail!(
+            "{} is stale: run `cargo xtask docs` and commit it",
+            path.display()
+        );
+    }
+    std::fs::write(&path, fresh).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,3 +1,40 @@
-//! alert-server library (placeholder).
+//! # alert-server
+//!
+//! The flink-alert binary's library part: the command line (`plugins`, `send`), the generated
+//! channel documentation, and (later) the REST service. Every channel crate is linked here, so
+//! the registry of this crate (and of its tests) holds them all.
+
+pub mod cli;
+pub mod docs;
+pub mod input;
+pub mod plugins;
+pub mod send;
+
+// Linking a plugin crate is what registers it (inventory); nothing else names them.
 use alert_dingtalk as _;
 use alert_wechat as _;
+
+/// The registry of the channel plugins linked into alert-server.
+///
+/// Use this rather than [`alert_core::registry`] from code (and tests) that do not otherwise
+/// touch this crate: calling it makes sure this crate, and with it every plugin, is linked.
+pub fn registry() -> &'static alert_core::Registry {
+    alert_core::registry()
+}
+
+/// Like [`registry`], but reports two plugins claiming one kind instead of panicking.
+pub fn try_registry() -> Result<&'static alert_core::Registry, alert_core::RegistryError> {
+    alert_core::try_registry()
+}
+
+/// Process exit codes of the command line.
+pub mod exit {
+    /// Delivered / done.
+    pub const OK: u8 = 0;
+    /// Invalid input or parameters.
+    pub const INVALID_INPUT: u8 = 2;
+    /// The channel rejected the message for good (bad configuration or content).
+    pub const PERMANENT: u8 = 3;
+    /// A transient failure (retry, throttle): trying again later may succeed (EX_TEMPFAIL).
+    pub const TRANSIENT: u8 = 75;
+}

@@ -1,0 +1,70 @@
+//! Command-line arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// flink-alert: watch Apache Flink jobs and notify DingTalk, WeCom and more.
+#[derive(Debug, Parser)]
+#[command(name = "alert-server", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the linked channel plugins with their parameter schemas.
+    Plugins(PluginsArgs),
+    /// Build one alert instance from parameters and send one message through it.
+    Send(SendArgs),
+}
+
+/// `alert-server plugins`
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// Print JSON (a list sorted by kind) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `alert-server send`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("message").required(true).args(["text", "event"])))]
+pub struct SendArgs {
+    /// Channel kind, e.g. `dingtalk` or `wechat` (see `alert-server plugins`).
+    #[arg(long)]
+    pub kind: String,
+    /// Instance parameters as JSON, or `@FILE` to read them from a file (`@-` for stdin).
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub params: String,
+    /// Message title (default: `flink-alert` for --text, the rendered title for --event).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Message body, sent as is (as text and as markdown).
+    #[arg(long, value_name = "BODY")]
+    pub text: Option<String>,
+    /// A job event as JSON (or `@FILE`), rendered with the default or the given templates.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub event: Option<String>,
+    /// User templates for --event as JSON `{"title":..,"text":..,"markdown":..}` (or `@FILE`);
+    /// minijinja syntax, strict about undefined variables.
+    #[arg(long, value_name = "JSON|@FILE", requires = "event")]
+    pub templates: Option<String>,
+    /// Give up waiting for the channel after this many milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+}
+
+/// Where a `JSON|@FILE` argument came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Given inline.
+    Inline,
+    /// Read from this file.
+    File(PathBuf),
+    /// Read from standard input.
+    Stdin,
+}
