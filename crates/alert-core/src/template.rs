@@ -383,6 +383,14 @@ mod tests {
     }
 
     #[test]
+    fn default_messages_snapshot() {
+        let a = Renderer::default().render(&event()).unwrap();
+        insta::assert_snapshot!("default_title", a.title);
+        insta::assert_snapshot!("default_text", a.text);
+        insta::assert_snapshot!("default_markdown", a.markdown);
+    }
+
+    #[test]
     fn optional_fields_disappear_when_absent() {
         let mut e = event();
         e.previous_status = None;
