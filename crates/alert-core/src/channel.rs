@@ -21,4 +21,11 @@ pub trait Channel: Send + Sync + fmt::Debug {
 
     /// Sends one alert: one attempt, classified.
     async fn send(&self, alert: &Alert) -> SendResult;
+
+    /// The largest message body (in UTF-8 bytes) this channel delivers whole, if it has a limit.
+    /// Digests use it to cut their list of jobs at a line, with a count of the rest, instead of
+    /// letting the plugin truncate mid-line.
+    fn max_message_bytes(&self) -> Option<usize> {
+        None
+    }
 }

@@ -12,7 +12,7 @@ use crate::params::{self, ParamError, ParamSpec, ValidParams};
 use crate::Channel;
 
 /// Builds a channel from validated parameters.
-pub type ChannelFactory = fn(ValidParams) -> Result<Arc<dyn Channel>, ParamError>;
+pub type ChannelFactory = fn(&ValidParams) -> Result<Arc<dyn Channel>, ParamError>;
 
 /// The send budget a plugin suggests for an instance (messages per minute; `None` = unlimited).
 pub type RateHint = fn(&ValidParams) -> Option<u32>;
@@ -54,7 +54,7 @@ inventory::collect!(ChannelDescriptor);
 impl ChannelDescriptor {
     /// Validates `params` against the schema, then asks the plugin to build the channel.
     pub fn build_channel(&self, params: &Value) -> Result<Arc<dyn Channel>, ParamError> {
-        (self.build)(self.validate(params)?)
+        (self.build)(&self.validate(params)?)
     }
 
     /// Validates `params` against the schema (types, required, defaults, unknown keys).
@@ -219,7 +219,7 @@ mod tests {
 
     static PARAMS: &[ParamSpec] = &[ParamSpec::new("url", ParamType::Url, "where").required()];
 
-    fn build(_: ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
+    fn build(_: &ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
         Ok(Arc::new(Null))
     }
 

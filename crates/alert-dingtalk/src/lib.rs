@@ -54,9 +54,9 @@ pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
 
 alert_core::inventory::submit! { DESCRIPTOR }
 
-fn build_channel(params: ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
+fn build_channel(params: &ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
     Ok(Arc::new(DingTalkChannel::new(
-        DingTalkConfig::from_params(&params)?,
+        DingTalkConfig::from_params(params)?,
     )?))
 }
 
@@ -134,6 +134,11 @@ impl std::fmt::Debug for DingTalkChannel {
 impl Channel for DingTalkChannel {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn max_message_bytes(&self) -> Option<usize> {
+        // The limit is on the whole body; leave room for the JSON envelope, title and mentions.
+        Some(MAX_BODY_BYTES - 2_000)
     }
 
     async fn send(&self, alert: &Alert) -> SendResult {

@@ -5,10 +5,15 @@
 //! the registry of this crate (and of its tests) holds them all.
 
 pub mod cli;
+pub mod config;
+pub mod delivery;
 pub mod docs;
 pub mod input;
+pub mod metrics;
 pub mod plugins;
+pub mod routing;
 pub mod send;
+pub mod store;
 
 // Linking a plugin crate is what registers it (inventory); nothing else names them.
 use alert_dingtalk as _;

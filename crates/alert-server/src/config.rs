@@ -1,0 +1,214 @@
+//! Server configuration: defaults, then a TOML file (`--config`), then `FLINK_ALERT_*`
+//! environment variables, then command-line flags; later sources win.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use alert_core::Secret;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything `alert-server serve` needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (`FLINK_ALERT_LISTEN`).
+    pub listen: SocketAddr,
+    /// Database URL (`FLINK_ALERT_DATABASE_URL`): `sqlite://path` (created on first start).
+    pub database_url: String,
+    /// API token (`FLINK_ALERT_TOKEN`): when set, `/api/v1` needs `Authorization: Bearer <token>`.
+    /// Required to listen on a non-loopback address.
+    #[serde(skip_serializing)]
+    pub token: Option<Secret>,
+    /// Log filter, `tracing` syntax (`FLINK_ALERT_LOG`), e.g. `info` or `alert_server=debug`.
+    pub log: String,
+    /// Delivery tuning (`FLINK_ALERT_DELIVERY__<FIELD>`).
+    pub delivery: DeliveryConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://./data/flink-alert.db".to_owned(),
+            token: None,
+            log: "info".to_owned(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+/// How the outbox is worked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Give up retrying a delivery this long after its event (default 24 h).
+    pub retry_deadline_secs: u64,
+    /// First retry delay (exponential backoff with jitter from here).
+    pub backoff_min_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// A claimed delivery not finished within this lease is claimable again (crash recovery).
+    pub lease_secs: u64,
+    /// Deliveries claimed per round.
+    pub claim_batch: u32,
+    /// Sends in flight at once, over all instances.
+    pub max_in_flight: usize,
+    /// How often to look for due deliveries when nothing wakes the worker.
+    pub poll_interval_ms: u64,
+    /// Bound on one send, whatever the plugin's own timeout.
+    pub send_timeout_secs: u64,
+    /// A job that returns to the same status within this window alerts once (flapping).
+    pub repeat_window_secs: u64,
+    /// On shutdown, wait this long for in-flight sends before releasing them.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_deadline_secs: 24 * 3600,
+            backoff_min_ms: 1_000,
+            backoff_max_ms: 5 * 60_000,
+            lease_secs: 120,
+            claim_batch: 512,
+            max_in_flight: 512,
+            poll_interval_ms: 1_000,
+            send_timeout_secs: 30,
+            repeat_window_secs: 600,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// `retry_deadline_secs` as a duration.
+    pub fn retry_deadline(&self) -> Duration {
+        Duration::from_secs(self.retry_deadline_secs)
+    }
+}
+
+/// Overrides given as flags (only the ones set).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--database-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// A configuration that cannot be used: which key and why.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ServerConfig {
+    /// Loads defaults ← `file` ← environment (`FLINK_ALERT_*`, `__` for nesting) ← `flags`.
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "--config: {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("FLINK_ALERT_").split("__"))
+            .merge(Serialized::defaults(flags));
+        let config: ServerConfig = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rules that span fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let has_token = self.token.as_ref().is_some_and(|t| !t.is_empty());
+        if !self.listen.ip().is_loopback() && !has_token {
+            return Err(ConfigError(format!(
+                "listen: refusing to listen on {} without an API token; set FLINK_ALERT_TOKEN (or `token` in the config file), or listen on 127.0.0.1",
+                self.listen
+            )));
+        }
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(ConfigError(format!(
+                "database_url: unsupported database `{}` (this build supports sqlite://PATH)",
+                self.database_url.split(':').next().unwrap_or_default()
+            )));
+        }
+        let d = &self.delivery;
+        if d.claim_batch == 0 || d.max_in_flight == 0 {
+            return Err(ConfigError(
+                "delivery: claim_batch and max_in_flight must be at least 1".into(),
+            ));
+        }
+        if d.backoff_min_ms == 0 || d.backoff_max_ms < d.backoff_min_ms {
+            return Err(ConfigError(
+                "delivery: need 0 < backoff_min_ms <= backoff_max_ms".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loopback_and_embedded_sqlite() {
+        let c = ServerConfig::default();
+        assert!(c.listen.ip().is_loopback());
+        assert!(c.database_url.starts_with("sqlite://"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn non_loopback_without_token_is_refused() {
+        let c = ServerConfig {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Default::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("FLINK_ALERT_TOKEN"));
+        let c = ServerConfig {
+            token: Some(Secret::new("t")),
+            ..c
+        };
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn file_then_flags_override_defaults() {
+        let dir = std::env::temp_dir().join(format!("fa-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://x.db\"\n[delivery]\nlease_secs = 7\n",
+        )
+        .unwrap();
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = ServerConfig::load(Some(&path), &flags).unwrap();
+        assert_eq!(c.database_url, "sqlite://x.db");
+        assert_eq!(c.delivery.lease_secs, 7);
+        assert_eq!(c.listen.port(), 9999);
+        std::fs::write(&path, "listen_on = 1\n").unwrap();
+        assert!(ServerConfig::load(Some(&path), &FlagOverrides::default())
+            .unwrap_err()
+            .to_string()
+            .contains("listen_on"));
+    }
+}

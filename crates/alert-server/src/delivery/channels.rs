@@ -1,0 +1,81 @@
+//! Built channels per instance, cached (a WeCom channel keeps its client and token cache warm).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use alert_core::Channel;
+
+use crate::store::{Instance, Store};
+
+/// One instance, ready to send.
+#[derive(Debug, Clone)]
+pub struct ReadyInstance {
+    /// Instance id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Channel kind.
+    pub kind: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Budget per minute (`None` = unlimited).
+    pub rate_per_minute: Option<u32>,
+    /// The channel, or why it could not be built from the stored parameters.
+    pub channel: Result<Arc<dyn Channel>, String>,
+}
+
+impl ReadyInstance {
+    /// Builds the channel of a stored instance through the registry.
+    pub fn build(instance: &Instance) -> Self {
+        let channel = crate::registry()
+            .build(&instance.input.kind, &instance.input.params)
+            .map_err(|e| format!("instance `{}` cannot be built: {e}", instance.input.name));
+        Self {
+            id: instance.id,
+            name: instance.input.name.clone(),
+            kind: instance.input.kind.clone(),
+            enabled: instance.input.enabled,
+            rate_per_minute: instance.input.rate_per_minute.filter(|r| *r > 0),
+            channel,
+        }
+    }
+}
+
+/// Instance id → ready instance; the API invalidates entries it changes.
+#[derive(Default)]
+pub struct ChannelCache {
+    map: RwLock<HashMap<i64, Arc<ReadyInstance>>>,
+}
+
+impl std::fmt::Debug for ChannelCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelCache").finish_non_exhaustive()
+    }
+}
+
+impl ChannelCache {
+    /// The ready instance, loading and building it on first use; `None` when it does not exist.
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        id: i64,
+    ) -> Result<Option<Arc<ReadyInstance>>, String> {
+        if let Some(ready) = self.map.read().expect("not poisoned").get(&id) {
+            return Ok(Some(Arc::clone(ready)));
+        }
+        let Some(instance) = store.get_instance(id).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let ready = Arc::new(ReadyInstance::build(&instance));
+        self.map
+            .write()
+            .expect("not poisoned")
+            .insert(id, Arc::clone(&ready));
+        Ok(Some(ready))
+    }
+
+    /// Drops the cached entry (the instance changed or was deleted).
+    pub fn invalidate(&self, id: i64) {
+        self.map.write().expect("not poisoned").remove(&id);
+    }
+}

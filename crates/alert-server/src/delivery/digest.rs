@@ -1,0 +1,146 @@
+//! Digest messages: many waiting alerts for one paced instance, folded into one message.
+
+use alert_core::{Alert, JobEvent, Severity};
+use serde::{Deserialize, Serialize};
+
+/// What a digest (or a delivery folded into one) contributes: one line per job change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLine {
+    /// `orders_etl: RUNNING → FAILED (prod, 2026-11-25 10:00:00 +08:00)`
+    pub line: String,
+    /// The change's severity.
+    pub severity: Severity,
+}
+
+impl DigestLine {
+    /// The line for one event.
+    pub fn from_event(e: &JobEvent) -> Self {
+        let change = match e.previous_status {
+            Some(prev) => format!("{prev} → {}", e.status),
+            None => e.status.to_string(),
+        };
+        let cluster = if e.cluster.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", e.cluster)
+        };
+        Self {
+            line: format!(
+                "{}: {change} ({cluster}{})",
+                e.job_name,
+                e.occurred_at.format("%Y-%m-%d %H:%M:%S %:z")
+            ),
+            severity: e.severity(),
+        }
+    }
+}
+
+/// A stored digest message: the rendered alert and the lines it lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestPayload {
+    /// Title.
+    pub title: String,
+    /// Plain-text body.
+    pub text: String,
+    /// Markdown body.
+    pub markdown: String,
+    /// Highest severity of the lines.
+    pub severity: Severity,
+    /// Every line, including those cut from the bodies (a later digest may fold this one).
+    pub lines: Vec<DigestLine>,
+}
+
+impl DigestPayload {
+    /// Builds the digest of `lines`, each body at most `max_bytes` (cut at a line, with the
+    /// count of the rest).
+    pub fn new(lines: Vec<DigestLine>, max_bytes: Option<usize>) -> Self {
+        let n = lines.len();
+        let severity = lines
+            .iter()
+            .map(|l| l.severity)
+            .max()
+            .unwrap_or(Severity::Info);
+        let title = format!("[Flink] {n} 个作业状态变化 / {n} job changes");
+        let header_text = format!("Flink 告警汇总 / alert digest: {n} job changes (sent as one message to respect the channel's rate limit)\n");
+        let header_md = format!("### Flink 告警汇总 / alert digest\n**{n} job changes** (sent as one message to respect the channel's rate limit)\n\n");
+        let text = listing(&header_text, &lines, max_bytes);
+        let markdown = listing(&header_md, &lines, max_bytes);
+        Self {
+            title,
+            text,
+            markdown,
+            severity,
+            lines,
+        }
+    }
+
+    /// The alert to send.
+    pub fn to_alert(&self) -> Alert {
+        Alert {
+            title: self.title.clone(),
+            text: self.text.clone(),
+            markdown: self.markdown.clone(),
+            severity: self.severity,
+            event: None,
+        }
+    }
+}
+
+fn listing(header: &str, lines: &[DigestLine], max_bytes: Option<usize>) -> String {
+    let limit = max_bytes.unwrap_or(usize::MAX);
+    let mut out = header.to_owned();
+    for (i, l) in lines.iter().enumerate() {
+        let entry = format!("- {}\n", l.line);
+        let rest = lines.len() - i;
+        // Keep room for the "… and N more" line whenever something may still be cut.
+        let tail = format!("… 另有 {rest} 条 / and {rest} more\n");
+        if out.len() + entry.len() + tail.len() > limit && i + 1 < lines.len()
+            || out.len() + entry.len() > limit
+        {
+            out.push_str(&tail);
+            break;
+        }
+        out.push_str(&entry);
+    }
+    out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: usize) -> Vec<DigestLine> {
+        (0..n)
+            .map(|i| DigestLine {
+                line: format!("job_{i}: RUNNING → FAILED (prod, 2026-11-25 10:00:00 +08:00)"),
+                severity: Severity::Critical,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lists_every_line_when_it_fits() {
+        let d = DigestPayload::new(lines(12), None);
+        assert!(d.title.contains("12 job changes"));
+        assert_eq!(d.text.matches("\n- ").count(), 12);
+        assert!(!d.text.contains("more"));
+        insta::assert_snapshot!(
+            "digest_markdown_3",
+            DigestPayload::new(lines(3), None).markdown
+        );
+    }
+
+    #[test]
+    fn cuts_at_a_line_with_the_count_of_the_rest() {
+        let d = DigestPayload::new(lines(500), Some(2048));
+        assert!(d.text.len() <= 2048, "{}", d.text.len());
+        let shown = d.text.matches("\n- ").count();
+        assert!(shown > 10 && shown < 500);
+        assert!(
+            d.text.ends_with(&format!("and {} more", 500 - shown)),
+            "{}",
+            &d.text[d.text.len() - 60..]
+        );
+        assert_eq!(d.lines.len(), 500);
+    }
+}

@@ -1,0 +1,491 @@
+//! The delivery engine: works the durable outbox.
+//!
+//! One loop claims due deliveries (leased, so a crashed process's rows come back), groups them
+//! by instance, asks the [`pacing::Pacer`] whether to send, fold into a digest, or wait, and
+//! spawns sends bounded by a global semaphore. Each outcome kind moves the row: sent, retry
+//! with backoff until the deadline, wait out a throttle, or fail with the reason. Results are
+//! recorded in batches by one recorder task.
+//!
+//! Delivery is at-least-once: a crash after the channel accepted a message and before its
+//! result was committed (a window of milliseconds: the recorder flushes at once) sends it
+//! again once the lease expires.
+
+pub mod backoff;
+pub mod channels;
+pub mod digest;
+pub mod pacing;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alert_core::{ErrorKind, Renderer};
+use serde_json::json;
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use self::channels::{ChannelCache, ReadyInstance};
+use self::digest::{DigestLine, DigestPayload};
+use self::pacing::{Decision, Pacer};
+use crate::config::DeliveryConfig;
+use crate::metrics::Metrics;
+use crate::store::{AttemptRecord, ClaimedDelivery, DeliveryState, DigestInput, Store};
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Everything the engine shares with its send tasks.
+struct Shared {
+    store: Arc<dyn Store>,
+    channels: Arc<ChannelCache>,
+    metrics: Arc<Metrics>,
+    config: DeliveryConfig,
+    renderer: Renderer,
+    pacer: Mutex<Pacer>,
+    in_flight: Mutex<HashSet<i64>>,
+    worker: String,
+}
+
+/// The outbox worker of this process.
+pub struct Engine {
+    shared: Arc<Shared>,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("worker", &self.shared.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store`; `wake` is notified when new deliveries are committed.
+    pub fn new(
+        store: Arc<dyn Store>,
+        channels: Arc<ChannelCache>,
+        metrics: Arc<Metrics>,
+        config: DeliveryConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let worker = format!("{}-{}", std::process::id(), now_ms());
+        let shared = Shared {
+            store,
+            channels,
+            metrics,
+            config,
+            renderer: Renderer::default(),
+            pacer: Mutex::new(Pacer::default()),
+            in_flight: Mutex::new(HashSet::new()),
+            worker,
+        };
+        Self {
+            shared: Arc::new(shared),
+            wake,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then lets in-flight sends finish (up to the grace
+    /// period), releases the rest, and flushes the recorder.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let s = &self.shared;
+        let (tx, rx) = mpsc::channel::<AttemptRecord>(4096);
+        let recorder = tokio::spawn(record_loop(Arc::clone(&self.shared), rx));
+        let permits = Arc::new(Semaphore::new(s.config.max_in_flight));
+        let mut sends = JoinSet::new();
+        let poll = Duration::from_millis(s.config.poll_interval_ms);
+        let mut next_depth_update = 0;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while sends.try_join_next().is_some() {}
+            let now = now_ms();
+            if now >= next_depth_update {
+                if let Ok(depth) = s.store.pending_count().await {
+                    s.metrics
+                        .queue_depth
+                        .set(i64::try_from(depth).unwrap_or(i64::MAX));
+                }
+                next_depth_update = now + 1_000;
+            }
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = sends.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let limit = u32::try_from(free)
+                .unwrap_or(u32::MAX)
+                .min(s.config.claim_batch);
+            let lease = i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);
+            let claimed = match s.store.claim_due(now, limit, &s.worker, lease).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            self.dispatch(claimed, &permits, &mut sends, &tx).await;
+        }
+        // Shutdown: stop claiming; give in-flight sends the grace period.
+        let grace = Duration::from_secs(s.config.shutdown_grace_secs);
+        let drained =
+            tokio::time::timeout(grace, async { while sends.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            sends.abort_all();
+            while sends.join_next().await.is_some() {}
+        }
+        drop(tx);
+        let _ = recorder.await;
+        let left: Vec<i64> = s.in_flight.lock().expect("not poisoned").drain().collect();
+        if !left.is_empty() {
+            tracing::info!(
+                count = left.len(),
+                "releasing unfinished deliveries for the next start"
+            );
+            if let Err(e) = s.store.release(&left, now_ms()).await {
+                tracing::warn!(error = %e, "could not release deliveries; their lease will expire");
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        claimed: Vec<ClaimedDelivery>,
+        permits: &Arc<Semaphore>,
+        sends: &mut JoinSet<()>,
+        tx: &mpsc::Sender<AttemptRecord>,
+    ) {
+        let s = &self.shared;
+        let mut by_instance: Vec<(i64, Vec<ClaimedDelivery>)> = Vec::new();
+        let mut index: HashMap<i64, usize> = HashMap::new();
+        for row in claimed {
+            let id = row.delivery.instance_id;
+            let slot = *index.entry(id).or_insert_with(|| {
+                by_instance.push((id, Vec::new()));
+                by_instance.len() - 1
+            });
+            by_instance[slot].1.push(row);
+        }
+        let now = now_ms();
+        for (instance_id, rows) in by_instance {
+            let ready = match s.channels.get(s.store.as_ref(), instance_id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    fail_all(tx, &rows, now, "instance no longer exists").await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, instance_id, "loading instance failed; will retry");
+                    release(s, &rows, now + 1_000).await;
+                    continue;
+                }
+            };
+            if !ready.enabled {
+                fail_all(tx, &rows, now, "instance is disabled").await;
+                continue;
+            }
+            if let Err(e) = &ready.channel {
+                fail_all(tx, &rows, now, e).await;
+                continue;
+            }
+            let decision = s.pacer.lock().expect("not poisoned").decide(
+                instance_id,
+                ready.rate_per_minute,
+                rows.len(),
+                now,
+            );
+            match decision {
+                Decision::SendAll => {
+                    for row in rows {
+                        spawn_send(s, &ready, row, permits, sends, tx).await;
+                    }
+                }
+                Decision::Digest => match fold(s, &ready, &rows, now).await {
+                    Ok(digest) => {
+                        s.metrics
+                            .digests
+                            .get_or_create(&crate::metrics::KindLabel {
+                                kind: ready.kind.clone(),
+                            })
+                            .inc();
+                        spawn_send(s, &ready, digest, permits, sends, tx).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, instance_id, "creating a digest failed; retrying shortly");
+                        release(s, &rows, now + 1_000).await;
+                    }
+                },
+                Decision::WaitUntil(at) => {
+                    s.metrics
+                        .throttles
+                        .get_or_create(&crate::metrics::KindLabel {
+                            kind: ready.kind.clone(),
+                        })
+                        .inc();
+                    release(s, &rows, at).await;
+                }
+            }
+        }
+    }
+}
+
+async fn release(s: &Shared, rows: &[ClaimedDelivery], at: i64) {
+    let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
+    if let Err(e) = s.store.release(&ids, at).await {
+        tracing::warn!(error = %e, "could not release deliveries; their lease will expire");
+    }
+}
+
+async fn fail_all(tx: &mpsc::Sender<AttemptRecord>, rows: &[ClaimedDelivery], now: i64, why: &str) {
+    for row in rows {
+        let record = AttemptRecord {
+            delivery_id: row.delivery.id,
+            started_at: now,
+            finished_at: now,
+            state: DeliveryState::Failed,
+            next_attempt_at: None,
+            error: Some(json!({"kind": "permanent", "message": why})),
+            warnings: vec![],
+        };
+        let _ = tx.send(record).await;
+    }
+}
+
+/// Folds `rows` into one digest delivery (created claimed by this worker) and returns it.
+async fn fold(
+    s: &Shared,
+    ready: &ReadyInstance,
+    rows: &[ClaimedDelivery],
+    now: i64,
+) -> Result<ClaimedDelivery, String> {
+    let mut lines = Vec::new();
+    for row in rows {
+        match (&row.event, &row.delivery.payload) {
+            (Some(event), _) => lines.push(DigestLine::from_event(event)),
+            (None, Some(payload)) => {
+                if let Ok(earlier) = serde_json::from_value::<DigestPayload>(payload.clone()) {
+                    lines.extend(earlier.lines);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let max_bytes = ready
+        .channel
+        .as_ref()
+        .ok()
+        .and_then(|c| c.max_message_bytes());
+    let payload = DigestPayload::new(lines, max_bytes);
+    let payload_json = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
+    let deadline_at = rows
+        .iter()
+        .map(|r| r.delivery.deadline_at)
+        .max()
+        .unwrap_or(now);
+    let lease_until = now + i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);
+    let input = DigestInput {
+        instance_id: ready.id,
+        folded: rows.iter().map(|r| r.delivery.id).collect(),
+        payload: payload_json.clone(),
+        next_attempt_at: now,
+        deadline_at,
+        claimed_by: Some(s.worker.clone()),
+        lease_until: Some(lease_until),
+    };
+    let id = s
+        .store
+        .create_digest(&input, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in rows {
+        s.metrics.delivery(&ready.kind, "suppressed");
+    }
+    let mut delivery = rows[0].delivery.clone();
+    delivery.id = id;
+    delivery.event_id = None;
+    delivery.group_id = None;
+    delivery.state = DeliveryState::Pending;
+    delivery.attempts = 0;
+    delivery.deadline_at = deadline_at;
+    delivery.last_error = None;
+    delivery.digest_id = None;
+    delivery.payload = Some(payload_json);
+    delivery.created_at = now;
+    Ok(ClaimedDelivery {
+        delivery,
+        event: None,
+    })
+}
+
+async fn spawn_send(
+    s: &Arc<Shared>,
+    ready: &Arc<ReadyInstance>,
+    row: ClaimedDelivery,
+    permits: &Arc<Semaphore>,
+    sends: &mut JoinSet<()>,
+    tx: &mpsc::Sender<AttemptRecord>,
+) {
+    let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
+        return;
+    };
+    s.in_flight
+        .lock()
+        .expect("not poisoned")
+        .insert(row.delivery.id);
+    let (s, ready, tx) = (Arc::clone(s), Arc::clone(ready), tx.clone());
+    sends.spawn(async move {
+        let record = send_one(&s, &ready, &row).await;
+        // Leave in_flight only once the recorder has the result (shutdown releases the rest).
+        let _ = tx.send(record).await;
+        s.in_flight
+            .lock()
+            .expect("not poisoned")
+            .remove(&row.delivery.id);
+        drop(permit);
+    });
+}
+
+/// One attempt, turned into the record that moves the row.
+async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> AttemptRecord {
+    let d = &row.delivery;
+    let started_at = now_ms();
+    let alert = match (&row.event, &d.payload) {
+        (Some(event), _) => s.renderer.render(event).map_err(|e| e.to_string()),
+        (None, Some(payload)) => serde_json::from_value::<DigestPayload>(payload.clone())
+            .map(|p| p.to_alert())
+            .map_err(|e| format!("stored digest is unreadable: {e}")),
+        (None, None) => Err("delivery has neither event nor message".to_owned()),
+    };
+    let channel = ready.channel.as_ref().map_err(Clone::clone);
+    let result = match (alert, channel) {
+        (Ok(alert), Ok(channel)) => {
+            let limit = Duration::from_secs(s.config.send_timeout_secs);
+            match tokio::time::timeout(limit, channel.send(&alert)).await {
+                Ok(r) => r,
+                Err(_) => Err(alert_core::ChannelError::retry(format!(
+                    "no answer within {} s",
+                    limit.as_secs()
+                ))),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => Err(alert_core::ChannelError::permanent(e)),
+    };
+    let finished_at = now_ms();
+    let mut record = AttemptRecord {
+        delivery_id: d.id,
+        started_at,
+        finished_at,
+        state: DeliveryState::Sent,
+        next_attempt_at: None,
+        error: None,
+        warnings: vec![],
+    };
+    match result {
+        Ok(delivered) => {
+            s.metrics.delivery(&ready.kind, "sent");
+            #[allow(clippy::cast_precision_loss)]
+            s.metrics
+                .event_to_send
+                .observe((finished_at - d.created_at).max(0) as f64 / 1000.0);
+            record.warnings = delivered.warnings;
+        }
+        Err(e) => {
+            s.metrics.delivery(&ready.kind, e.kind.as_str());
+            record.error =
+                Some(serde_json::to_value(&e).unwrap_or_else(|_| json!({"message": e.message})));
+            let attempts = d.attempts + 1;
+            let retry_at = match e.kind {
+                ErrorKind::Retry => {
+                    s.metrics
+                        .retries
+                        .get_or_create(&crate::metrics::KindLabel {
+                            kind: ready.kind.clone(),
+                        })
+                        .inc();
+                    Some(finished_at + millis(backoff::retry_delay(&s.config, attempts)))
+                }
+                ErrorKind::Throttle { retry_after } => {
+                    s.metrics
+                        .throttles
+                        .get_or_create(&crate::metrics::KindLabel {
+                            kind: ready.kind.clone(),
+                        })
+                        .inc();
+                    let until = finished_at + millis(retry_after);
+                    s.pacer.lock().expect("not poisoned").block(ready.id, until);
+                    Some(until)
+                }
+                ErrorKind::RefreshAuth | ErrorKind::TooLong | ErrorKind::Permanent => None,
+            };
+            match retry_at {
+                Some(at) if at <= d.deadline_at => {
+                    record.state = DeliveryState::Pending;
+                    record.next_attempt_at = Some(at);
+                }
+                Some(_) => {
+                    record.state = DeliveryState::Failed;
+                    let mut err = record.error.take().unwrap_or_default();
+                    err["message"] = json!(format!(
+                        "gave up after {attempts} attempts: the retry deadline passed; last error: {}",
+                        e.message
+                    ));
+                    record.error = Some(err);
+                    s.metrics.delivery(&ready.kind, "expired");
+                }
+                None => record.state = DeliveryState::Failed,
+            }
+        }
+    }
+    record
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Collects attempt records and commits them in batches (one transaction per batch).
+async fn record_loop(s: Arc<Shared>, mut rx: mpsc::Receiver<AttemptRecord>) {
+    let mut batch = Vec::with_capacity(512);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut tries = 0;
+        loop {
+            match s.store.record_attempts(&batch).await {
+                Ok(()) => break,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    // The rows keep their lease; when it expires they are sent again (at-least-once).
+                    tracing::error!(error = %e, count = batch.len(), "could not record attempts");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}

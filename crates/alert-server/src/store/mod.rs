@@ -1,0 +1,393 @@
+//! Storage: configuration (instances, groups, bindings), events, and the durable delivery outbox.
+//!
+//! The dispatcher and the API talk to storage only through the [`Store`] trait, so a second
+//! backend (PostgreSQL for several replicas) can follow without touching either. Times are Unix
+//! milliseconds (`i64`) throughout.
+
+pub mod sqlite;
+
+use alert_core::{JobEvent, JobStatus};
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique name is already taken (`field` is `name`).
+    #[error("{what} named `{name}` already exists")]
+    NameTaken {
+        /// `instance` or `group`.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A referenced row does not exist (`field` names the reference, e.g. `instance_ids`).
+    #[error("{field}: {message}")]
+    BadReference {
+        /// The request field that holds the reference.
+        field: &'static str,
+        /// What is missing.
+        message: String,
+    },
+    /// The row is used elsewhere and cannot be deleted (e.g. an instance still in groups).
+    #[error("{0}")]
+    InUse(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An alert instance as given by the API (params with secrets in clear).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceInput {
+    /// Unique name.
+    pub name: String,
+    /// Plugin kind.
+    pub kind: String,
+    /// Disabled instances receive nothing.
+    pub enabled: bool,
+    /// Validated, normalized parameters (secrets in clear: storage only).
+    pub params: Value,
+    /// Send budget per minute; `None` = unlimited.
+    pub rate_per_minute: Option<u32>,
+}
+
+/// A stored alert instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Id.
+    pub id: i64,
+    /// The rest.
+    pub input: InstanceInput,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Last updated, ms.
+    pub updated_at: i64,
+}
+
+/// An alert group as given by the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInput {
+    /// Unique name.
+    pub name: String,
+    /// Disabled groups alert nobody.
+    pub enabled: bool,
+    /// Member instances (each must exist).
+    pub instance_ids: Vec<i64>,
+}
+
+/// A stored alert group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Id.
+    pub id: i64,
+    /// The rest.
+    pub input: GroupInput,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Last updated, ms.
+    pub updated_at: i64,
+}
+
+/// Which jobs alert which group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingInput {
+    /// Job name or glob (`orders_*`).
+    pub job: String,
+    /// Cluster name; `None` matches every cluster.
+    pub cluster: Option<String>,
+    /// The group to alert (must exist).
+    pub group_id: i64,
+    /// Statuses that alert.
+    pub statuses: Vec<JobStatus>,
+}
+
+/// A stored binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Id.
+    pub id: i64,
+    /// The rest.
+    pub input: BindingInput,
+    /// Created, ms.
+    pub created_at: i64,
+}
+
+/// One delivery to create with an event: this instance, because of this group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The instance to send to.
+    pub instance_id: i64,
+    /// The group that routed it.
+    pub group_id: Option<i64>,
+}
+
+/// The result of [`Store::insert_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsertedEvent {
+    /// The event's id (the first one's, for a duplicate).
+    pub event_id: i64,
+    /// Deliveries created (those of the first event, for a duplicate).
+    pub deliveries: usize,
+    /// True when the same (job id, status, occurred_at) was already stored: nothing new created.
+    pub duplicate: bool,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Id.
+    pub id: i64,
+    /// The event.
+    pub event: JobEvent,
+    /// When it was received, ms.
+    pub received_at: i64,
+}
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Not sent yet (due now or later).
+    Pending,
+    /// Accepted by the channel.
+    Sent,
+    /// Given up: permanent error or deadline passed.
+    Failed,
+    /// Folded into a digest (see `digest_id`).
+    Suppressed,
+}
+
+impl DeliveryState {
+    /// Lower-case name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+        }
+    }
+}
+
+/// A delivery as history shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    /// Id.
+    pub id: i64,
+    /// The event, `None` for a digest.
+    pub event_id: Option<i64>,
+    /// The instance.
+    pub instance_id: i64,
+    /// The routing group, if any.
+    pub group_id: Option<i64>,
+    /// Pending, sent, failed, suppressed.
+    pub state: DeliveryState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Earliest time of the next attempt, ms (pending only).
+    pub next_attempt_at: i64,
+    /// Give up after this time, ms.
+    pub deadline_at: i64,
+    /// The last error (`{"kind","code","message"}`), if any.
+    pub last_error: Option<Value>,
+    /// For suppressed rows: the digest delivery that carried them.
+    pub digest_id: Option<i64>,
+    /// For digests: the rendered message (title, text, markdown) as JSON.
+    pub payload: Option<Value>,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Accepted by the channel, ms.
+    pub sent_at: Option<i64>,
+}
+
+/// A delivery claimed by a worker, with what it needs to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// Its event (`None` for a digest, whose message is in `delivery.payload`).
+    pub event: Option<JobEvent>,
+}
+
+/// What a worker reports after an attempt; the store records the attempt and moves the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery_id: i64,
+    /// When the attempt started, ms.
+    pub started_at: i64,
+    /// When it ended, ms.
+    pub finished_at: i64,
+    /// The new state: Sent, Failed, or Pending (retry at `next_attempt_at`).
+    pub state: DeliveryState,
+    /// For Pending: when to try again, ms.
+    pub next_attempt_at: Option<i64>,
+    /// The error of this attempt (`{"kind","code","message"}`), `None` when sent.
+    pub error: Option<Value>,
+    /// Warnings of a successful send.
+    pub warnings: Vec<String>,
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// 1-based number.
+    pub number: u32,
+    /// Start, ms.
+    pub started_at: i64,
+    /// End, ms.
+    pub finished_at: i64,
+    /// `sent`, `retry`, `throttle`, `permanent`, ... (the outcome kind).
+    pub outcome: String,
+    /// The error, if any.
+    pub error: Option<Value>,
+    /// Warnings, if any.
+    pub warnings: Vec<String>,
+}
+
+/// A digest to create: one message carrying several pending deliveries of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestInput {
+    /// The instance.
+    pub instance_id: i64,
+    /// The deliveries folded into it (they become `suppressed` with `digest_id` set).
+    pub folded: Vec<i64>,
+    /// The rendered message (title, text, markdown) as JSON.
+    pub payload: Value,
+    /// Due time, ms.
+    pub next_attempt_at: i64,
+    /// Give up after, ms.
+    pub deadline_at: i64,
+    /// Create it already claimed by this worker (which sends it at once), lease until `lease_until`.
+    pub claimed_by: Option<String>,
+    /// Lease end, ms, with `claimed_by`.
+    pub lease_until: Option<i64>,
+}
+
+/// Filters of the history listing (all optional; newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    /// Job id.
+    pub job_id: Option<String>,
+    /// Instance id.
+    pub instance_id: Option<i64>,
+    /// Group id.
+    pub group_id: Option<i64>,
+    /// Delivery state.
+    pub state: Option<DeliveryState>,
+    /// Only rows with id below this (paging).
+    pub before: Option<i64>,
+    /// At most this many rows (1..=1000).
+    pub limit: u32,
+}
+
+/// A history row: a delivery joined with its event and instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// Job name (`None` for digests).
+    pub job_name: Option<String>,
+    /// Job id (`None` for digests).
+    pub job_id: Option<String>,
+    /// Previous status.
+    pub previous_status: Option<JobStatus>,
+    /// New status.
+    pub status: Option<JobStatus>,
+    /// Instance name.
+    pub instance_name: String,
+    /// Instance kind.
+    pub kind: String,
+}
+
+/// Storage of configuration, events and the outbox.
+///
+/// Every method is one transaction. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an instance; `NameTaken` when the name is used.
+    async fn create_instance(&self, input: &InstanceInput, now: i64) -> StoreResult<Instance>;
+    /// Every instance, by id.
+    async fn list_instances(&self) -> StoreResult<Vec<Instance>>;
+    /// One instance.
+    async fn get_instance(&self, id: i64) -> StoreResult<Option<Instance>>;
+    /// Replaces an instance; `None` when it does not exist.
+    async fn update_instance(
+        &self,
+        id: i64,
+        input: &InstanceInput,
+        now: i64,
+    ) -> StoreResult<Option<Instance>>;
+    /// Deletes an instance; `InUse` (listing the groups) while a group holds it; false when absent.
+    async fn delete_instance(&self, id: i64) -> StoreResult<bool>;
+
+    /// Creates a group; `BadReference` for unknown instance ids.
+    async fn create_group(&self, input: &GroupInput, now: i64) -> StoreResult<Group>;
+    /// Every group, by id.
+    async fn list_groups(&self) -> StoreResult<Vec<Group>>;
+    /// One group.
+    async fn get_group(&self, id: i64) -> StoreResult<Option<Group>>;
+    /// Replaces a group; `None` when it does not exist.
+    async fn update_group(
+        &self,
+        id: i64,
+        input: &GroupInput,
+        now: i64,
+    ) -> StoreResult<Option<Group>>;
+    /// Deletes a group and its bindings; false when absent.
+    async fn delete_group(&self, id: i64) -> StoreResult<bool>;
+
+    /// Creates a binding; `BadReference` (field `group_id`) for an unknown group.
+    async fn create_binding(&self, input: &BindingInput, now: i64) -> StoreResult<Binding>;
+    /// Every binding, by id.
+    async fn list_bindings(&self) -> StoreResult<Vec<Binding>>;
+    /// Deletes a binding; false when absent.
+    async fn delete_binding(&self, id: i64) -> StoreResult<bool>;
+
+    /// Stores an event and one pending delivery per target, due `now`, in one transaction.
+    ///
+    /// - An event with the same (job id, status, occurred_at) as a stored one creates nothing
+    ///   and returns the first one's id with `duplicate: true`.
+    /// - Flapping: when an earlier event of the same job id with the same status was received
+    ///   at or after `repeat_since`, the deliveries are created `suppressed` (no digest) with
+    ///   `last_error` `{"kind":"repeat","message":"repeat of event N"}`, so a job flapping
+    ///   RESTARTING/RUNNING alerts once per window.
+    async fn insert_event(
+        &self,
+        event: &JobEvent,
+        targets: &[Target],
+        now: i64,
+        deadline_at: i64,
+        repeat_since: i64,
+    ) -> StoreResult<InsertedEvent>;
+    /// One event with its deliveries.
+    async fn get_event(&self, id: i64) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>>;
+
+    /// Claims up to `limit` pending deliveries due at `now` whose lease is free or expired,
+    /// oldest first, leasing them to `worker` until `now + lease_ms`.
+    async fn claim_due(
+        &self,
+        now: i64,
+        limit: u32,
+        worker: &str,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records attempts and moves their rows (clears the lease), in one transaction.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    /// Puts claimed rows back unattempted (shutdown, pacing), due at `next_attempt_at`.
+    async fn release(&self, delivery_ids: &[i64], next_attempt_at: i64) -> StoreResult<()>;
+    /// Creates a digest delivery and suppresses the folded rows, in one transaction. Returns its id.
+    async fn create_digest(&self, digest: &DigestInput, now: i64) -> StoreResult<i64>;
+    /// The attempts of one delivery, in order.
+    async fn attempts(&self, delivery_id: i64) -> StoreResult<Vec<Attempt>>;
+    /// Number of pending deliveries (queue depth).
+    async fn pending_count(&self) -> StoreResult<u64>;
+    /// Deliveries with their event and instance, newest first.
+    async fn history(&self, filter: &HistoryFilter) -> StoreResult<Vec<HistoryRow>>;
+}
