@@ -179,3 +179,100 @@ async fn plugins_json_lists_every_linked_kind_sorted() {
         &json!({"name":"webhook","type":"url","required":true,"default":null,"secret":true,"description":webhook["description"]})
     );
 }
+
+mod wecom {
+    use alert_testkit::wechat::{Endpoint, MockWeCom, WeComSettings};
+
+    use super::*;
+
+    fn app_params(mock: &MockWeCom, extra: Value) -> String {
+        let mut p = json!({
+            "send_type": "app", "base_url": mock.uri(), "corp_id": mock.settings.corp_id,
+            "secret": mock.settings.corp_secret, "agent_id": mock.settings.agent_id.to_string(),
+        });
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        p.to_string()
+    }
+
+    #[tokio::test]
+    async fn app_send_warns_about_invalid_users_and_exits_0() {
+        let mock = MockWeCom::start(WeComSettings::default()).await;
+        let params = app_params(
+            &mock,
+            json!({"users": "alice|mallory", "show_type": "text"}),
+        );
+        let out = alert_server(args(&[
+            "send",
+            "--kind",
+            "wechat",
+            "--params",
+            &params,
+            "--text",
+            "job failed",
+        ]))
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("warning: ") && stderr(&out).contains("mallory"),
+            "{}",
+            stderr(&out)
+        );
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!all.contains(&mock.settings.corp_secret));
+        assert_eq!(mock.gettoken_calls().await, 1);
+    }
+
+    #[tokio::test]
+    async fn dinky_template_event_with_quotes_arrives_as_valid_json() {
+        let mock = MockWeCom::start(WeComSettings::default()).await;
+        let template = r#"{"touser":"{toUser}","agentid":{agentId},"msgtype":"{showType}","{showType}":{"content":"{msg}"}}"#;
+        let params = app_params(&mock, json!({"template": template, "users": ["alice"]}));
+        let event = json!({"job_id":"ab12","job_name":"say \"hi\" \\ etl","cluster":"prod","status":"CANCELED",
+            "previous_status":"RUNNING","occurred_at":"2026-11-25T10:00:00+08:00","error":"line1\nline2"})
+        .to_string();
+        let out = alert_server(args(&[
+            "send", "--kind", "wechat", "--params", &params, "--event", &event,
+        ]))
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let body = mock.bodies(Endpoint::MessageSend).await.remove(0);
+        let content = body["markdown"]["content"].as_str().unwrap();
+        assert!(
+            content.contains("say \"hi\" \\ etl") && content.contains("RUNNING → CANCELED"),
+            "{content}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_corp_secret_is_permanent_exit_3() {
+        let mock = MockWeCom::start(WeComSettings::default()).await;
+        let params = app_params(&mock, json!({"secret": "not-the-secret"}));
+        let out = alert_server(args(&[
+            "send", "--kind", "wechat", "--params", &params, "--text", "x",
+        ]))
+        .await;
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("wechat: gettoken: errcode 40001"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("not-the-secret"));
+    }
+
+    #[tokio::test]
+    async fn app_without_agent_id_is_invalid_input() {
+        let mock = MockWeCom::start(WeComSettings::default()).await;
+        let params =
+            json!({"send_type": "app", "base_url": mock.uri(), "corp_id": "c", "secret": "s"})
+                .to_string();
+        let out = alert_server(args(&[
+            "send", "--kind", "wechat", "--params", &params, "--text", "x",
+        ]))
+        .await;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("params.agent_id"), "{}", stderr(&out));
+    }
+}
