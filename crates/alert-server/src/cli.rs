@@ -6,20 +6,45 @@ use clap::{Args, Parser, Subcommand};
 
 /// flink-alert: watch Apache Flink jobs and notify DingTalk, WeCom and more.
 #[derive(Debug, Parser)]
-#[command(name = "alert-server", version, about, propagate_version = true)]
+#[command(
+    name = "alert-server",
+    version,
+    about,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (default: `serve`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// `serve`'s options, accepted without the word `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the REST service and the delivery engine (the default).
+    Serve(ServeArgs),
     /// List the linked channel plugins with their parameter schemas.
     Plugins(PluginsArgs),
     /// Build one alert instance from parameters and send one message through it.
     Send(SendArgs),
+}
+
+/// `alert-server serve`
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env FLINK_ALERT_LISTEN].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Database URL [default: sqlite://./data/flink-alert.db; env FLINK_ALERT_DATABASE_URL].
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (see docs/CONFIGURATION.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `alert-server plugins`

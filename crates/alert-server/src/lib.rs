@@ -4,6 +4,7 @@
 //! channel documentation, and (later) the REST service. Every channel crate is linked here, so
 //! the registry of this crate (and of its tests) holds them all.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod routing;
 pub mod send;
+pub mod serve;
 pub mod store;
 
 // Linking a plugin crate is what registers it (inventory); nothing else names them.

@@ -2,13 +2,15 @@
 
 use std::process::ExitCode;
 
-use alert_server::cli::{Cli, Command};
+use alert_server::cli::{Cli, Command, ServeArgs};
+use alert_server::config::{FlagOverrides, ServerConfig};
 use alert_server::{exit, plugins, send};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => serve(&args),
         Command::Plugins(args) => {
             let registry = match alert_server::try_registry() {
                 Ok(r) => r,
@@ -45,4 +47,45 @@ fn main() -> ExitCode {
             ExitCode::from(report.code)
         }
     }
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let flags = FlagOverrides {
+        listen: args.listen,
+        database_url: args.database_url.clone(),
+    };
+    let config = match ServerConfig::load(args.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match alert_server::serve::start(config).await {
+            Ok(server) => {
+                server.run_until_signal().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -1,1 +1,1296 @@
-//! SQLite store (being written).
+//! The SQLite [`Store`]: one file (WAL), embedded migrations, one writer connection.
+//!
+//! # Connections
+//!
+//! SQLite has a single writer. Writes go through a pool of exactly one connection, so writers
+//! queue fairly in the pool instead of spinning in SQLite's busy handler; every write
+//! transaction starts with `BEGIN IMMEDIATE`, so it takes the write lock up front and can never
+//! fail to upgrade a read lock (which `busy_timeout` cannot wait out) when another process
+//! writes the same file. Reads go through a small pool of their own and run concurrently with
+//! the writer (WAL readers see the last committed state). An in-memory database (`sqlite::memory:`,
+//! for tests) lives in one connection, shared by reads and writes.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode with `synchronous = NORMAL`: a commit is durable against a
+//! crash or `kill -9` of the process (the WAL is in the OS page cache and is replayed on the next
+//! open), but a power loss or OS crash can lose the last transactions committed before the
+//! last WAL checkpoint/sync. That is the usual trade-off for an alert outbox: `FULL` would fsync
+//! every commit, roughly an order of magnitude fewer transactions per second.
+//!
+//! # Leases
+//!
+//! [`Store::claim_due`] leases rows to a worker by setting `claimed_by` and `lease_until`, and
+//! also moves the row's `next_attempt_at` to `lease_until` (visibility timeout, as in a queue):
+//! a leased row thus leaves the due range of the claim index and costs later claims nothing,
+//! and if its worker dies it becomes due exactly when the lease expires. The delivery returned
+//! by the claim shows the row as it was before (its original `next_attempt_at`).
+//! [`Store::record_attempts`] and [`Store::release`] set `next_attempt_at` again.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use alert_core::{JobEvent, JobStatus};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+use super::{
+    Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Delivery, DeliveryState,
+    DigestInput, Group, GroupInput, HistoryFilter, HistoryRow, InsertedEvent, Instance,
+    InstanceInput, Store, StoreError, StoreResult, StoredEvent, Target,
+};
+
+/// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for another connection's (or process's) write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of the read pool of a file database.
+const READ_CONNECTIONS: u32 = 4;
+/// History rows when the filter's limit is 0.
+const DEFAULT_HISTORY_LIMIT: u32 = 100;
+/// The most history rows one call returns.
+const MAX_HISTORY_LIMIT: u32 = 1000;
+
+/// The columns of a delivery `d`, named as [`delivery_from_row`] reads them.
+macro_rules! delivery_cols {
+    () => {
+        "d.id AS id, d.event_id AS event_id, d.instance_id AS instance_id, \
+         d.group_id AS group_id, d.state AS state, d.attempts AS attempts, \
+         d.next_attempt_at AS next_attempt_at, d.deadline_at AS deadline_at, \
+         d.last_error AS last_error, d.digest_id AS digest_id, d.payload AS payload, \
+         d.created_at AS created_at, d.sent_at AS sent_at"
+    };
+}
+
+/// The columns of an event `e`, named as [`event_from_row`] reads them.
+macro_rules! event_cols {
+    () => {
+        "e.id AS e_id, e.job_id AS e_job_id, e.job_name AS e_job_name, e.cluster AS e_cluster, \
+         e.status AS e_status, e.previous_status AS e_previous_status, \
+         e.occurred_at AS e_occurred_at, e.duration_ms AS e_duration_ms, e.error AS e_error, \
+         e.url AS e_url, e.labels AS e_labels, e.received_at AS e_received_at"
+    };
+}
+
+/// The columns of an instance.
+const INSTANCE_COLS: &str =
+    "id, name, kind, enabled, params, rate_per_minute, created_at, updated_at";
+
+/// A [`Store`] on SQLite.
+///
+/// Cheap to clone (the clones share the pools).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: SQLite has one writer.
+    writer: SqlitePool,
+    /// Read-only work (the writer itself for an in-memory database).
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if missing) and migrates a database.
+    ///
+    /// `url` is `sqlite://path/to.db` (relative to the working directory; `sqlite:///abs.db`
+    /// for an absolute path) or `sqlite::memory:` (a private in-memory database, for tests).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            // WAL + NORMAL: see the module documentation for the durability trade-off.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let memory = is_memory(url);
+        if !memory {
+            create_parent_dir(options.get_filename())?;
+        }
+        let single = || {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                // An in-memory database vanishes with its last connection: keep it forever.
+                .idle_timeout(None)
+                .max_lifetime(None)
+        };
+        if memory {
+            let pool = single()
+                .connect_with(options)
+                .await
+                .map_err(db("opening the in-memory database"))?;
+            migrate(&pool).await?;
+            return Ok(Self {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+        // Switching to WAL needs the write lock: only the writer asks (WAL persists in the file).
+        let writer = single()
+            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+            .await
+            .map_err(db("opening the database"))?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options.create_if_missing(false))
+            .await
+            .map_err(db("opening the database for reading"))?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes every connection (waits for the ones in use). The store is unusable afterwards.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// A write transaction holding the write lock from its start.
+    async fn write_tx(&self, what: &'static str) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db(what))
+    }
+
+    /// A read transaction: one consistent snapshot for several queries.
+    async fn read_tx(&self, what: &'static str) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.reader.begin().await.map_err(db(what))
+    }
+}
+
+/// Applies the embedded migrations not applied yet.
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Database(format!("migrating the database: {e}")))
+}
+
+/// Whether a SQLite URL names an in-memory database.
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Creates the directory of a database file when it is missing.
+fn create_parent_dir(file: &Path) -> StoreResult<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!(
+                "creating the database directory {}: {e}",
+                dir.display()
+            ))
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Maps a database error to [`StoreError::Database`], saying what was being done.
+///
+/// SQLite's messages name constraints and columns, never bound values (which may be secrets).
+fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| StoreError::Database(format!("{what}: {e}"))
+}
+
+/// A stored value that does not decode.
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(format!("corrupt stored {what}: {e}"))
+}
+
+/// Whether an error is a UNIQUE constraint violation.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Whether an error is a FOREIGN KEY constraint violation.
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
+/// One column of a row.
+fn col<'r, T>(row: &'r SqliteRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Database(format!("reading column {name}: {e}")))
+}
+
+/// A JSON text column.
+fn json_col(row: &SqliteRow, name: &str) -> StoreResult<Value> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(name, e))
+}
+
+/// A nullable JSON text column.
+fn opt_json_col(row: &SqliteRow, name: &str) -> StoreResult<Option<Value>> {
+    let text: Option<String> = col(row, name)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(name, e)))
+        .transpose()
+}
+
+/// A JSON text column holding `T`.
+fn typed_json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, name: &str) -> StoreResult<T> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(name, e))
+}
+
+/// Serializes a value to JSON text.
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Database(format!("serializing to JSON: {e}")))
+}
+
+/// A status column.
+fn status_col(row: &SqliteRow, name: &str) -> StoreResult<JobStatus> {
+    let text: String = col(row, name)?;
+    text.parse().map_err(|e| corrupt(name, e))
+}
+
+/// A nullable status column.
+fn opt_status_col(row: &SqliteRow, name: &str) -> StoreResult<Option<JobStatus>> {
+    let text: Option<String> = col(row, name)?;
+    text.map(|t| t.parse().map_err(|e| corrupt(name, e)))
+        .transpose()
+}
+
+/// Parses a stored delivery state.
+fn parse_state(text: &str) -> StoreResult<DeliveryState> {
+    Ok(match text {
+        "pending" => DeliveryState::Pending,
+        "sent" => DeliveryState::Sent,
+        "failed" => DeliveryState::Failed,
+        "suppressed" => DeliveryState::Suppressed,
+        other => return Err(corrupt("delivery state", other)),
+    })
+}
+
+/// An unsigned count column.
+fn u32_col(row: &SqliteRow, name: &str) -> StoreResult<u32> {
+    let n: i64 = col(row, name)?;
+    u32::try_from(n).map_err(|e| corrupt(name, e))
+}
+
+fn instance_from_row(row: &SqliteRow) -> StoreResult<Instance> {
+    let rate: Option<i64> = col(row, "rate_per_minute")?;
+    Ok(Instance {
+        id: col(row, "id")?,
+        input: InstanceInput {
+            name: col(row, "name")?,
+            kind: col(row, "kind")?,
+            enabled: col(row, "enabled")?,
+            params: json_col(row, "params")?,
+            rate_per_minute: rate
+                .map(|r| u32::try_from(r).map_err(|e| corrupt("rate_per_minute", e)))
+                .transpose()?,
+        },
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+fn binding_from_row(row: &SqliteRow) -> StoreResult<Binding> {
+    Ok(Binding {
+        id: col(row, "id")?,
+        input: BindingInput {
+            job: col(row, "job")?,
+            cluster: col(row, "cluster")?,
+            group_id: col(row, "group_id")?,
+            statuses: typed_json_col(row, "statuses")?,
+        },
+        created_at: col(row, "created_at")?,
+    })
+}
+
+/// A delivery selected with [`delivery_cols`].
+fn delivery_from_row(row: &SqliteRow) -> StoreResult<Delivery> {
+    let state: String = col(row, "state")?;
+    Ok(Delivery {
+        id: col(row, "id")?,
+        event_id: col(row, "event_id")?,
+        instance_id: col(row, "instance_id")?,
+        group_id: col(row, "group_id")?,
+        state: parse_state(&state)?,
+        attempts: u32_col(row, "attempts")?,
+        next_attempt_at: col(row, "next_attempt_at")?,
+        deadline_at: col(row, "deadline_at")?,
+        last_error: opt_json_col(row, "last_error")?,
+        digest_id: col(row, "digest_id")?,
+        payload: opt_json_col(row, "payload")?,
+        created_at: col(row, "created_at")?,
+        sent_at: col(row, "sent_at")?,
+    })
+}
+
+/// An event selected with [`event_cols`] (`None` when the LEFT JOIN found none).
+fn event_from_row(row: &SqliteRow) -> StoreResult<Option<StoredEvent>> {
+    let Some(id) = col::<Option<i64>>(row, "e_id")? else {
+        return Ok(None);
+    };
+    let occurred_at: String = col(row, "e_occurred_at")?;
+    let duration: Option<i64> = col(row, "e_duration_ms")?;
+    let event = JobEvent {
+        job_id: col(row, "e_job_id")?,
+        job_name: col(row, "e_job_name")?,
+        cluster: col(row, "e_cluster")?,
+        status: status_col(row, "e_status")?,
+        previous_status: opt_status_col(row, "e_previous_status")?,
+        // RFC 3339 with its offset, parsed the way the event's own serde does.
+        occurred_at: serde_json::from_value(Value::String(occurred_at))
+            .map_err(|e| corrupt("occurred_at", e))?,
+        duration_ms: duration
+            .map(|d| u64::try_from(d).map_err(|e| corrupt("duration_ms", e)))
+            .transpose()?,
+        error: col(row, "e_error")?,
+        url: col(row, "e_url")?,
+        labels: typed_json_col(row, "e_labels")?,
+    };
+    Ok(Some(StoredEvent {
+        id,
+        event,
+        received_at: col(row, "e_received_at")?,
+    }))
+}
+
+/// Checks that no instance is listed twice.
+fn check_no_repeats(instance_ids: &[i64]) -> StoreResult<()> {
+    let mut seen = HashSet::with_capacity(instance_ids.len());
+    for id in instance_ids {
+        if !seen.insert(id) {
+            return Err(StoreError::BadReference {
+                field: "instance_ids",
+                message: format!("instance {id} is listed twice"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fails with `BadReference` for the first of `ids_json` (a JSON array) that is no instance.
+async fn check_instances_exist(
+    tx: &mut Transaction<'static, Sqlite>,
+    ids_json: &str,
+) -> StoreResult<()> {
+    let missing: Option<i64> = sqlx::query_scalar(
+        "SELECT t.value FROM json_each(?1) AS t \
+         LEFT JOIN alert_instances AS i ON i.id = t.value \
+         WHERE i.id IS NULL ORDER BY t.key LIMIT 1",
+    )
+    .bind(ids_json)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db("checking group members"))?;
+    match missing {
+        Some(id) => Err(StoreError::BadReference {
+            field: "instance_ids",
+            message: format!("instance {id} does not exist"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Replaces the members of a group, in the given order.
+async fn insert_members(
+    tx: &mut Transaction<'static, Sqlite>,
+    group_id: i64,
+    ids_json: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO group_members (group_id, instance_id, position) \
+         SELECT ?1, value, key FROM json_each(?2)",
+    )
+    .bind(group_id)
+    .bind(ids_json)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("storing group members"))?;
+    Ok(())
+}
+
+/// The members of one group, in order.
+async fn group_members(
+    tx: &mut Transaction<'static, Sqlite>,
+    group_id: i64,
+) -> StoreResult<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT instance_id FROM group_members WHERE group_id = ?1 ORDER BY position",
+    )
+    .bind(group_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("reading group members"))
+}
+
+fn group_from_row(row: &SqliteRow, instance_ids: Vec<i64>) -> StoreResult<Group> {
+    Ok(Group {
+        id: col(row, "id")?,
+        input: GroupInput {
+            name: col(row, "name")?,
+            enabled: col(row, "enabled")?,
+            instance_ids,
+        },
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+/// The outcome name of an attempt: `sent`, else the error's `kind`, else the new state.
+fn outcome_of(record: &AttemptRecord) -> String {
+    if record.state == DeliveryState::Sent {
+        return "sent".to_owned();
+    }
+    record
+        .error
+        .as_ref()
+        .and_then(|e| e.get("kind"))
+        .and_then(Value::as_str)
+        .map_or_else(|| record.state.as_str().to_owned(), str::to_owned)
+}
+
+/// Splits records into rounds in which no delivery appears twice (a batch-wide UPDATE applies
+/// one row per delivery), keeping their order.
+fn rounds(records: &[AttemptRecord]) -> Vec<Vec<&AttemptRecord>> {
+    let mut rounds: Vec<(HashSet<i64>, Vec<&AttemptRecord>)> = Vec::new();
+    for record in records {
+        // After the last round that already holds this delivery, so attempts stay in order.
+        let start = rounds
+            .iter()
+            .rposition(|(ids, _)| ids.contains(&record.delivery_id))
+            .map_or(0, |i| i + 1);
+        if start == rounds.len() {
+            rounds.push((HashSet::new(), Vec::new()));
+        }
+        let (ids, list) = &mut rounds[start];
+        ids.insert(record.delivery_id);
+        list.push(record);
+    }
+    rounds.into_iter().map(|(_, list)| list).collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_instance(&self, input: &InstanceInput, now: i64) -> StoreResult<Instance> {
+        let params = to_json(&input.params)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO alert_instances \
+             (name, kind, enabled, params, rate_per_minute, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        )
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(input.enabled)
+        .bind(params)
+        .bind(input.rate_per_minute)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::NameTaken {
+                    what: "instance",
+                    name: input.name.clone(),
+                }
+            } else {
+                db("creating an instance")(e)
+            }
+        })?;
+        Ok(Instance {
+            id,
+            input: input.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn list_instances(&self) -> StoreResult<Vec<Instance>> {
+        let sql = format!("SELECT {INSTANCE_COLS} FROM alert_instances ORDER BY id");
+        sqlx::query(&sql)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("listing instances"))?
+            .iter()
+            .map(instance_from_row)
+            .collect()
+    }
+
+    async fn get_instance(&self, id: i64) -> StoreResult<Option<Instance>> {
+        let sql = format!("SELECT {INSTANCE_COLS} FROM alert_instances WHERE id = ?1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("reading an instance"))?
+            .as_ref()
+            .map(instance_from_row)
+            .transpose()
+    }
+
+    async fn update_instance(
+        &self,
+        id: i64,
+        input: &InstanceInput,
+        now: i64,
+    ) -> StoreResult<Option<Instance>> {
+        let params = to_json(&input.params)?;
+        let created_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE alert_instances SET name = ?1, kind = ?2, enabled = ?3, params = ?4, \
+             rate_per_minute = ?5, updated_at = ?6 WHERE id = ?7 RETURNING created_at",
+        )
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(input.enabled)
+        .bind(params)
+        .bind(input.rate_per_minute)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::NameTaken {
+                    what: "instance",
+                    name: input.name.clone(),
+                }
+            } else {
+                db("updating an instance")(e)
+            }
+        })?;
+        Ok(created_at.map(|created_at| Instance {
+            id,
+            input: input.clone(),
+            created_at,
+            updated_at: now,
+        }))
+    }
+
+    async fn delete_instance(&self, id: i64) -> StoreResult<bool> {
+        let mut tx = self.write_tx("deleting an instance").await?;
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.name FROM group_members AS m JOIN alert_groups AS g ON g.id = m.group_id \
+             WHERE m.instance_id = ?1 ORDER BY g.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("deleting an instance"))?;
+        if !groups.is_empty() {
+            return Err(StoreError::InUse(format!(
+                "instance {id} is a member of groups: {}; remove it from them first",
+                groups.join(", ")
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM alert_instances WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("deleting an instance"))?
+            .rows_affected();
+        tx.commit().await.map_err(db("deleting an instance"))?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_group(&self, input: &GroupInput, now: i64) -> StoreResult<Group> {
+        check_no_repeats(&input.instance_ids)?;
+        let ids_json = to_json(&input.instance_ids)?;
+        let mut tx = self.write_tx("creating a group").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO alert_groups (name, enabled, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?3) RETURNING id",
+        )
+        .bind(&input.name)
+        .bind(input.enabled)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::NameTaken {
+                    what: "group",
+                    name: input.name.clone(),
+                }
+            } else {
+                db("creating a group")(e)
+            }
+        })?;
+        check_instances_exist(&mut tx, &ids_json).await?;
+        insert_members(&mut tx, id, &ids_json).await?;
+        tx.commit().await.map_err(db("creating a group"))?;
+        Ok(Group {
+            id,
+            input: input.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        let mut tx = self.read_tx("listing groups").await?;
+        let rows = sqlx::query(
+            "SELECT id, name, enabled, created_at, updated_at FROM alert_groups ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("listing groups"))?;
+        let members: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT group_id, instance_id FROM group_members ORDER BY group_id, position",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("listing groups"))?;
+        tx.commit().await.map_err(db("listing groups"))?;
+        // Both lists are sorted by group id: walk them together.
+        let mut members = members.into_iter().peekable();
+        rows.iter()
+            .map(|row| {
+                let id: i64 = col(row, "id")?;
+                let mut ids = Vec::new();
+                while let Some(&(group, instance)) = members.peek() {
+                    if group > id {
+                        break;
+                    }
+                    if group == id {
+                        ids.push(instance);
+                    }
+                    members.next();
+                }
+                group_from_row(row, ids)
+            })
+            .collect()
+    }
+
+    async fn get_group(&self, id: i64) -> StoreResult<Option<Group>> {
+        let mut tx = self.read_tx("reading a group").await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, name, enabled, created_at, updated_at FROM alert_groups WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("reading a group"))?
+        else {
+            return Ok(None);
+        };
+        let members = group_members(&mut tx, id).await?;
+        tx.commit().await.map_err(db("reading a group"))?;
+        group_from_row(&row, members).map(Some)
+    }
+
+    async fn update_group(
+        &self,
+        id: i64,
+        input: &GroupInput,
+        now: i64,
+    ) -> StoreResult<Option<Group>> {
+        check_no_repeats(&input.instance_ids)?;
+        let ids_json = to_json(&input.instance_ids)?;
+        let mut tx = self.write_tx("updating a group").await?;
+        let created_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE alert_groups SET name = ?1, enabled = ?2, updated_at = ?3 WHERE id = ?4 \
+             RETURNING created_at",
+        )
+        .bind(&input.name)
+        .bind(input.enabled)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::NameTaken {
+                    what: "group",
+                    name: input.name.clone(),
+                }
+            } else {
+                db("updating a group")(e)
+            }
+        })?;
+        let Some(created_at) = created_at else {
+            return Ok(None);
+        };
+        check_instances_exist(&mut tx, &ids_json).await?;
+        sqlx::query("DELETE FROM group_members WHERE group_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("updating a group"))?;
+        insert_members(&mut tx, id, &ids_json).await?;
+        tx.commit().await.map_err(db("updating a group"))?;
+        Ok(Some(Group {
+            id,
+            input: input.clone(),
+            created_at,
+            updated_at: now,
+        }))
+    }
+
+    async fn delete_group(&self, id: i64) -> StoreResult<bool> {
+        // Members and bindings go with it (ON DELETE CASCADE); deliveries keep their group id.
+        let deleted = sqlx::query("DELETE FROM alert_groups WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db("deleting a group"))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn create_binding(&self, input: &BindingInput, now: i64) -> StoreResult<Binding> {
+        let statuses = to_json(&input.statuses)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .bind(&input.job)
+        .bind(&input.cluster)
+        .bind(input.group_id)
+        .bind(statuses)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| {
+            // The group is the only foreign key of a binding.
+            if is_foreign_key_violation(&e) {
+                StoreError::BadReference {
+                    field: "group_id",
+                    message: format!("group {} does not exist", input.group_id),
+                }
+            } else {
+                db("creating a binding")(e)
+            }
+        })?;
+        Ok(Binding {
+            id,
+            input: input.clone(),
+            created_at: now,
+        })
+    }
+
+    async fn list_bindings(&self) -> StoreResult<Vec<Binding>> {
+        sqlx::query(
+            "SELECT id, job, cluster, group_id, statuses, created_at FROM bindings ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("listing bindings"))?
+        .iter()
+        .map(binding_from_row)
+        .collect()
+    }
+
+    async fn delete_binding(&self, id: i64) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM bindings WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db("deleting a binding"))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn insert_event(
+        &self,
+        event: &JobEvent,
+        targets: &[Target],
+        now: i64,
+        deadline_at: i64,
+        repeat_since: i64,
+    ) -> StoreResult<InsertedEvent> {
+        const WHAT: &str = "storing an event";
+        let status = event.status.as_str();
+        let occurred_at_ms = event.occurred_at.timestamp_millis();
+        let labels = to_json(&event.labels)?;
+        let duration = event
+            .duration_ms
+            .map(|d| i64::try_from(d).unwrap_or(i64::MAX));
+        let targets_json = to_json(
+            &targets
+                .iter()
+                .map(|t| (t.instance_id, t.group_id))
+                .collect::<Vec<_>>(),
+        )?;
+
+        let mut tx = self.write_tx(WHAT).await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO events (job_id, job_name, cluster, status, previous_status, \
+             occurred_at, occurred_at_ms, duration_ms, error, url, labels, received_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (job_id, status, occurred_at_ms) DO NOTHING RETURNING id",
+        )
+        .bind(&event.job_id)
+        .bind(&event.job_name)
+        .bind(&event.cluster)
+        .bind(status)
+        .bind(event.previous_status.map(JobStatus::as_str))
+        .bind(event.occurred_at.to_rfc3339())
+        .bind(occurred_at_ms)
+        .bind(duration)
+        .bind(&event.error)
+        .bind(&event.url)
+        .bind(labels)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+
+        let Some(event_id) = inserted else {
+            // A duplicate: report the first one, write nothing.
+            let (event_id, deliveries): (i64, i64) = sqlx::query_as(
+                "SELECT e.id, (SELECT COUNT(*) FROM deliveries AS d WHERE d.event_id = e.id) \
+                 FROM events AS e WHERE e.job_id = ?1 AND e.status = ?2 AND e.occurred_at_ms = ?3",
+            )
+            .bind(&event.job_id)
+            .bind(status)
+            .bind(occurred_at_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            tx.commit().await.map_err(db(WHAT))?;
+            return Ok(InsertedEvent {
+                event_id,
+                deliveries: usize::try_from(deliveries).unwrap_or(0),
+                duplicate: true,
+            });
+        };
+
+        if !targets.is_empty() {
+            // A repeat of the latest earlier event of this job and status in the window.
+            let repeat_of: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM events WHERE job_id = ?1 AND status = ?2 AND received_at >= ?3 \
+                 AND id < ?4 ORDER BY received_at DESC, id DESC LIMIT 1",
+            )
+            .bind(&event.job_id)
+            .bind(status)
+            .bind(repeat_since)
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            let (state, last_error) = match repeat_of {
+                Some(first) => (
+                    DeliveryState::Suppressed,
+                    Some(
+                        json!({"kind": "repeat", "message": format!("repeat of event {first}")})
+                            .to_string(),
+                    ),
+                ),
+                None => (DeliveryState::Pending, None),
+            };
+            let created = sqlx::query(
+                "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
+                 group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at) \
+                 SELECT ?1, i.id, i.name, i.kind, t.value ->> '$[1]', ?2, 0, ?3, ?4, ?5, ?3 \
+                 FROM json_each(?6) AS t JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
+                 ORDER BY t.key",
+            )
+            .bind(event_id)
+            .bind(state.as_str())
+            .bind(now)
+            .bind(deadline_at)
+            .bind(last_error)
+            .bind(&targets_json)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?
+            .rows_affected();
+            if created != targets.len() as u64 {
+                let missing: Option<i64> = sqlx::query_scalar(
+                    "SELECT t.value ->> '$[0]' FROM json_each(?1) AS t \
+                     LEFT JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
+                     WHERE i.id IS NULL ORDER BY t.key LIMIT 1",
+                )
+                .bind(&targets_json)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(WHAT))?;
+                // Dropping the transaction rolls the event back too.
+                return Err(StoreError::BadReference {
+                    field: "targets",
+                    message: match missing {
+                        Some(id) => format!("instance {id} does not exist"),
+                        None => "an instance does not exist".to_owned(),
+                    },
+                });
+            }
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(InsertedEvent {
+            event_id,
+            deliveries: targets.len(),
+            duplicate: false,
+        })
+    }
+
+    async fn get_event(&self, id: i64) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {
+        const WHAT: &str = "reading an event";
+        let mut tx = self.read_tx(WHAT).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            event_cols!(),
+            " FROM events AS e WHERE e.id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        let Some(event) = row.as_ref().map(event_from_row).transpose()?.flatten() else {
+            return Ok(None);
+        };
+        let deliveries = sqlx::query(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            " FROM deliveries AS d WHERE d.event_id = ?1 ORDER BY d.id"
+        ))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(WHAT))?
+        .iter()
+        .map(delivery_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(Some((event, deliveries)))
+    }
+
+    async fn claim_due(
+        &self,
+        now: i64,
+        limit: u32,
+        worker: &str,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        const WHAT: &str = "claiming deliveries";
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let lease_until = now.saturating_add(lease_ms);
+        // The write lock is held from the first statement: nobody claims between the two.
+        let mut tx = self.write_tx(WHAT).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            ", ",
+            event_cols!(),
+            " FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
+             AND (d.lease_until IS NULL OR d.lease_until < ?1) \
+             ORDER BY d.next_attempt_at, d.id LIMIT ?2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        if rows.is_empty() {
+            tx.commit().await.map_err(db(WHAT))?;
+            return Ok(Vec::new());
+        }
+        let claimed = rows
+            .iter()
+            .map(|row| {
+                Ok(ClaimedDelivery {
+                    delivery: delivery_from_row(row)?,
+                    event: event_from_row(row)?.map(|e| e.event),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let ids = to_json(&claimed.iter().map(|c| c.delivery.id).collect::<Vec<_>>())?;
+        // next_attempt_at = lease_until: see "Leases" in the module documentation.
+        sqlx::query(
+            "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2, next_attempt_at = ?2 \
+             WHERE id IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(worker)
+        .bind(lease_until)
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(claimed)
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+        const WHAT: &str = "recording attempts";
+        if records.is_empty() {
+            return Ok(());
+        }
+        // Each round is one JSON batch applied by two statements, whatever its size.
+        let batches = rounds(records)
+            .into_iter()
+            .map(|round| {
+                let items = round
+                    .iter()
+                    .map(|r| {
+                        Ok(json!({
+                            "delivery_id": r.delivery_id,
+                            "started_at": r.started_at,
+                            "finished_at": r.finished_at,
+                            "state": r.state.as_str(),
+                            "next_attempt_at": r.next_attempt_at,
+                            "outcome": outcome_of(r),
+                            "error": r.error.as_ref().map(to_json).transpose()?,
+                            "warnings": to_json(&r.warnings)?,
+                        }))
+                    })
+                    .collect::<StoreResult<Vec<Value>>>()?;
+                to_json(&items)
+            })
+            .collect::<StoreResult<Vec<String>>>()?;
+        let mut tx = self.write_tx(WHAT).await?;
+        for batch in &batches {
+            // The attempt first: its number is the count before this one, plus one.
+            sqlx::query(
+                "INSERT INTO attempts \
+                 (delivery_id, number, started_at, finished_at, outcome, error, warnings) \
+                 SELECT d.id, d.attempts + 1, r.value ->> '$.started_at', \
+                 r.value ->> '$.finished_at', r.value ->> '$.outcome', r.value ->> '$.error', \
+                 r.value ->> '$.warnings' \
+                 FROM json_each(?1) AS r JOIN deliveries AS d ON d.id = r.value ->> '$.delivery_id' \
+                 ORDER BY r.key",
+            )
+            .bind(batch)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            sqlx::query(
+                "UPDATE deliveries SET \
+                 attempts = deliveries.attempts + 1, \
+                 state = r.state, \
+                 next_attempt_at = CASE WHEN r.state = 'pending' AND r.next_attempt_at IS NOT NULL \
+                   THEN r.next_attempt_at ELSE deliveries.next_attempt_at END, \
+                 last_error = CASE WHEN r.state = 'sent' THEN NULL \
+                   WHEN r.error IS NOT NULL THEN r.error ELSE deliveries.last_error END, \
+                 sent_at = CASE WHEN r.state = 'sent' THEN r.finished_at \
+                   ELSE deliveries.sent_at END, \
+                 claimed_by = NULL, lease_until = NULL \
+                 FROM (SELECT value ->> '$.delivery_id' AS id, value ->> '$.state' AS state, \
+                   value ->> '$.next_attempt_at' AS next_attempt_at, \
+                   value ->> '$.error' AS error, value ->> '$.finished_at' AS finished_at \
+                   FROM json_each(?1)) AS r \
+                 WHERE deliveries.id = r.id",
+            )
+            .bind(batch)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(())
+    }
+
+    async fn release(&self, delivery_ids: &[i64], next_attempt_at: i64) -> StoreResult<()> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL, next_attempt_at = ?1 \
+             WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'pending'",
+        )
+        .bind(next_attempt_at)
+        .bind(to_json(delivery_ids)?)
+        .execute(&self.writer)
+        .await
+        .map_err(db("releasing deliveries"))?;
+        Ok(())
+    }
+
+    async fn create_digest(&self, digest: &DigestInput, now: i64) -> StoreResult<i64> {
+        const WHAT: &str = "creating a digest";
+        let payload = to_json(&digest.payload)?;
+        let folded = to_json(&digest.folded)?;
+        let distinct = digest.folded.iter().collect::<HashSet<_>>().len() as u64;
+        let mut tx = self.write_tx(WHAT).await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
+             group_id, state, attempts, next_attempt_at, deadline_at, payload, claimed_by, \
+             lease_until, created_at) \
+             SELECT NULL, id, name, kind, NULL, 'pending', 0, ?1, ?2, ?3, ?4, ?5, ?6 \
+             FROM alert_instances WHERE id = ?7 RETURNING id",
+        )
+        .bind(digest.next_attempt_at)
+        .bind(digest.deadline_at)
+        .bind(payload)
+        .bind(&digest.claimed_by)
+        .bind(digest.lease_until)
+        .bind(now)
+        .bind(digest.instance_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        let Some(id) = id else {
+            return Err(StoreError::BadReference {
+                field: "instance_id",
+                message: format!("instance {} does not exist", digest.instance_id),
+            });
+        };
+        let folded_rows = sqlx::query(
+            "UPDATE deliveries SET state = 'suppressed', digest_id = ?1, \
+             claimed_by = NULL, lease_until = NULL \
+             WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'pending' \
+             AND instance_id = ?3",
+        )
+        .bind(id)
+        .bind(&folded)
+        .bind(digest.instance_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(WHAT))?
+        .rows_affected();
+        if folded_rows != distinct {
+            let offender: Option<i64> = sqlx::query_scalar(
+                "SELECT t.value FROM json_each(?1) AS t WHERE NOT EXISTS \
+                 (SELECT 1 FROM deliveries AS d WHERE d.id = t.value AND d.digest_id = ?2) \
+                 ORDER BY t.key LIMIT 1",
+            )
+            .bind(&folded)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            // Dropping the transaction rolls the digest back.
+            return Err(StoreError::BadReference {
+                field: "folded",
+                message: format!(
+                    "delivery {} is not a pending delivery of instance {}",
+                    offender.map_or_else(|| "?".to_owned(), |o| o.to_string()),
+                    digest.instance_id
+                ),
+            });
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(id)
+    }
+
+    async fn attempts(&self, delivery_id: i64) -> StoreResult<Vec<Attempt>> {
+        sqlx::query(
+            "SELECT number, started_at, finished_at, outcome, error, warnings FROM attempts \
+             WHERE delivery_id = ?1 ORDER BY number",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading attempts"))?
+        .iter()
+        .map(|row| {
+            Ok(Attempt {
+                number: u32_col(row, "number")?,
+                started_at: col(row, "started_at")?,
+                finished_at: col(row, "finished_at")?,
+                outcome: col(row, "outcome")?,
+                error: opt_json_col(row, "error")?,
+                warnings: typed_json_col(row, "warnings")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn pending_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db("counting pending deliveries"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn history(&self, filter: &HistoryFilter) -> StoreResult<Vec<HistoryRow>> {
+        let limit = match filter.limit {
+            0 => DEFAULT_HISTORY_LIMIT,
+            n => n.min(MAX_HISTORY_LIMIT),
+        };
+        // Only the filters in use appear in the SQL, so SQLite can pick the matching index.
+        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            ", COALESCE(i.name, d.instance_name) AS instance_name, \
+             COALESCE(i.kind, d.instance_kind) AS kind, \
+             e.job_id AS job_id, e.job_name AS job_name, e.status AS status, \
+             e.previous_status AS previous_status \
+             FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id \
+             LEFT JOIN alert_instances AS i ON i.id = d.instance_id WHERE 1 = 1"
+        ));
+        if let Some(job_id) = &filter.job_id {
+            qb.push(" AND e.job_id = ").push_bind(job_id.clone());
+        }
+        if let Some(instance_id) = filter.instance_id {
+            qb.push(" AND d.instance_id = ").push_bind(instance_id);
+        }
+        if let Some(group_id) = filter.group_id {
+            qb.push(" AND d.group_id = ").push_bind(group_id);
+        }
+        if let Some(state) = filter.state {
+            qb.push(" AND d.state = ").push_bind(state.as_str());
+        }
+        if let Some(before) = filter.before {
+            qb.push(" AND d.id < ").push_bind(before);
+        }
+        qb.push(" ORDER BY d.id DESC LIMIT ").push_bind(limit);
+        qb.build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("reading history"))?
+            .iter()
+            .map(|row| {
+                Ok(HistoryRow {
+                    delivery: delivery_from_row(row)?,
+                    job_name: col(row, "job_name")?,
+                    job_id: col(row, "job_id")?,
+                    previous_status: opt_status_col(row, "previous_status")?,
+                    status: opt_status_col(row, "status")?,
+                    instance_name: col(row, "instance_name")?,
+                    kind: col(row, "kind")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(delivery_id: i64) -> AttemptRecord {
+        AttemptRecord {
+            delivery_id,
+            started_at: 0,
+            finished_at: 1,
+            state: DeliveryState::Pending,
+            next_attempt_at: None,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rounds_keep_each_delivery_once_per_round_and_in_order() {
+        let records = [record(1), record(2), record(1), record(3), record(1)];
+        let ids: Vec<Vec<i64>> = rounds(&records)
+            .iter()
+            .map(|r| r.iter().map(|a| a.delivery_id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1, 2, 3], vec![1], vec![1]]);
+    }
+
+    #[test]
+    fn outcome_is_sent_or_the_error_kind() {
+        let mut r = record(1);
+        assert_eq!(outcome_of(&r), "pending");
+        r.error = Some(json!({"kind": "throttle", "message": "slow down"}));
+        assert_eq!(outcome_of(&r), "throttle");
+        r.state = DeliveryState::Sent;
+        assert_eq!(outcome_of(&r), "sent");
+    }
+
+    #[test]
+    fn memory_urls_are_recognized() {
+        assert!(is_memory("sqlite::memory:"));
+        assert!(is_memory("sqlite://?mode=memory"));
+        assert!(!is_memory("sqlite://data/alerts.db"));
+    }
+}

@@ -1,0 +1,142 @@
+//! `/api/v1/groups`: named sets of instances.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::instances::check_name;
+use super::{rfc3339, AppState};
+use crate::delivery::now_ms;
+use crate::store::{Group, GroupInput};
+
+/// The body of create and update.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    /// Unique name.
+    pub name: String,
+    /// Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Member instances.
+    #[serde(default)]
+    pub instance_ids: Vec<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A group as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// Members, in order.
+    pub instance_ids: Vec<i64>,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last updated (RFC 3339).
+    pub updated_at: String,
+}
+
+impl GroupView {
+    fn of(g: &Group) -> Self {
+        Self {
+            id: g.id,
+            name: g.input.name.clone(),
+            enabled: g.input.enabled,
+            instance_ids: g.input.instance_ids.clone(),
+            created_at: rfc3339(g.created_at),
+            updated_at: rfc3339(g.updated_at),
+        }
+    }
+}
+
+fn validate(body: GroupBody) -> Result<GroupInput, ApiError> {
+    let mut ids = Vec::with_capacity(body.instance_ids.len());
+    for id in body.instance_ids {
+        if ids.contains(&id) {
+            return Err(ApiError::invalid(
+                "instance_ids",
+                format!("instance {id} is listed twice"),
+            ));
+        }
+        ids.push(id);
+    }
+    Ok(GroupInput {
+        name: check_name(&body.name)?,
+        enabled: body.enabled,
+        instance_ids: ids,
+    })
+}
+
+/// `GET /api/v1/groups`
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<GroupView>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .list_groups()
+            .await?
+            .iter()
+            .map(GroupView::of)
+            .collect(),
+    ))
+}
+
+/// `POST /api/v1/groups` → 201
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<GroupBody>,
+) -> Result<Response, ApiError> {
+    let created = state.store.create_group(&validate(body)?, now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(GroupView::of(&created))).into_response())
+}
+
+/// `GET /api/v1/groups/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<GroupView>, ApiError> {
+    let group = state
+        .store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group", id))?;
+    Ok(Json(GroupView::of(&group)))
+}
+
+/// `PUT /api/v1/groups/{id}`
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<GroupBody>,
+) -> Result<Json<GroupView>, ApiError> {
+    let input = validate(body)?;
+    let group = state
+        .store
+        .update_group(id, &input, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("group", id))?;
+    Ok(Json(GroupView::of(&group)))
+}
+
+/// `DELETE /api/v1/groups/{id}` → 204 (its bindings go with it).
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_group(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("group", id))
+    }
+}

@@ -1,0 +1,97 @@
+//! The REST API under `/api/v1`, plus `/healthz` and `/metrics`.
+//!
+//! Handlers validate, call the [`Store`](crate::store::Store), and answer JSON; errors are
+//! `{"error":{"code","message","field"}}` ([`error::ApiError`]).
+
+pub mod auth;
+pub mod bindings;
+pub mod body;
+pub mod error;
+pub mod events;
+pub mod groups;
+pub mod history;
+pub mod instances;
+pub mod system;
+
+use std::sync::Arc;
+
+use alert_core::Secret;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Notify;
+
+use crate::config::DeliveryConfig;
+use crate::delivery::channels::ChannelCache;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Built channels (invalidated on instance changes).
+    pub channels: Arc<ChannelCache>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the delivery engine when deliveries are committed.
+    pub wake: Arc<Notify>,
+    /// The API token, if one is configured.
+    pub token: Option<Secret>,
+    /// Delivery settings (retry deadline, repeat window).
+    pub delivery: DeliveryConfig,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/plugins", get(system::plugins))
+        .route("/instances", get(instances::list).post(instances::create))
+        .route(
+            "/instances/{id}",
+            get(instances::get)
+                .put(instances::update)
+                .delete(instances::delete),
+        )
+        .route("/instances/{id}/test", post(instances::test))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{id}",
+            get(groups::get).put(groups::update).delete(groups::delete),
+        )
+        .route("/bindings", get(bindings::list).post(bindings::create))
+        .route(
+            "/bindings/{id}",
+            get(bindings::get).delete(bindings::delete),
+        )
+        .route("/events", post(events::create))
+        .route("/events/{id}", get(events::get))
+        .route("/history", get(history::list))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .fallback(system::api_not_found);
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .nest("/api/v1", api)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,149 @@
+//! `alert-server serve`: the REST service and the delivery engine over one store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::ServerConfig;
+use crate::delivery::channels::ChannelCache;
+use crate::delivery::Engine;
+use crate::metrics::Metrics;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("listen: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A started server: its address, and the handle to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where it listens (the real port when 0 was asked).
+    pub local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<()>,
+    engine: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests and deliveries finish (or releases them), and
+    /// returns once both are done.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.http.await;
+        let _ = self.engine.await;
+        tracing::info!("stopped");
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight deliveries");
+        self.shutdown().await;
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::connect(&config.database_url).await?))
+}
+
+/// Opens the database, starts the delivery engine and the HTTP server.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
+    let store = open_store(&config).await?;
+    let metrics = Arc::new(Metrics::default());
+    let channels = Arc::new(ChannelCache::default());
+    let wake = Arc::new(Notify::new());
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let engine = Engine::new(
+        Arc::clone(&store),
+        Arc::clone(&channels),
+        Arc::clone(&metrics),
+        config.delivery.clone(),
+        Arc::clone(&wake),
+    );
+    let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
+
+    let state = AppState {
+        store,
+        channels,
+        metrics,
+        wake,
+        token: config.token.clone(),
+        delivery: config.delivery.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let mut stop = shutdown_rx;
+    let http = tokio::spawn(async move {
+        let serve = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracing::info!(%local_addr, database = %redact_db_url(&config.database_url), auth = config.token.is_some(), "alert-server listening");
+    Ok(RunningServer {
+        local_addr,
+        shutdown,
+        http,
+        engine,
+    })
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_db_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

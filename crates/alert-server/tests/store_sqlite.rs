@@ -1,0 +1,1266 @@
+//! The SQLite store against its contract (`alert_server::store::Store`), on in-memory and file
+//! databases.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use alert_core::{JobEvent, JobStatus};
+use alert_server::store::sqlite::SqliteStore;
+use alert_server::store::{
+    AttemptRecord, BindingInput, DeliveryState, DigestInput, GroupInput, HistoryFilter,
+    InstanceInput, Store, StoreError, Target,
+};
+use serde_json::json;
+
+/// A database file in the temp directory (in a directory of its own), removed on drop.
+struct TempDb {
+    dir: PathBuf,
+}
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "flink-alert-store-{name}-{}-{nanos}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        Self { dir }
+    }
+
+    /// The database file: in a subdirectory that does not exist yet.
+    fn file(&self) -> PathBuf {
+        self.dir.join("data").join("alerts.db")
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.file().display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn memory() -> SqliteStore {
+    SqliteStore::connect("sqlite::memory:").await.unwrap()
+}
+
+fn instance(name: &str) -> InstanceInput {
+    InstanceInput {
+        name: name.to_owned(),
+        kind: "dingtalk".to_owned(),
+        enabled: true,
+        params: json!({"webhook": format!("https://oapi.dingtalk.com/robot/send?access_token={name}")}),
+        rate_per_minute: Some(20),
+    }
+}
+
+fn group(name: &str, instance_ids: Vec<i64>) -> GroupInput {
+    GroupInput {
+        name: name.to_owned(),
+        enabled: true,
+        instance_ids,
+    }
+}
+
+fn event(job_id: &str, status: &str, occurred_at: &str) -> JobEvent {
+    serde_json::from_value(json!({
+        "job_id": job_id,
+        "job_name": format!("job-{job_id}"),
+        "cluster": "prod",
+        "status": status,
+        "previous_status": "RUNNING",
+        "occurred_at": occurred_at,
+        "duration_ms": 61_000,
+        "error": "java.lang.RuntimeException: boom",
+        "url": "http://flink:8081/#/job/running",
+        "labels": {"team": "data", "env": "prod"}
+    }))
+    .unwrap()
+}
+
+/// The `n`-th distinct event of a job (one second apart).
+fn nth_event(job_id: &str, status: &str, n: u32) -> JobEvent {
+    let (m, s) = (n / 60 % 60, n % 60);
+    let h = n / 3600;
+    event(
+        job_id,
+        status,
+        &format!("2026-11-25T{h:02}:{m:02}:{s:02}+08:00"),
+    )
+}
+
+fn to(instance_id: i64) -> Target {
+    Target {
+        instance_id,
+        group_id: None,
+    }
+}
+
+fn via(instance_id: i64, group_id: i64) -> Target {
+    Target {
+        instance_id,
+        group_id: Some(group_id),
+    }
+}
+
+/// A store with instances `a`, `b` (ids returned) and one event with a delivery to each.
+async fn with_instances(store: &SqliteStore) -> (i64, i64) {
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+    (a, b)
+}
+
+/// Inserts one event (a new one per `n`) with deliveries to `targets`, due `now`; their ids.
+async fn deliveries_at(
+    store: &SqliteStore,
+    n: u32,
+    targets: &[Target],
+    now: i64,
+) -> (i64, Vec<i64>) {
+    let ins = store
+        .insert_event(
+            &nth_event("job", "FAILED", n),
+            targets,
+            now,
+            now + 3_600_000,
+            i64::MAX,
+        )
+        .await
+        .unwrap();
+    assert!(!ins.duplicate);
+    let (_, deliveries) = store.get_event(ins.event_id).await.unwrap().unwrap();
+    (
+        ins.event_id,
+        deliveries.iter().map(|d| d.id).collect::<Vec<_>>(),
+    )
+}
+
+fn sent(delivery_id: i64, at: i64) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id,
+        started_at: at,
+        finished_at: at + 10,
+        state: DeliveryState::Sent,
+        next_attempt_at: None,
+        error: None,
+        warnings: Vec::new(),
+    }
+}
+
+fn retry(delivery_id: i64, at: i64, next: i64) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id,
+        started_at: at,
+        finished_at: at + 10,
+        state: DeliveryState::Pending,
+        next_attempt_at: Some(next),
+        error: Some(json!({"kind": "retry", "code": "503", "message": "service unavailable"})),
+        warnings: Vec::new(),
+    }
+}
+
+fn ids(claimed: &[alert_server::store::ClaimedDelivery]) -> Vec<i64> {
+    claimed.iter().map(|c| c.delivery.id).collect()
+}
+
+#[tokio::test]
+async fn instances_crud_name_taken_and_params_round_trip() {
+    let store = memory().await;
+    let mut input = instance("ops-robot");
+    input.params = json!({
+        "webhook": "https://oapi.dingtalk.com/robot/send?access_token=abc",
+        "secret": "SEC-明文",
+        "at_mobiles": ["13800000000"],
+        "nested": {"n": 1.5, "flag": false, "none": null}
+    });
+    input.rate_per_minute = None;
+    let created = store.create_instance(&input, 100).await.unwrap();
+    assert_eq!(created.input, input);
+    assert_eq!((created.created_at, created.updated_at), (100, 100));
+
+    let got = store.get_instance(created.id).await.unwrap().unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.input.params["secret"], "SEC-明文");
+    assert_eq!(got.input.rate_per_minute, None);
+
+    let other = store.create_instance(&instance("dba"), 101).await.unwrap();
+    assert_eq!(other.input.rate_per_minute, Some(20));
+    let err = store
+        .create_instance(&instance("ops-robot"), 102)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NameTaken { what: "instance", name } if name == "ops-robot"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store
+            .list_instances()
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| i.input.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ops-robot", "dba"]
+    );
+
+    // Renaming onto a taken name, and updating a missing instance.
+    let err = store
+        .update_instance(other.id, &instance("ops-robot"), 103)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::NameTaken {
+            what: "instance",
+            ..
+        }
+    ));
+    assert_eq!(
+        store
+            .update_instance(9999, &instance("x"), 103)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let mut changed = instance("dba-robot");
+    changed.enabled = false;
+    changed.kind = "wecom".to_owned();
+    let updated = store
+        .update_instance(other.id, &changed, 200)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.created_at, updated.updated_at), (101, 200));
+    assert_eq!(store.get_instance(other.id).await.unwrap(), Some(updated));
+
+    assert!(store.delete_instance(other.id).await.unwrap());
+    assert!(!store.delete_instance(other.id).await.unwrap());
+    assert_eq!(store.get_instance(other.id).await.unwrap(), None);
+    // Ids are never reused (history keeps instance ids).
+    let next = store
+        .create_instance(&instance("again"), 300)
+        .await
+        .unwrap();
+    assert!(next.id > other.id, "{} > {}", next.id, other.id);
+}
+
+#[tokio::test]
+async fn groups_keep_member_order_and_check_references() {
+    let store = memory().await;
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+    let c = store.create_instance(&instance("c"), 1).await.unwrap().id;
+
+    let ops = store
+        .create_group(&group("ops", vec![c, a, b]), 10)
+        .await
+        .unwrap();
+    assert_eq!(ops.input.instance_ids, vec![c, a, b]);
+    assert_eq!(store.get_group(ops.id).await.unwrap(), Some(ops.clone()));
+
+    let err = store
+        .create_group(&group("dba", vec![a, 999]), 11)
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::BadReference { field, message } => {
+            assert_eq!(field, "instance_ids");
+            assert_eq!(message, "instance 999 does not exist");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = store
+        .create_group(&group("dba", vec![a, a]), 11)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::BadReference {
+                field: "instance_ids",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Nothing of the failed creations was kept: the name is free.
+    let dba = store
+        .create_group(&group("dba", vec![b, c]), 12)
+        .await
+        .unwrap();
+    let err = store
+        .create_group(&group("ops", vec![]), 13)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NameTaken { what: "group", name } if name == "ops"),
+        "{err:?}"
+    );
+
+    let listed = store.list_groups().await.unwrap();
+    assert_eq!(listed, vec![ops.clone(), dba.clone()]);
+
+    // Update: new order and members; a bad reference leaves the group as it was.
+    let err = store
+        .update_group(dba.id, &group("dba", vec![b, 4242]), 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadReference { field: "instance_ids", message } if message == "instance 4242 does not exist"),
+        "{err:?}"
+    );
+    assert_eq!(store.get_group(dba.id).await.unwrap(), Some(dba.clone()));
+    let err = store
+        .update_group(dba.id, &group("ops", vec![]), 20)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken { what: "group", .. }));
+    let mut new_dba = group("dba-2", vec![c, b, a]);
+    new_dba.enabled = false;
+    let updated = store
+        .update_group(dba.id, &new_dba, 21)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.input, new_dba);
+    assert_eq!((updated.created_at, updated.updated_at), (12, 21));
+    assert_eq!(store.get_group(dba.id).await.unwrap(), Some(updated));
+    assert_eq!(
+        store
+            .update_group(777, &group("x", vec![]), 22)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // An instance in groups cannot be deleted; the message lists the groups.
+    let err = store.delete_instance(c).await.unwrap_err();
+    match err {
+        StoreError::InUse(message) => assert_eq!(
+            message,
+            format!("instance {c} is a member of groups: ops, dba-2; remove it from them first")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.get_instance(c).await.unwrap().is_some());
+
+    assert!(store.delete_group(ops.id).await.unwrap());
+    assert!(!store.delete_group(ops.id).await.unwrap());
+    assert_eq!(store.get_group(ops.id).await.unwrap(), None);
+    store
+        .update_group(dba.id, &group("dba-2", vec![a]), 30)
+        .await
+        .unwrap();
+    assert!(store.delete_instance(c).await.unwrap());
+}
+
+#[tokio::test]
+async fn bindings_check_their_group_and_go_with_it() {
+    let store = memory().await;
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let g = store.create_group(&group("ops", vec![a]), 1).await.unwrap();
+    let keep = store.create_group(&group("keep", vec![]), 1).await.unwrap();
+
+    let input = BindingInput {
+        job: "orders_*".to_owned(),
+        cluster: Some("prod".to_owned()),
+        group_id: g.id,
+        statuses: vec![JobStatus::Failed, JobStatus::Canceled, JobStatus::Stopped],
+    };
+    let binding = store.create_binding(&input, 5).await.unwrap();
+    assert_eq!(binding.input, input);
+    assert_eq!(binding.created_at, 5);
+    let any_cluster = BindingInput {
+        job: "billing".to_owned(),
+        cluster: None,
+        group_id: keep.id,
+        statuses: vec![JobStatus::Unknown],
+    };
+    let other = store.create_binding(&any_cluster, 6).await.unwrap();
+    assert_eq!(
+        store.list_bindings().await.unwrap(),
+        vec![binding.clone(), other.clone()]
+    );
+
+    let err = store
+        .create_binding(
+            &BindingInput {
+                group_id: 4040,
+                ..input.clone()
+            },
+            7,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::BadReference { field, message } => {
+            assert_eq!(field, "group_id");
+            assert!(message.contains("4040"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Deleting the group deletes its bindings and memberships, not the others.
+    assert!(store.delete_group(g.id).await.unwrap());
+    assert_eq!(store.list_bindings().await.unwrap(), vec![other.clone()]);
+    assert!(store.delete_instance(a).await.unwrap());
+
+    assert!(store.delete_binding(other.id).await.unwrap());
+    assert!(!store.delete_binding(other.id).await.unwrap());
+    assert!(store.list_bindings().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn insert_event_creates_deliveries_and_dedups_by_instant() {
+    let store = memory().await;
+    let (a, b) = with_instances(&store).await;
+    let g = store
+        .create_group(&group("ops", vec![a, b]), 1)
+        .await
+        .unwrap();
+
+    let ev = event("a1b2", "FAILED", "2026-11-25T08:00:00.250+08:00");
+    let ins = store
+        .insert_event(&ev, &[via(a, g.id), to(b)], 1000, 61_000, 0)
+        .await
+        .unwrap();
+    assert_eq!((ins.deliveries, ins.duplicate), (2, false));
+
+    let (stored, deliveries) = store.get_event(ins.event_id).await.unwrap().unwrap();
+    assert_eq!(stored.id, ins.event_id);
+    assert_eq!(stored.received_at, 1000);
+    assert_eq!(stored.event, ev);
+    // The offset is kept as given.
+    assert_eq!(
+        stored.event.occurred_at.to_rfc3339(),
+        "2026-11-25T08:00:00.250+08:00"
+    );
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(
+        deliveries
+            .iter()
+            .map(|d| (d.instance_id, d.group_id))
+            .collect::<Vec<_>>(),
+        vec![(a, Some(g.id)), (b, None)]
+    );
+    for d in &deliveries {
+        assert_eq!(d.event_id, Some(ins.event_id));
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.attempts, 0);
+        assert_eq!((d.next_attempt_at, d.deadline_at), (1000, 61_000));
+        assert_eq!((d.created_at, d.sent_at), (1000, None));
+        assert_eq!(
+            (&d.last_error, d.digest_id, &d.payload),
+            (&None, None, &None)
+        );
+    }
+    assert_eq!(store.pending_count().await.unwrap(), 2);
+
+    // The same instant in another offset is the same event: nothing new.
+    let same = event("a1b2", "FAILED", "2026-11-25T00:00:00.250Z");
+    let dup = store
+        .insert_event(&same, &[to(a)], 2000, 62_000, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (dup.event_id, dup.deliveries, dup.duplicate),
+        (ins.event_id, 2, true)
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 2);
+
+    // Another status, or another millisecond, is another event.
+    let canceled = event("a1b2", "CANCELED", "2026-11-25T08:00:00.250+08:00");
+    let other = store
+        .insert_event(&canceled, &[to(a)], 3000, 63_000, 0)
+        .await
+        .unwrap();
+    assert!(!other.duplicate);
+    assert_ne!(other.event_id, ins.event_id);
+    let later = event("a1b2", "FAILED", "2026-11-25T08:00:00.251+08:00");
+    assert!(
+        !store
+            .insert_event(&later, &[], 3000, 63_000, 0)
+            .await
+            .unwrap()
+            .duplicate
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 3);
+
+    // An unknown target instance stores nothing at all.
+    let fresh = event("ffff", "FAILED", "2026-11-25T09:00:00+08:00");
+    let err = store
+        .insert_event(&fresh, &[to(a), to(31337)], 4000, 64_000, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadReference { message, .. } if message.contains("31337")),
+        "{err:?}"
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 3);
+    let retried = store
+        .insert_event(&fresh, &[to(a)], 4000, 64_000, 0)
+        .await
+        .unwrap();
+    assert_eq!((retried.deliveries, retried.duplicate), (1, false));
+
+    assert_eq!(store.get_event(999_999).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn repeats_within_the_window_are_suppressed() {
+    let store = memory().await;
+    let (a, b) = with_instances(&store).await;
+    let window = 600_000;
+    let restarting = |n| nth_event("flappy", "RESTARTING", n);
+
+    let first = store
+        .insert_event(
+            &restarting(1),
+            &[to(a), to(b)],
+            1_000,
+            99_000_000,
+            1_000 - window,
+        )
+        .await
+        .unwrap();
+    let (_, ds) = store.get_event(first.event_id).await.unwrap().unwrap();
+    assert!(ds.iter().all(|d| d.state == DeliveryState::Pending));
+
+    // RUNNING in between: another status, not a repeat.
+    let running = store
+        .insert_event(
+            &nth_event("flappy", "RUNNING", 2),
+            &[to(a)],
+            2_000,
+            99_000_000,
+            2_000 - window,
+        )
+        .await
+        .unwrap();
+    let (_, ds) = store.get_event(running.event_id).await.unwrap().unwrap();
+    assert_eq!(ds[0].state, DeliveryState::Pending);
+
+    // RESTARTING again within the window: created, but suppressed.
+    let second = store
+        .insert_event(
+            &restarting(3),
+            &[to(a), to(b)],
+            3_000,
+            99_000_000,
+            3_000 - window,
+        )
+        .await
+        .unwrap();
+    assert_eq!((second.deliveries, second.duplicate), (2, false));
+    let (_, ds) = store.get_event(second.event_id).await.unwrap().unwrap();
+    assert_eq!(ds.len(), 2);
+    for d in &ds {
+        assert_eq!(d.state, DeliveryState::Suppressed);
+        assert_eq!(d.digest_id, None);
+        assert_eq!(
+            d.last_error,
+            Some(
+                json!({"kind": "repeat", "message": format!("repeat of event {}", first.event_id)})
+            )
+        );
+    }
+    assert_eq!(store.pending_count().await.unwrap(), 3);
+
+    // Another job is not a repeat.
+    let other_job = store
+        .insert_event(
+            &nth_event("steady", "RESTARTING", 4),
+            &[to(a)],
+            4_000,
+            99_000_000,
+            4_000 - window,
+        )
+        .await
+        .unwrap();
+    let (_, ds) = store.get_event(other_job.event_id).await.unwrap().unwrap();
+    assert_eq!(ds[0].state, DeliveryState::Pending);
+
+    // Once the window has passed since the last one, it alerts again.
+    let now = 3_000 + window + 1;
+    let third = store
+        .insert_event(&restarting(5), &[to(a)], now, 99_000_000, now - window)
+        .await
+        .unwrap();
+    let (_, ds) = store.get_event(third.event_id).await.unwrap().unwrap();
+    assert_eq!(ds[0].state, DeliveryState::Pending);
+    assert_eq!(ds[0].last_error, None);
+}
+
+#[tokio::test]
+async fn claim_due_orders_limits_and_leases() {
+    let store = memory().await;
+    let (a, _) = with_instances(&store).await;
+    let (e300, d300) = deliveries_at(&store, 1, &[to(a)], 300).await;
+    let (_, d100) = deliveries_at(&store, 2, &[to(a)], 100).await;
+    let (_, d200) = deliveries_at(&store, 3, &[to(a)], 200).await;
+    let (_, d2000) = deliveries_at(&store, 4, &[to(a)], 2000).await;
+    let (d300, d100, d200, d2000) = (d300[0], d100[0], d200[0], d2000[0]);
+
+    assert!(store
+        .claim_due(1000, 0, "w0", 5000)
+        .await
+        .unwrap()
+        .is_empty());
+    // Only what is due, oldest first, up to the limit.
+    assert_eq!(
+        ids(&store.claim_due(150, 10, "w0", 50).await.unwrap()),
+        [d100]
+    );
+    // d100's lease (until 200) holds at 200: not claimable at the same instant.
+    let w1 = store.claim_due(200, 1, "w1", 5000).await.unwrap();
+    assert_eq!(ids(&w1), [d200]);
+    assert_eq!(w1[0].delivery.next_attempt_at, 200);
+    let w2 = store.claim_due(1000, 10, "w2", 5000).await.unwrap();
+    assert_eq!(
+        ids(&w2),
+        [d100, d300],
+        "expired lease of d100 is claimable again"
+    );
+    // The claimed rows carry their event.
+    let (stored, _) = store.get_event(e300).await.unwrap().unwrap();
+    assert_eq!(w2[1].event.as_ref(), Some(&stored.event));
+    assert_eq!(w2[1].delivery.state, DeliveryState::Pending);
+    // Two claims at the same instant never share a row.
+    assert!(store
+        .claim_due(1000, 10, "w3", 5000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.claim_due(5200, 10, "w3", 5000).await.unwrap().len() == 1); // d2000
+                                                                              // Leases expire strictly after lease_until: d200 (5200), d100/d300 (6000).
+    assert!(store
+        .claim_due(5200, 10, "w4", 5000)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_due(6001, 10, "w4", 5000).await.unwrap();
+    assert_eq!(
+        ids(&again).into_iter().collect::<HashSet<_>>(),
+        HashSet::from([d100, d200, d300])
+    );
+    // Claiming counts no attempt and keeps rows pending.
+    assert_eq!(store.pending_count().await.unwrap(), 4);
+    assert!(store.attempts(d100).await.unwrap().is_empty());
+    let _ = d2000;
+}
+
+#[tokio::test]
+async fn record_attempts_moves_rows_and_lists_attempts() {
+    let store = memory().await;
+    let (a, b) = with_instances(&store).await;
+    let (_, ds) = deliveries_at(&store, 1, &[to(a), to(b), to(a)], 100).await;
+    let (ok, again, dead) = (ds[0], ds[1], ds[2]);
+    assert_eq!(store.claim_due(100, 10, "w", 1000).await.unwrap().len(), 3);
+
+    let mut ok_record = sent(ok, 110);
+    ok_record.warnings = vec!["keyword added".to_owned()];
+    let dead_error =
+        json!({"kind": "permanent", "code": "310000", "message": "keywords not in content"});
+    let dead_record = AttemptRecord {
+        state: DeliveryState::Failed,
+        error: Some(dead_error.clone()),
+        ..sent(dead, 120)
+    };
+    store
+        .record_attempts(&[ok_record, retry(again, 115, 5000), dead_record])
+        .await
+        .unwrap();
+
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    let by_id = |id: i64| {
+        history
+            .iter()
+            .find(|h| h.delivery.id == id)
+            .unwrap()
+            .delivery
+            .clone()
+    };
+    let d = by_id(ok);
+    assert_eq!(
+        (d.state, d.attempts, d.sent_at),
+        (DeliveryState::Sent, 1, Some(120))
+    );
+    assert_eq!(d.last_error, None);
+    let d = by_id(again);
+    assert_eq!(
+        (d.state, d.attempts, d.next_attempt_at, d.sent_at),
+        (DeliveryState::Pending, 1, 5000, None)
+    );
+    assert_eq!(d.last_error.as_ref().unwrap()["kind"], "retry");
+    let d = by_id(dead);
+    assert_eq!(
+        (d.state, d.attempts, d.sent_at),
+        (DeliveryState::Failed, 1, None)
+    );
+    assert_eq!(d.last_error, Some(dead_error.clone()));
+    assert_eq!(store.pending_count().await.unwrap(), 1);
+
+    let attempts = store.attempts(ok).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (
+            attempts[0].number,
+            attempts[0].started_at,
+            attempts[0].finished_at
+        ),
+        (1, 110, 120)
+    );
+    assert_eq!(attempts[0].outcome, "sent");
+    assert_eq!(attempts[0].error, None);
+    assert_eq!(attempts[0].warnings, vec!["keyword added".to_owned()]);
+    let attempts = store.attempts(dead).await.unwrap();
+    assert_eq!(attempts[0].outcome, "permanent");
+    assert_eq!(attempts[0].error, Some(dead_error));
+
+    // The retried row's lease is gone: it is due at 5000 for anybody, and not before.
+    assert!(store
+        .claim_due(4999, 10, "x", 1000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(&store.claim_due(5000, 10, "y", 1000).await.unwrap()),
+        [again]
+    );
+    // Two attempts of one delivery in one batch are numbered in order.
+    store
+        .record_attempts(&[
+            AttemptRecord {
+                error: Some(json!({"kind": "throttle", "message": "slow down"})),
+                ..retry(again, 5000, 6000)
+            },
+            sent(again, 5100),
+        ])
+        .await
+        .unwrap();
+    let attempts = store.attempts(again).await.unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| (a.number, a.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "retry"), (2, "throttle"), (3, "sent")]
+    );
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    let d = history.iter().find(|h| h.delivery.id == again).unwrap();
+    assert_eq!(
+        (d.delivery.state, d.delivery.attempts, d.delivery.sent_at),
+        (DeliveryState::Sent, 3, Some(5110))
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+    assert!(store.attempts(424_242).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn release_puts_claimed_rows_back_unattempted() {
+    let store = memory().await;
+    let (a, b) = with_instances(&store).await;
+    let (_, ds) = deliveries_at(&store, 1, &[to(a), to(b)], 100).await;
+    assert_eq!(
+        store.claim_due(100, 10, "w", 60_000).await.unwrap().len(),
+        2
+    );
+    store.release(&[ds[1]], 9000).await.unwrap();
+    store.release(&[], 9000).await.unwrap();
+
+    assert!(store.claim_due(8999, 10, "w2", 1).await.unwrap().is_empty());
+    let claimed = store.claim_due(9000, 10, "w2", 1).await.unwrap();
+    assert_eq!(ids(&claimed), [ds[1]]);
+    assert_eq!(claimed[0].delivery.attempts, 0);
+    assert_eq!(claimed[0].delivery.next_attempt_at, 9000);
+    assert!(store.attempts(ds[1]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn create_digest_folds_pending_rows() {
+    let store = memory().await;
+    let (a, b) = with_instances(&store).await;
+    let (_, ds1) = deliveries_at(&store, 1, &[to(a), to(b)], 100).await;
+    let (_, ds2) = deliveries_at(&store, 2, &[to(a)], 100).await;
+    let (_, ds3) = deliveries_at(&store, 3, &[to(a)], 100).await;
+    assert_eq!(
+        store.claim_due(100, 10, "w", 60_000).await.unwrap().len(),
+        4
+    );
+    let payload = json!({"title": "3 jobs failed", "text": "…", "markdown": "**3** jobs failed"});
+
+    // Folding another instance's row, or into an unknown instance, changes nothing.
+    let bad = DigestInput {
+        instance_id: a,
+        folded: vec![ds1[0], ds1[1]],
+        payload: payload.clone(),
+        next_attempt_at: 200,
+        deadline_at: 99_000,
+        claimed_by: None,
+        lease_until: None,
+    };
+    let err = store.create_digest(&bad, 150).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadReference { field: "folded", message } if message.starts_with(&format!("delivery {} ", ds1[1]))),
+        "{err:?}"
+    );
+    let err = store
+        .create_digest(
+            &DigestInput {
+                instance_id: 5555,
+                ..bad.clone()
+            },
+            150,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::BadReference {
+            field: "instance_id",
+            ..
+        }
+    ));
+    assert_eq!(store.pending_count().await.unwrap(), 4);
+
+    let digest = DigestInput {
+        instance_id: a,
+        folded: vec![ds1[0], ds2[0], ds3[0]],
+        payload: payload.clone(),
+        next_attempt_at: 200,
+        deadline_at: 99_000,
+        claimed_by: None,
+        lease_until: None,
+    };
+    let id = store.create_digest(&digest, 150).await.unwrap();
+    // b's row and the digest remain.
+    assert_eq!(store.pending_count().await.unwrap(), 2);
+
+    let history = store.history(&HistoryFilter::default()).await.unwrap();
+    assert_eq!(history[0].delivery.id, id, "newest first");
+    let row = &history[0];
+    assert_eq!(row.delivery.event_id, None);
+    assert_eq!(row.delivery.payload, Some(payload.clone()));
+    assert_eq!(row.delivery.state, DeliveryState::Pending);
+    assert_eq!(
+        (row.delivery.next_attempt_at, row.delivery.deadline_at),
+        (200, 99_000)
+    );
+    assert_eq!(row.delivery.created_at, 150);
+    assert_eq!((row.job_id.as_deref(), row.status), (None, None));
+    assert_eq!(
+        (row.instance_name.as_str(), row.kind.as_str()),
+        ("a", "dingtalk")
+    );
+    for folded in &digest.folded {
+        let d = &history
+            .iter()
+            .find(|h| h.delivery.id == *folded)
+            .unwrap()
+            .delivery;
+        assert_eq!(
+            (d.state, d.digest_id),
+            (DeliveryState::Suppressed, Some(id))
+        );
+    }
+
+    // The digest is claimable on its own, with no event.
+    let claimed = store.claim_due(200, 10, "w2", 1000).await.unwrap();
+    assert_eq!(ids(&claimed), [id]);
+    assert_eq!(claimed[0].event, None);
+    assert_eq!(claimed[0].delivery.payload, Some(payload.clone()));
+
+    // A digest created already claimed is nobody else's until its lease ends.
+    store.release(&[ds1[1]], 300).await.unwrap();
+    let held = store
+        .create_digest(
+            &DigestInput {
+                instance_id: b,
+                folded: vec![ds1[1]],
+                payload,
+                next_attempt_at: 300,
+                deadline_at: 99_000,
+                claimed_by: Some("sender".to_owned()),
+                lease_until: Some(2000),
+            },
+            300,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .claim_due(2000, 10, "w3", 1000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(&store.claim_due(2001, 10, "w3", 1000).await.unwrap()),
+        [held]
+    );
+    assert!(store.attempts(held).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn history_filters_and_pages_newest_first() {
+    let store = memory().await;
+    let (a, b) = with_instances(&store).await;
+    let g1 = store
+        .create_group(&group("g1", vec![a, b]), 1)
+        .await
+        .unwrap()
+        .id;
+    let g2 = store
+        .create_group(&group("g2", vec![b]), 1)
+        .await
+        .unwrap()
+        .id;
+    let job_a = store
+        .insert_event(
+            &event("jobA", "FAILED", "2026-11-25T08:00:00+08:00"),
+            &[via(a, g1), via(b, g1)],
+            100,
+            10_000,
+            0,
+        )
+        .await
+        .unwrap()
+        .event_id;
+    let job_b = store
+        .insert_event(
+            &event("jobB", "CANCELED", "2026-11-25T08:00:00+08:00"),
+            &[via(b, g2), to(a)],
+            200,
+            10_000,
+            0,
+        )
+        .await
+        .unwrap()
+        .event_id;
+    let (_, a_rows) = store.get_event(job_a).await.unwrap().unwrap();
+    let (_, b_rows) = store.get_event(job_b).await.unwrap().unwrap();
+    let failed = b_rows[1].id;
+    store
+        .record_attempts(&[AttemptRecord {
+            state: DeliveryState::Failed,
+            error: Some(json!({"kind": "permanent", "message": "bad token"})),
+            ..sent(failed, 300)
+        }])
+        .await
+        .unwrap();
+
+    let ids_of = |rows: &[alert_server::store::HistoryRow]| {
+        rows.iter().map(|r| r.delivery.id).collect::<Vec<_>>()
+    };
+    let all = store.history(&HistoryFilter::default()).await.unwrap();
+    assert_eq!(
+        ids_of(&all),
+        [b_rows[1].id, b_rows[0].id, a_rows[1].id, a_rows[0].id]
+    );
+    let row = &all[1];
+    assert_eq!(row.job_id.as_deref(), Some("jobB"));
+    assert_eq!(row.job_name.as_deref(), Some("job-jobB"));
+    assert_eq!(row.status, Some(JobStatus::Canceled));
+    assert_eq!(row.previous_status, Some(JobStatus::Running));
+    assert_eq!(
+        (row.instance_name.as_str(), row.kind.as_str()),
+        ("b", "dingtalk")
+    );
+
+    let filter = |f: HistoryFilter| {
+        let store = store.clone();
+        async move { ids_of(&store.history(&f).await.unwrap()) }
+    };
+    assert_eq!(
+        filter(HistoryFilter {
+            job_id: Some("jobA".into()),
+            ..Default::default()
+        })
+        .await,
+        [a_rows[1].id, a_rows[0].id]
+    );
+    assert_eq!(
+        filter(HistoryFilter {
+            instance_id: Some(a),
+            ..Default::default()
+        })
+        .await,
+        [b_rows[1].id, a_rows[0].id]
+    );
+    assert_eq!(
+        filter(HistoryFilter {
+            group_id: Some(g2),
+            ..Default::default()
+        })
+        .await,
+        [b_rows[0].id]
+    );
+    assert_eq!(
+        filter(HistoryFilter {
+            state: Some(DeliveryState::Failed),
+            ..Default::default()
+        })
+        .await,
+        [failed]
+    );
+    assert_eq!(
+        filter(HistoryFilter {
+            job_id: Some("jobB".into()),
+            state: Some(DeliveryState::Pending),
+            ..Default::default()
+        })
+        .await,
+        [b_rows[0].id]
+    );
+    assert!(filter(HistoryFilter {
+        job_id: Some("nope".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+
+    // Paging: `before` an id, `limit` rows.
+    let page1 = filter(HistoryFilter {
+        limit: 3,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page1, ids_of(&all)[..3]);
+    let page2 = filter(HistoryFilter {
+        limit: 3,
+        before: page1.last().copied(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page2, ids_of(&all)[3..]);
+
+    // History keeps the instance's name after it is deleted, and shows a rename.
+    store
+        .update_group(g1, &group("g1", vec![b]), 2)
+        .await
+        .unwrap();
+    let mut renamed = instance("b-renamed");
+    renamed.kind = "wecom".to_owned();
+    store.update_instance(b, &renamed, 3).await.unwrap();
+    assert!(store.delete_instance(a).await.unwrap());
+    let all = store.history(&HistoryFilter::default()).await.unwrap();
+    let names: Vec<_> = all
+        .iter()
+        .map(|r| (r.instance_name.as_str(), r.kind.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a", "dingtalk"),
+            ("b-renamed", "wecom"),
+            ("b-renamed", "wecom"),
+            ("a", "dingtalk")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn history_limit_defaults_to_100_and_is_capped_at_1000() {
+    let store = memory().await;
+    let (a, _) = with_instances(&store).await;
+    // One event may target an instance several times (e.g. through several groups).
+    let targets = vec![to(a); 1005];
+    let ins = store
+        .insert_event(&nth_event("big", "FAILED", 1), &targets, 1, 2, 0)
+        .await
+        .unwrap();
+    assert_eq!(ins.deliveries, 1005);
+    assert_eq!(store.pending_count().await.unwrap(), 1005);
+    let len = |limit| {
+        let store = store.clone();
+        async move {
+            store
+                .history(&HistoryFilter {
+                    limit,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(len(0).await, 100);
+    assert_eq!(len(1).await, 1);
+    assert_eq!(len(1000).await, 1000);
+    assert_eq!(len(5000).await, 1000);
+}
+
+#[tokio::test]
+async fn a_file_database_survives_a_restart() {
+    let tmp = TempDb::new("restart");
+    assert!(!tmp.file().parent().unwrap().exists());
+    let (a, event_id, claimed) = {
+        let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+        let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+        let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+        store
+            .create_group(&group("ops", vec![b, a]), 1)
+            .await
+            .unwrap();
+        let ins = store
+            .insert_event(
+                &event("j", "FAILED", "2026-11-25T08:00:00+08:00"),
+                &[to(a), to(b), to(a)],
+                100,
+                99_000,
+                0,
+            )
+            .await
+            .unwrap();
+        // WAL journal: the -wal file sits beside the database while it is open.
+        let wal = tmp.file().with_extension("db-wal");
+        assert!(wal.exists(), "{} missing", wal.display());
+        let claimed = store
+            .claim_due(100, 1, "before-restart", 1000)
+            .await
+            .unwrap();
+        store
+            .record_attempts(&[sent(claimed[0].delivery.id, 100)])
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_due(100, 1, "before-restart", 1000)
+            .await
+            .unwrap();
+        store.close().await;
+        (a, ins.event_id, claimed[0].delivery.id)
+    };
+    assert!(tmp.file().exists());
+
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    assert_eq!(store.pending_count().await.unwrap(), 2);
+    let (_, deliveries) = store.get_event(event_id).await.unwrap().unwrap();
+    assert_eq!(
+        deliveries.iter().map(|d| d.state).collect::<Vec<_>>(),
+        [
+            DeliveryState::Sent,
+            DeliveryState::Pending,
+            DeliveryState::Pending
+        ]
+    );
+    assert_eq!(
+        store.list_groups().await.unwrap()[0].input.instance_ids[1],
+        a
+    );
+    // The lease taken before the restart still holds, then expires.
+    let now = store
+        .claim_due(1100, 10, "after-restart", 1000)
+        .await
+        .unwrap();
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].delivery.id, claimed);
+    let later = store
+        .claim_due(1101, 10, "after-restart", 1000)
+        .await
+        .unwrap();
+    assert_eq!(ids(&later), [claimed]);
+    // Duplicates are still recognized after the restart.
+    let dup = store
+        .insert_event(
+            &event("j", "FAILED", "2026-11-25T08:00:00+08:00"),
+            &[to(a)],
+            200,
+            99_000,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (dup.event_id, dup.deliveries, dup.duplicate),
+        (event_id, 3, true)
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_database_errors() {
+    let err = SqliteStore::connect("postgres://localhost/x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+/// Claims every due row from `workers` tasks over `stores`, returning what each claim got.
+async fn claim_all(stores: Vec<Arc<dyn Store>>, workers: usize) -> Vec<i64> {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let store = stores[w % stores.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("worker-{w}");
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim_due(1000, 7, &name, 600_000).await.unwrap();
+                if claimed.is_empty() {
+                    break;
+                }
+                let records: Vec<_> = claimed.iter().map(|c| sent(c.delivery.id, 1000)).collect();
+                mine.extend(claimed.iter().map(|c| c.delivery.id));
+                // Half the batches are recorded, the others stay leased.
+                if mine.len() % 2 == 0 {
+                    store.record_attempts(&records).await.unwrap();
+                }
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+async fn seed(store: &SqliteStore, rows: u32) -> HashSet<i64> {
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+    let mut ids = HashSet::new();
+    for n in 0..rows / 2 {
+        let (_, ds) = deliveries_at(store, n, &[to(a), to(b)], i64::from(n % 13)).await;
+        ids.extend(ds);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_get_every_row_exactly_once() {
+    let tmp = TempDb::new("claimers");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let expected = seed(&store, 500).await;
+    assert_eq!(expected.len(), 500);
+
+    let claimed = claim_all(vec![Arc::new(store.clone())], 4).await;
+    assert_eq!(claimed.len(), 500, "some row claimed twice or never");
+    assert_eq!(claimed.iter().copied().collect::<HashSet<_>>(), expected);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_never_share_a_claim() {
+    // Like two processes: separate writer connections competing for SQLite's write lock.
+    let tmp = TempDb::new("two-stores");
+    let first = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let expected = seed(&first, 500).await;
+    let second = SqliteStore::connect(&tmp.url()).await.unwrap();
+
+    let claimed = claim_all(vec![Arc::new(first.clone()), Arc::new(second.clone())], 4).await;
+    assert_eq!(claimed.len(), 500, "some row claimed twice or never");
+    assert_eq!(claimed.iter().copied().collect::<HashSet<_>>(), expected);
+    first.close().await;
+    second.close().await;
+}
