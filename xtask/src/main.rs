@@ -1,7 +1,12 @@
 //! Project automation, run as `cargo xtask <task>`:
 //!
 //! - `ci`: what CI checks: `cargo fmt --check`, `cargo clippy -D warnings`, the test suite;
-//! - `docs`: regenerate `docs/channels.md` from the plugin registry (`docs --check` only compares).
+//! - `docs`: regenerate `docs/channels.md` (from the plugin registry) and `docs/openapi.json`
+//!   (from the API's code); `docs --check` only compares;
+//! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load.rs` and
+//!   `docs/BENCHMARKS.md`); `cargo xtask load --help` lists its options.
+
+mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +18,9 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
+        Some("load") => load::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help]");
             std::process::exit(2);
         }
     }
@@ -55,20 +61,31 @@ fn ci() -> Result<()> {
 }
 
 fn docs(check_only: bool) -> Result<()> {
-    let path = workspace_root().join(alert_server::docs::CHANNELS_MD);
-    let fresh = alert_server::docs::channels_markdown(alert_server::registry());
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current == fresh {
-        eprintln!("{} is up to date", path.display());
-        return Ok(());
+    let generated = [
+        (
+            alert_server::docs::CHANNELS_MD,
+            alert_server::docs::channels_markdown(alert_server::registry()),
+        ),
+        (
+            alert_server::api::openapi::OPENAPI_JSON,
+            alert_server::api::openapi::openapi_json(),
+        ),
+    ];
+    for (relative, fresh) in generated {
+        let path = workspace_root().join(relative);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == fresh {
+            eprintln!("{} is up to date", path.display());
+            continue;
+        }
+        if check_only {
+            bail!(
+                "{} is stale: run `cargo xtask docs` and commit it",
+                path.display()
+            );
+        }
+        std::fs::write(&path, fresh).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
-    if check_only {
-        bail!(
-            "{} is stale: run `cargo xtask docs` and commit it",
-            path.display()
-        );
-    }
-    std::fs::write(&path, fresh).with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
     Ok(())
 }

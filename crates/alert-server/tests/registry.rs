@@ -33,3 +33,37 @@ fn every_registered_kind_is_documented() {
         }
     }
 }
+
+#[test]
+fn committed_openapi_is_fresh() {
+    use alert_server::api::openapi::{openapi_json, OPENAPI_JSON};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let committed = std::fs::read_to_string(format!("{path}/{OPENAPI_JSON}")).unwrap_or_default();
+    assert!(
+        committed == openapi_json(),
+        "{OPENAPI_JSON} is stale: run `cargo xtask docs` and commit the result"
+    );
+}
+
+#[test]
+fn openapi_documents_every_route() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&alert_server::api::openapi::openapi_json()).unwrap();
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "/api/v1/instances",
+        "/api/v1/instances/{id}/test",
+        "/api/v1/groups/{id}",
+        "/api/v1/bindings",
+        "/api/v1/events",
+        "/api/v1/history",
+        "/healthz",
+    ] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+}

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
 use crate::routing::validate_pattern;
@@ -24,7 +24,7 @@ pub const DEFAULT_STATUSES: [JobStatus; 5] = [
 ];
 
 /// The body of create.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindingBody {
     /// Job name or glob (`orders_*`).
@@ -36,11 +36,12 @@ pub struct BindingBody {
     pub group_id: i64,
     /// Statuses that alert (default: FAILED, CANCELED, FINISHED, UNKNOWN, STOPPED).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["FAILED", "CANCELED"]))]
     pub statuses: Option<Vec<JobStatus>>,
 }
 
 /// A binding as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BindingView {
     /// Id.
     pub id: i64,
@@ -51,6 +52,7 @@ pub struct BindingView {
     /// Group.
     pub group_id: i64,
     /// Alerting statuses.
+    #[schema(value_type = Vec<String>)]
     pub statuses: Vec<JobStatus>,
     /// Created (RFC 3339).
     pub created_at: String,
@@ -70,6 +72,7 @@ impl BindingView {
 }
 
 /// `GET /api/v1/bindings`
+#[utoipa::path(get, path = "/api/v1/bindings", tag = "bindings", responses((status = 200, body = [BindingView])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<BindingView>>, ApiError> {
     Ok(Json(
         state
@@ -83,6 +86,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<BindingView>
 }
 
 /// `POST /api/v1/bindings` → 201
+#[utoipa::path(post, path = "/api/v1/bindings", tag = "bindings", request_body = BindingBody, responses(
+    (status = 201, body = BindingView), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BindingBody>,
@@ -116,6 +121,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/bindings/{id}`
+#[utoipa::path(get, path = "/api/v1/bindings/{id}", tag = "bindings", params(("id" = i64, Path)), responses((status = 200, body = BindingView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -129,6 +135,7 @@ pub async fn get(
 }
 
 /// `DELETE /api/v1/bindings/{id}` → 204
+#[utoipa::path(delete, path = "/api/v1/bindings/{id}", tag = "bindings", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,

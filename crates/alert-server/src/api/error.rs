@@ -7,6 +7,26 @@ use serde_json::json;
 
 use crate::store::StoreError;
 
+/// The JSON shape of every error answer (for the OpenAPI document).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// `{"code","message","field"}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code: `invalid`, `invalid_body`, `malformed_json`, `not_found`, `name_taken`,
+    /// `in_use`, `unauthorized`, `unsupported_media_type`, `internal`.
+    pub code: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The request field to blame, e.g. `params.webhook`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

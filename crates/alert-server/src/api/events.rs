@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
@@ -20,7 +20,7 @@ use crate::routing;
 use crate::store::Target;
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
     /// Flink job id.
@@ -30,13 +30,16 @@ pub struct EventBody {
     /// Cluster name.
     #[serde(default)]
     pub cluster: String,
-    /// New status.
+    /// New status (Flink's name, any case; STOPPED for stop-with-savepoint).
+    #[schema(value_type = String, example = "FAILED")]
     pub status: JobStatus,
     /// Previous status.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "RUNNING")]
     pub previous_status: Option<JobStatus>,
     /// RFC 3339; default now.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<DateTime<FixedOffset>>,
     /// How long the job ran, ms.
     #[serde(default)]
@@ -56,7 +59,7 @@ pub struct EventBody {
 }
 
 /// The answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventAccepted {
     /// Event id.
     pub event_id: i64,
@@ -124,6 +127,10 @@ async fn targets(
 
 /// `POST /api/v1/events` → 202 `{"event_id","deliveries"}` once committed; 200 with
 /// `"duplicate": true` for an event already received.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventBody, responses(
+    (status = 202, body = EventAccepted, description = "stored with its deliveries"),
+    (status = 200, body = EventAccepted, description = "duplicate: already received"),
+    (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<EventBody>,
@@ -156,6 +163,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/events/{id}`: the event with its deliveries and their attempts.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = i64, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,

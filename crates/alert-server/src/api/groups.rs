@@ -7,14 +7,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::instances::check_name;
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
 use crate::store::{Group, GroupInput};
 
 /// The body of create and update.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupBody {
     /// Unique name.
@@ -32,7 +32,7 @@ fn yes() -> bool {
 }
 
 /// A group as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupView {
     /// Id.
     pub id: i64,
@@ -80,6 +80,7 @@ fn validate(body: GroupBody) -> Result<GroupInput, ApiError> {
 }
 
 /// `GET /api/v1/groups`
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", responses((status = 200, body = [GroupView])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<GroupView>>, ApiError> {
     Ok(Json(
         state
@@ -93,6 +94,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<GroupView>>,
 }
 
 /// `POST /api/v1/groups` → 201
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupBody, responses(
+    (status = 201, body = GroupView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<GroupBody>,
@@ -102,6 +105,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/groups/{id}`
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), responses((status = 200, body = GroupView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -115,6 +119,8 @@ pub async fn get(
 }
 
 /// `PUT /api/v1/groups/{id}`
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), request_body = GroupBody, responses(
+    (status = 200, body = GroupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -130,6 +136,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/groups/{id}` → 204 (its bindings go with it).
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,

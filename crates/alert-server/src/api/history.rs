@@ -5,13 +5,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::store::{Delivery, DeliveryState, HistoryFilter, HistoryRow};
 
 /// Query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Job id.
     pub job_id: Option<String>,
@@ -20,6 +21,7 @@ pub struct HistoryQuery {
     /// Group id.
     pub group_id: Option<i64>,
     /// Delivery state: pending, sent, failed, suppressed.
+    #[param(value_type = Option<String>)]
     pub status: Option<DeliveryState>,
     /// 1..=1000, default 100.
     pub limit: Option<u32>,
@@ -28,7 +30,7 @@ pub struct HistoryQuery {
 }
 
 /// A delivery as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     /// Delivery id.
     pub id: i64,
@@ -39,10 +41,12 @@ pub struct DeliveryView {
     /// Routing group.
     pub group_id: Option<i64>,
     /// pending | sent | failed | suppressed.
+    #[schema(value_type = String)]
     pub state: DeliveryState,
     /// Attempts so far.
     pub attempts: u32,
     /// The last error (`kind`, `code`, `message`).
+    #[schema(value_type = Option<Object>)]
     pub last_error: Option<Value>,
     /// For suppressed rows: the digest that carried them.
     pub digest_id: Option<i64>,
@@ -54,6 +58,7 @@ pub struct DeliveryView {
     pub sent_at: Option<String>,
     /// For digests: the message sent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub message: Option<Value>,
 }
 
@@ -82,7 +87,7 @@ impl DeliveryView {
 }
 
 /// A history entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// The delivery.
     #[serde(flatten)]
@@ -117,6 +122,7 @@ impl HistoryEntry {
 }
 
 /// `GET /api/v1/history?job_id=&instance_id=&group_id=&status=&limit=&before=`
+#[utoipa::path(get, path = "/api/v1/history", tag = "history", params(HistoryQuery), responses((status = 200, body = [HistoryEntry]), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,

@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::delivery::channels::ReadyInstance;
 use crate::delivery::now_ms;
@@ -20,7 +20,7 @@ use crate::store::{Instance, InstanceInput};
 pub const MAX_NAME_LEN: usize = 100;
 
 /// The body of create and update.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceBody {
     /// Unique name.
@@ -32,6 +32,7 @@ pub struct InstanceBody {
     pub enabled: bool,
     /// Plugin parameters; on update, a secret sent as `******` keeps the stored value.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub params: Value,
     /// Messages per minute; absent = the plugin's default, 0 = unlimited.
     #[serde(default)]
@@ -43,7 +44,7 @@ fn yes() -> bool {
 }
 
 /// An instance as the API shows it: secrets masked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstanceView {
     /// Id.
     pub id: i64,
@@ -54,6 +55,7 @@ pub struct InstanceView {
     /// Enabled.
     pub enabled: bool,
     /// Parameters, secret values shown as `******`.
+    #[schema(value_type = Object)]
     pub params: Value,
     /// Messages per minute, 0 = unlimited.
     pub rate_per_minute: u32,
@@ -151,6 +153,7 @@ fn validate(body: InstanceBody, previous: Option<&Instance>) -> Result<InstanceI
 }
 
 /// `GET /api/v1/instances`
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", responses((status = 200, body = [InstanceView])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<InstanceView>>, ApiError> {
     Ok(Json(
         state
@@ -164,6 +167,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<InstanceView
 }
 
 /// `POST /api/v1/instances` → 201
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = InstanceBody, responses(
+    (status = 201, body = InstanceView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<InstanceBody>,
@@ -183,6 +188,7 @@ async fn load(state: &AppState, id: i64) -> Result<Instance, ApiError> {
 }
 
 /// `GET /api/v1/instances/{id}`
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", params(("id" = i64, Path)), responses((status = 200, body = InstanceView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -191,6 +197,8 @@ pub async fn get(
 }
 
 /// `PUT /api/v1/instances/{id}`
+#[utoipa::path(put, path = "/api/v1/instances/{id}", tag = "instances", params(("id" = i64, Path)), request_body = InstanceBody, responses(
+    (status = 200, body = InstanceView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -208,6 +216,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/instances/{id}` → 204; 409 while a group holds it.
+#[utoipa::path(delete, path = "/api/v1/instances/{id}", tag = "instances", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -217,6 +226,20 @@ pub async fn delete(
     }
     state.channels.invalidate(id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The answer of a test send.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    /// Whether the channel accepted the message.
+    pub ok: bool,
+    /// Warnings of a successful send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+    /// The channel's error (`kind`, `code`, `message`) when it refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<alert_core::ChannelError>,
 }
 
 /// The message a test send carries.
@@ -233,6 +256,8 @@ pub fn test_alert(instance_name: &str) -> Alert {
 
 /// `POST /api/v1/instances/{id}/test`: sends a test message now; 200 `{"ok":true}` or 502 with
 /// the channel's own error.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/test", tag = "instances", params(("id" = i64, Path)), responses(
+    (status = 200, body = TestResult), (status = 502, body = TestResult), (status = 404, body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -252,12 +277,20 @@ pub async fn test(
     Ok(match result {
         Ok(d) => (
             StatusCode::OK,
-            Json(json!({"ok": true, "warnings": d.warnings})),
+            Json(TestResult {
+                ok: true,
+                warnings: Some(d.warnings),
+                error: None,
+            }),
         )
             .into_response(),
         Err(e) => (
             StatusCode::BAD_GATEWAY,
-            Json(json!({"ok": false, "error": e})),
+            Json(TestResult {
+                ok: false,
+                warnings: None,
+                error: Some(e),
+            }),
         )
             .into_response(),
     })

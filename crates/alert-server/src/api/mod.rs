@@ -11,6 +11,7 @@ pub mod events;
 pub mod groups;
 pub mod history;
 pub mod instances;
+pub mod openapi;
 pub mod system;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::AppState;
 
 /// `GET /healthz`: 200 when the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, body = Object, example = json!({"status": "ok"})), (status = 503, body = Object)))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.pending_count().await {
         Ok(_) => (StatusCode::OK, Json(json!({"status": "ok"}))),
@@ -24,6 +25,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "system", security(()), responses((status = 200, body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
@@ -35,6 +37,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /api/v1/plugins`: every registered kind with its parameter schema.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "system", responses((status = 200, body = [Object], description = "kinds sorted, with `params` schemas")))]
 pub async fn plugins() -> Json<Value> {
     Json(serde_json::to_value(crate::registry()).expect("descriptors serialize"))
 }
