@@ -36,7 +36,11 @@ pub struct MockRobot {
 impl MockRobot {
     /// Starts a robot that checks `settings` on every send.
     pub async fn start(settings: RobotSettings) -> Self {
-        let server = MockServer::start().await;
+        Self::start_on(MockServer::start().await, settings).await
+    }
+
+    /// Like [`start`](Self::start), on a server the caller started (e.g. on a fixed port).
+    pub async fn start_on(server: MockServer, settings: RobotSettings) -> Self {
         Mock::given(method("POST"))
             .and(path(SEND_PATH))
             .respond_with(RobotResponder(settings.clone()))
