@@ -76,3 +76,76 @@ mod tests {
         assert!(validate_pattern(" ").is_err());
     }
 }
+
+/// The configuration routing needs (groups, bindings, instances), read once and shared by
+/// every event until it changes.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Every group.
+    pub groups: Vec<Group>,
+    /// Every binding.
+    pub bindings: Vec<Binding>,
+    /// Every instance.
+    pub instances: Vec<Instance>,
+}
+
+impl Snapshot {
+    /// The targets of `event`: the given group, or the groups of matching bindings.
+    /// `Err` names an unknown `group_id`.
+    pub fn targets(&self, event: &JobEvent, group_id: Option<i64>) -> Result<Vec<Target>, String> {
+        let wanted = match group_id {
+            Some(id) if self.groups.iter().any(|g| g.id == id) => vec![id],
+            Some(id) => return Err(format!("group {id} does not exist")),
+            None => matching_groups(event, &self.bindings),
+        };
+        let chosen: Vec<&Group> = wanted
+            .iter()
+            .filter_map(|id| self.groups.iter().find(|g| g.id == *id))
+            .collect();
+        Ok(targets(&chosen, &self.instances))
+    }
+}
+
+/// A cached [`Snapshot`]: dropped by the API on every configuration change, and re-read after
+/// `ttl` so that changes made elsewhere (another process on the same database) are seen.
+#[derive(Debug)]
+pub struct RoutingCache {
+    snapshot: std::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<Snapshot>)>>,
+    ttl: std::time::Duration,
+}
+
+impl Default for RoutingCache {
+    fn default() -> Self {
+        Self {
+            snapshot: std::sync::RwLock::new(None),
+            ttl: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+impl RoutingCache {
+    /// The current snapshot, read from `store` when missing or older than the TTL.
+    pub async fn get(
+        &self,
+        store: &dyn crate::store::Store,
+    ) -> crate::store::StoreResult<std::sync::Arc<Snapshot>> {
+        if let Some((at, snap)) = self.snapshot.read().expect("not poisoned").as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(std::sync::Arc::clone(snap));
+            }
+        }
+        let snap = std::sync::Arc::new(Snapshot {
+            groups: store.list_groups().await?,
+            bindings: store.list_bindings().await?,
+            instances: store.list_instances().await?,
+        });
+        *self.snapshot.write().expect("not poisoned") =
+            Some((std::time::Instant::now(), std::sync::Arc::clone(&snap)));
+        Ok(snap)
+    }
+
+    /// Drops the snapshot (configuration changed).
+    pub fn invalidate(&self) {
+        *self.snapshot.write().expect("not poisoned") = None;
+    }
+}

@@ -108,6 +108,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         wake,
         token: config.token.clone(),
         delivery: config.delivery.clone(),
+        routing: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

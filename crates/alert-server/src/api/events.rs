@@ -16,8 +16,6 @@ use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
-use crate::routing;
-use crate::store::Target;
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -95,36 +93,6 @@ fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
     Ok((event, body.group_id))
 }
 
-/// Resolves the event's targets: the given group, or the groups of matching bindings.
-async fn targets(
-    state: &AppState,
-    event: &JobEvent,
-    group_id: Option<i64>,
-) -> Result<Vec<Target>, ApiError> {
-    let groups = state.store.list_groups().await?;
-    let wanted: Vec<i64> = match group_id {
-        Some(id) => {
-            if !groups.iter().any(|g| g.id == id) {
-                return Err(ApiError::invalid(
-                    "group_id",
-                    format!("group {id} does not exist"),
-                ));
-            }
-            vec![id]
-        }
-        None => routing::matching_groups(event, &state.store.list_bindings().await?),
-    };
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let chosen: Vec<_> = wanted
-        .iter()
-        .filter_map(|id| groups.iter().find(|g| g.id == *id))
-        .collect();
-    let instances = state.store.list_instances().await?;
-    Ok(routing::targets(&chosen, &instances))
-}
-
 /// `POST /api/v1/events` → 202 `{"event_id","deliveries"}` once committed; 200 with
 /// `"duplicate": true` for an event already received.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventBody, responses(
@@ -136,7 +104,10 @@ pub async fn create(
     JsonBody(body): JsonBody<EventBody>,
 ) -> Result<Response, ApiError> {
     let (event, group_id) = to_event(body)?;
-    let targets = targets(&state, &event, group_id).await?;
+    let snapshot = state.routing.get(state.store.as_ref()).await?;
+    let targets = snapshot
+        .targets(&event, group_id)
+        .map_err(|m| ApiError::invalid("group_id", m))?;
     let now = now_ms();
     let deadline =
         now + i64::try_from(state.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX);

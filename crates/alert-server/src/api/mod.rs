@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use crate::config::DeliveryConfig;
 use crate::delivery::channels::ChannelCache;
 use crate::metrics::Metrics;
+use crate::routing::RoutingCache;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -41,6 +42,8 @@ pub struct AppState {
     pub token: Option<Secret>,
     /// Delivery settings (retry deadline, repeat window).
     pub delivery: DeliveryConfig,
+    /// Routing configuration, cached between changes.
+    pub routing: Arc<RoutingCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,8 +81,14 @@ pub fn router(state: AppState) -> Router {
         .route("/history", get(history::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            invalidate_routing,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::require_token,
         ))
+        // Added after the auth layer: the API description is public.
+        .route("/openapi.json", get(openapi::serve))
         .fallback(system::api_not_found);
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -88,6 +97,23 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Drops the routing snapshot after any change to instances, groups or bindings.
+async fn invalidate_routing(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes_config = request.method() != axum::http::Method::GET
+        && ["/instances", "/groups", "/bindings"]
+            .iter()
+            .any(|p| request.uri().path().contains(p));
+    let response = next.run(request).await;
+    if changes_config {
+        state.routing.invalidate();
+    }
+    response
 }
 
 /// Unix milliseconds as RFC 3339 (UTC, milliseconds).
