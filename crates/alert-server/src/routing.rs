@@ -111,6 +111,8 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct RoutingCache {
     snapshot: std::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<Snapshot>)>>,
+    /// Bumped by every invalidation: a snapshot read across one is not kept (it may be stale).
+    generation: std::sync::atomic::AtomicU64,
     ttl: std::time::Duration,
 }
 
@@ -118,6 +120,7 @@ impl Default for RoutingCache {
     fn default() -> Self {
         Self {
             snapshot: std::sync::RwLock::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
             ttl: std::time::Duration::from_secs(1),
         }
     }
@@ -134,18 +137,24 @@ impl RoutingCache {
                 return Ok(std::sync::Arc::clone(snap));
             }
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let snap = std::sync::Arc::new(Snapshot {
             groups: store.list_groups().await?,
             bindings: store.list_bindings().await?,
             instances: store.list_instances().await?,
         });
-        *self.snapshot.write().expect("not poisoned") =
-            Some((std::time::Instant::now(), std::sync::Arc::clone(&snap)));
+        let mut cached = self.snapshot.write().expect("not poisoned");
+        // A change committed while we read: what we read may predate it, so don't keep it.
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *cached = Some((std::time::Instant::now(), std::sync::Arc::clone(&snap)));
+        }
         Ok(snap)
     }
 
     /// Drops the snapshot (configuration changed).
     pub fn invalidate(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.snapshot.write().expect("not poisoned") = None;
     }
 }

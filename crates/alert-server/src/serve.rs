@@ -17,6 +17,9 @@ use crate::store::{Store, StoreError};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The configuration is not usable (e.g. a public address without a token).
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] StoreError),
@@ -86,6 +89,7 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreEr
 
 /// Opens the database, starts the delivery engine and the HTTP server.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
+    config.validate()?;
     let store = open_store(&config).await?;
     let metrics = Arc::new(Metrics::default());
     let channels = Arc::new(ChannelCache::default());

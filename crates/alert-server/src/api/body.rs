@@ -42,6 +42,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Parses JSON, naming the field that is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, over the whole body: a body cut short or followed by garbage is malformed
+    // even when its beginning already lacks a field.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+    })?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
@@ -120,6 +125,9 @@ mod tests {
             (StatusCode::BAD_REQUEST, "malformed_json")
         );
         let e = parse::<Body>(b"{\"name\":\"x\"} trailing").unwrap_err();
+        assert_eq!(e.code, "malformed_json");
+        // Malformed wins over a missing field.
+        let e = parse::<Body>(b"{} trailing").unwrap_err();
         assert_eq!(e.code, "malformed_json");
     }
 }

@@ -1,6 +1,7 @@
 //! Built channels per instance, cached (a WeCom channel keeps its client and token cache warm).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use alert_core::Channel;
@@ -45,6 +46,8 @@ impl ReadyInstance {
 #[derive(Default)]
 pub struct ChannelCache {
     map: RwLock<HashMap<i64, Arc<ReadyInstance>>>,
+    /// Bumped by every invalidation: an instance read across one is not cached (it may be stale).
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for ChannelCache {
@@ -63,19 +66,22 @@ impl ChannelCache {
         if let Some(ready) = self.map.read().expect("not poisoned").get(&id) {
             return Ok(Some(Arc::clone(ready)));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let Some(instance) = store.get_instance(id).await.map_err(|e| e.to_string())? else {
             return Ok(None);
         };
         let ready = Arc::new(ReadyInstance::build(&instance));
-        self.map
-            .write()
-            .expect("not poisoned")
-            .insert(id, Arc::clone(&ready));
+        let mut map = self.map.write().expect("not poisoned");
+        // An update committed while we read: what we read may predate it, so don't keep it.
+        if self.generation.load(Ordering::SeqCst) == generation {
+            map.insert(id, Arc::clone(&ready));
+        }
         Ok(Some(ready))
     }
 
     /// Drops the cached entry (the instance changed or was deleted).
     pub fn invalidate(&self, id: i64) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.map.write().expect("not poisoned").remove(&id);
     }
 }

@@ -53,6 +53,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// WAL pages between automatic checkpoints (SQLite's default is 1000, 4 MB).
+///
+/// With `synchronous = NORMAL` the only fsyncs are at checkpoints; 1000 pages made them the
+/// main cost of an event insert (~450 µs instead of ~150 µs). 10000 pages (a WAL of up to
+/// ~40 MB) writes hot index pages back once per checkpoint instead of ten times.
+const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
 /// Connections of the read pool of a file database.
 const READ_CONNECTIONS: u32 = 4;
 /// History rows when the filter's limit is 0.
@@ -102,6 +108,12 @@ impl SqliteStore {
     /// `url` is `sqlite://path/to.db` (relative to the working directory; `sqlite:///abs.db`
     /// for an absolute path) or `sqlite::memory:` (a private in-memory database, for tests).
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        // sqlx would take any other string for a file name (`postgres://h/db` as a path).
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::Database(
+                "invalid SQLite URL: expected sqlite://path/to.db or sqlite::memory:".to_owned(),
+            ));
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Database(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -134,7 +146,12 @@ impl SqliteStore {
         }
         // Switching to WAL needs the write lock: only the writer asks (WAL persists in the file).
         let writer = single()
-            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+            .connect_with(
+                options
+                    .clone()
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES),
+            )
             .await
             .map_err(db("opening the database"))?;
         migrate(&writer).await?;
@@ -860,41 +877,28 @@ impl Store for SqliteStore {
         };
 
         if !targets.is_empty() {
-            // A repeat of the latest earlier event of this job and status in the window.
-            let repeat_of: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM events WHERE job_id = ?1 AND status = ?2 AND received_at >= ?3 \
-                 AND id < ?4 ORDER BY received_at DESC, id DESC LIMIT 1",
-            )
-            .bind(&event.job_id)
-            .bind(status)
-            .bind(repeat_since)
-            .bind(event_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
-            let (state, last_error) = match repeat_of {
-                Some(first) => (
-                    DeliveryState::Suppressed,
-                    Some(
-                        json!({"kind": "repeat", "message": format!("repeat of event {first}")})
-                            .to_string(),
-                    ),
-                ),
-                None => (DeliveryState::Pending, None),
-            };
+            // One statement: the repeat check (the latest earlier event of this job and
+            // status received in the window, `r`) decides the state of every delivery.
             let created = sqlx::query(
                 "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
                  group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at) \
-                 SELECT ?1, i.id, i.name, i.kind, t.value ->> '$[1]', ?2, 0, ?3, ?4, ?5, ?3 \
-                 FROM json_each(?6) AS t JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
+                 SELECT ?1, i.id, i.name, i.kind, t.value ->> '$[1]', \
+                 CASE WHEN r.id IS NULL THEN 'pending' ELSE 'suppressed' END, 0, ?2, ?3, \
+                 CASE WHEN r.id IS NULL THEN NULL ELSE json_object('kind', 'repeat', \
+                   'message', 'repeat of event ' || r.id) END, ?2 \
+                 FROM json_each(?4) AS t JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
+                 LEFT JOIN (SELECT id FROM events WHERE job_id = ?5 AND status = ?6 \
+                   AND received_at >= ?7 AND id < ?1 \
+                   ORDER BY received_at DESC, id DESC LIMIT 1) AS r ON 1 \
                  ORDER BY t.key",
             )
             .bind(event_id)
-            .bind(state.as_str())
             .bind(now)
             .bind(deadline_at)
-            .bind(last_error)
             .bind(&targets_json)
+            .bind(&event.job_id)
+            .bind(status)
+            .bind(repeat_since)
             .execute(&mut *tx)
             .await
             .map_err(db(WHAT))?
@@ -971,13 +975,16 @@ impl Store for SqliteStore {
         }
         let lease_until = now.saturating_add(lease_ms);
         // The write lock is held from the first statement: nobody claims between the two.
+        // INDEXED BY: without statistics SQLite prefers deliveries_state (every pending row,
+        // then a sort); the partial due index yields rows in claim order and stops at `limit`.
         let mut tx = self.write_tx(WHAT).await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             delivery_cols!(),
             ", ",
             event_cols!(),
-            " FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id \
+            " FROM deliveries AS d INDEXED BY deliveries_due \
+             LEFT JOIN events AS e ON e.id = d.event_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
              AND (d.lease_until IS NULL OR d.lease_until < ?1) \
              ORDER BY d.next_attempt_at, d.id LIMIT ?2"

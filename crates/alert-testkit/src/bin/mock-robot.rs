@@ -14,7 +14,10 @@ use alert_testkit::dingtalk::{MockRobot, RobotSettings};
 use wiremock::MockServer;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
@@ -24,7 +27,9 @@ async fn main() -> std::process::ExitCode {
         eprintln!("usage: mock-robot [--port 9000] [--token quickstart] [--secret SEC...] [--keyword WORD]");
         return std::process::ExitCode::SUCCESS;
     }
-    let port: u16 = arg(&args, "--port").and_then(|p| p.parse().ok()).unwrap_or(9000);
+    let port: u16 = arg(&args, "--port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9000);
     let settings = RobotSettings {
         access_token: arg(&args, "--token").unwrap_or_else(|| "quickstart".to_owned()),
         secret: arg(&args, "--secret"),
@@ -37,8 +42,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let robot = MockRobot::start_on(MockServer::builder().listener(listener).start().await, settings).await;
-    println!("mock DingTalk robot listening; webhook: {}", robot.webhook());
+    let robot = MockRobot::start_on(
+        MockServer::builder().listener(listener).start().await,
+        settings,
+    )
+    .await;
+    println!(
+        "mock DingTalk robot listening; webhook: {}",
+        robot.webhook()
+    );
     let mut shown = 0;
     loop {
         tokio::select! {
@@ -47,8 +59,14 @@ async fn main() -> std::process::ExitCode {
         }
         let bodies = robot.bodies().await;
         for body in bodies.iter().skip(shown) {
-            let text = body["markdown"]["text"].as_str().or(body["text"]["content"].as_str()).unwrap_or("<no content>");
-            println!("--- received {} message ---\n{text}\n", body["msgtype"].as_str().unwrap_or("?"));
+            let text = body["markdown"]["text"]
+                .as_str()
+                .or(body["text"]["content"].as_str())
+                .unwrap_or("<no content>");
+            println!(
+                "--- received {} message ---\n{text}\n",
+                body["msgtype"].as_str().unwrap_or("?")
+            );
         }
         shown = bodies.len();
     }

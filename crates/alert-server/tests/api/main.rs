@@ -1,0 +1,10 @@
+//! The REST service end to end: a real server per test (random port, temporary SQLite file)
+//! talking to mock DingTalk and WeCom channels over HTTP.
+
+mod auth;
+mod common;
+mod delivery;
+mod events;
+mod groups_bindings;
+mod instances;
+mod validation;
