@@ -56,6 +56,8 @@ pub struct DeliveryConfig {
     pub claim_batch: u32,
     /// Sends in flight at once, over all instances.
     pub max_in_flight: usize,
+    /// Sends in flight at once to one instance (a hanging channel holds no more than this).
+    pub max_in_flight_per_instance: usize,
     /// How often to look for due deliveries when nothing wakes the worker.
     pub poll_interval_ms: u64,
     /// Bound on one send, whatever the plugin's own timeout.
@@ -75,6 +77,7 @@ impl Default for DeliveryConfig {
             lease_secs: 120,
             claim_batch: 512,
             max_in_flight: 512,
+            max_in_flight_per_instance: 64,
             poll_interval_ms: 1_000,
             send_timeout_secs: 30,
             repeat_window_secs: 600,
@@ -143,9 +146,9 @@ impl ServerConfig {
             )));
         }
         let d = &self.delivery;
-        if d.claim_batch == 0 || d.max_in_flight == 0 {
+        if d.claim_batch == 0 || d.max_in_flight == 0 || d.max_in_flight_per_instance == 0 {
             return Err(ConfigError(
-                "delivery: claim_batch and max_in_flight must be at least 1".into(),
+                "delivery: claim_batch, max_in_flight and max_in_flight_per_instance must be at least 1".into(),
             ));
         }
         if d.backoff_min_ms == 0 || d.backoff_max_ms < d.backoff_min_ms {

@@ -36,6 +36,9 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// How long rows of an instance at its in-flight share wait before being claimed again.
+const BUSY_INSTANCE_DELAY_MS: i64 = 200;
+
 /// Everything the engine shares with its send tasks.
 struct Shared {
     store: Arc<dyn Store>,
@@ -45,7 +48,24 @@ struct Shared {
     renderer: Renderer,
     pacer: Mutex<Pacer>,
     in_flight: Mutex<HashSet<i64>>,
+    /// Sends in flight per instance: a slow or hanging channel holds at most
+    /// `max_in_flight_per_instance` of the global permits, so it never starves the others.
+    per_instance: Mutex<HashMap<i64, usize>>,
     worker: String,
+}
+
+impl Shared {
+    /// How many more sends `instance` may start now.
+    fn instance_room(&self, instance: i64) -> usize {
+        let busy = self
+            .per_instance
+            .lock()
+            .expect("not poisoned")
+            .get(&instance)
+            .copied()
+            .unwrap_or(0);
+        self.config.max_in_flight_per_instance.saturating_sub(busy)
+    }
 }
 
 /// The outbox worker of this process.
@@ -80,6 +100,7 @@ impl Engine {
             renderer: Renderer::default(),
             pacer: Mutex::new(Pacer::default()),
             in_flight: Mutex::new(HashSet::new()),
+            per_instance: Mutex::new(HashMap::new()),
             worker,
         };
         Self {
@@ -212,9 +233,20 @@ impl Engine {
             );
             match decision {
                 Decision::SendAll => {
+                    let room = s.instance_room(instance_id).min(rows.len());
+                    let mut rows = rows;
+                    let later = rows.split_off(room);
                     for row in rows {
                         spawn_send(s, &ready, row, permits, sends, tx).await;
                     }
+                    if !later.is_empty() {
+                        // This instance is at its share of the sends: the rest wait a moment
+                        // in the outbox instead of taking permits from other instances.
+                        release(s, &later, now + BUSY_INSTANCE_DELAY_MS).await;
+                    }
+                }
+                Decision::Digest if s.instance_room(instance_id) == 0 => {
+                    release(s, &rows, now + BUSY_INSTANCE_DELAY_MS).await;
                 }
                 Decision::Digest => match fold(s, &ready, &rows, now).await {
                     Ok(digest) => {
@@ -348,6 +380,11 @@ async fn spawn_send(
         .lock()
         .expect("not poisoned")
         .insert(row.delivery.id);
+    *s.per_instance
+        .lock()
+        .expect("not poisoned")
+        .entry(ready.id)
+        .or_default() += 1;
     let (s, ready, tx) = (Arc::clone(s), Arc::clone(ready), tx.clone());
     sends.spawn(async move {
         let record = send_one(&s, &ready, &row).await;
@@ -357,6 +394,14 @@ async fn spawn_send(
             .lock()
             .expect("not poisoned")
             .remove(&row.delivery.id);
+        if let Some(n) = s
+            .per_instance
+            .lock()
+            .expect("not poisoned")
+            .get_mut(&ready.id)
+        {
+            *n = n.saturating_sub(1);
+        }
         drop(permit);
     });
 }

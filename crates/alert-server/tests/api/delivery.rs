@@ -669,3 +669,65 @@ async fn oversized_alert_is_truncated_and_sent() {
     );
     assert!(String::from_utf8_lossy(&requests[0].body).contains("orders"));
 }
+
+/// A hanging channel holds at most its share of the sends; another instance's alerts still go
+/// out at once.
+#[tokio::test]
+async fn a_hanging_channel_does_not_delay_other_instances() {
+    let server = TestServer::start_with(|c| {
+        c.delivery.max_in_flight = 8;
+        c.delivery.max_in_flight_per_instance = 4;
+        c.delivery.send_timeout_secs = 20;
+    })
+    .await;
+    let hanging = MockRobot::scripted(
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"errcode": 0}))
+            .set_delay(Duration::from_secs(15)),
+    )
+    .await;
+    let healthy = robot(None).await;
+    let slow_id = server.dingtalk("hanging", &hanging, json!({"rate_per_minute": 0, "params": {"webhook": hanging.webhook(), "timeout_ms": 20000}})).await;
+    let fast_id = server
+        .dingtalk("healthy", &healthy, json!({"rate_per_minute": 0}))
+        .await;
+    let slow_group = server.group("slow", &[slow_id], true).await;
+    let fast_group = server.group("fast", &[fast_id], true).await;
+    server.bind("slow_*", slow_group, None).await;
+    server.bind("fast_*", fast_group, None).await;
+    for i in 0..20 {
+        server
+            .event(&job_event(
+                &format!("s{i}"),
+                &format!("slow_{i}"),
+                "FAILED",
+                AT,
+            ))
+            .await
+            .expect(202);
+    }
+    // Let the hanging instance take what it can.
+    wait_received(&hanging, 4).await;
+    let started = Instant::now();
+    for i in 0..5 {
+        server
+            .event(&job_event(
+                &format!("f{i}"),
+                &format!("fast_{i}"),
+                "FAILED",
+                AT,
+            ))
+            .await
+            .expect(202);
+    }
+    wait_received(&healthy, 5).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "healthy instance waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        received(&hanging).await <= 4,
+        "the hanging instance got more than its share"
+    );
+}
