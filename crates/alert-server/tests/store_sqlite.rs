@@ -882,6 +882,8 @@ async fn create_digest_folds_pending_rows() {
     assert_eq!(claimed[0].event, None);
     assert_eq!(claimed[0].delivery.payload, Some(payload.clone()));
 
+    store.record_attempts(&[sent(id, 200)]).await.unwrap();
+
     // A digest created already claimed is nobody else's until its lease ends.
     store.release(&[ds1[1]], 300).await.unwrap();
     let held = store
@@ -1192,7 +1194,11 @@ async fn bad_urls_are_database_errors() {
     let err = SqliteStore::connect("postgres://localhost/x")
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Database(m) if m.contains("sqlite::memory:")),
+        "{err:?}"
+    );
+    assert!(!std::path::Path::new("postgres:").exists());
 }
 
 /// Claims every due row from `workers` tasks over `stores`, returning what each claim got.
@@ -1263,4 +1269,49 @@ async fn two_stores_on_one_file_never_share_a_claim() {
     assert_eq!(claimed.iter().copied().collect::<HashSet<_>>(), expected);
     first.close().await;
     second.close().await;
+}
+
+/// A rough throughput check of the outbox path (run with `--release -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "timing, not correctness"]
+async fn outbox_throughput() {
+    let tmp = TempDb::new("throughput");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+    let n = 10_000u32;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        store
+            .insert_event(
+                &nth_event("job", "FAILED", i),
+                &[to(a), to(b)],
+                1,
+                2,
+                i64::MAX,
+            )
+            .await
+            .unwrap();
+    }
+    let insert = start.elapsed();
+    let start = std::time::Instant::now();
+    let mut done = 0;
+    loop {
+        let claimed = store.claim_due(10, 100, "w", 60_000).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let records: Vec<_> = claimed.iter().map(|c| sent(c.delivery.id, 10)).collect();
+        store.record_attempts(&records).await.unwrap();
+        done += records.len();
+    }
+    let drain = start.elapsed();
+    assert_eq!(done, 2 * n as usize);
+    println!(
+        "insert_event: {:.0} events/s ({} deliveries each); claim+record: {:.0} deliveries/s",
+        f64::from(n) / insert.as_secs_f64(),
+        2,
+        done as f64 / drain.as_secs_f64()
+    );
+    store.close().await;
 }

@@ -14,9 +14,11 @@
 //!
 //! The database runs in WAL mode with `synchronous = NORMAL`: a commit is durable against a
 //! crash or `kill -9` of the process (the WAL is in the OS page cache and is replayed on the next
-//! open), but a power loss or OS crash can lose the last transactions committed before the
-//! last WAL checkpoint/sync. That is the usual trade-off for an alert outbox: `FULL` would fsync
-//! every commit, roughly an order of magnitude fewer transactions per second.
+//! open), but a power loss or OS crash can lose the transactions committed since the WAL was
+//! last synced. SQLite syncs it only at checkpoints (here every 10000 WAL pages, see
+//! `WAL_AUTOCHECKPOINT_PAGES`); the kernel's own write-back (about 30 s by default on Linux)
+//! bounds the window in practice. That is the usual trade-off for an outbox on SQLite: `FULL`
+//! would fsync every commit, several times fewer transactions per second.
 //!
 //! # Leases
 //!
@@ -25,7 +27,10 @@
 //! a leased row thus leaves the due range of the claim index and costs later claims nothing,
 //! and if its worker dies it becomes due exactly when the lease expires. The delivery returned
 //! by the claim shows the row as it was before (its original `next_attempt_at`).
-//! [`Store::record_attempts`] and [`Store::release`] set `next_attempt_at` again.
+//! [`Store::record_attempts`] and [`Store::release`] set `next_attempt_at` again (a Pending
+//! record without `next_attempt_at` leaves the row due when the lease would have ended). A
+//! digest created already claimed ([`DigestInput::claimed_by`](super::DigestInput)) keeps the
+//! `next_attempt_at` it was given; its lease alone keeps other workers away.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -132,6 +137,9 @@ impl SqliteStore {
                 // An in-memory database vanishes with its last connection: keep it forever.
                 .idle_timeout(None)
                 .max_lifetime(None)
+                // A ping per acquire is a round trip to the connection's thread per call, for
+                // a local file that cannot hang up.
+                .test_before_acquire(false)
         };
         if memory {
             let pool = single()
@@ -157,6 +165,7 @@ impl SqliteStore {
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(options.create_if_missing(false))
             .await
             .map_err(db("opening the database for reading"))?;
