@@ -1,0 +1,462 @@
+//! [`Detector`]: the pure state machine that turns polls of one cluster into [`Finding`]s.
+//!
+//! No I/O, no clock: the caller passes the time of each poll, so the same polls always give the
+//! same findings (the tests replay real captures through it).
+//!
+//! # Rules
+//!
+//! - **Baseline.** The first successful poll records every job and reports nothing; jobs already
+//!   ended then are never reported. A job first seen later is new, even when it is already
+//!   ended: a job that starts and ends between two polls is reported once.
+//! - **Ended.** FAILED (with the root cause), CANCELED (a CANCELLING phase reports nothing),
+//!   FINISHED, or STOPPED when the checkpoint statistics show a stop-with-savepoint
+//!   ([`crate::CheckpointFacts::stop_savepoint`]): once per job run. A FINISHED or FAILED job waits up
+//!   to [`DetectorConfig::facts_wait_polls`] polls for its facts, then is reported without them
+//!   (with a note). A run is a job id with a start time: the same id with another start time
+//!   (application mode reuses `000…0`) is a new job.
+//! - **Cluster outage.** Any failed poll counts (connection refused, timeout and 5xx, but also a
+//!   404 or a body that is not Flink's: the jobs' states are unknown either way). After
+//!   [`DetectorConfig::confirm_polls`] consecutive failures (3): one
+//!   [`Finding::ClusterUnreachable`] listing the jobs not ended; nothing for fewer; nothing more
+//!   while it lasts. The next answer gives one [`Finding::ClusterRecovered`] for the same jobs,
+//!   listing those the cluster no longer knows; those get no other finding.
+//! - **Vanished.** A known job that has not ended and is missing from
+//!   [`DetectorConfig::vanish_polls`] (3) consecutive answering polls is reported UNKNOWN and
+//!   forgotten; jobs confirmed by the same poll share one [`Finding::Vanished`]. Ended jobs that
+//!   leave the overview (`jobstore.expiration-time`) are forgotten silently.
+//! - **Restarts** are counted from the exception history ([`crate::ExceptionSummary`]: entries
+//!   newer than the newest already counted), and from polled `RESTARTING` states only when the
+//!   history was not read (a poll misses short RESTARTING phases; the history does not). The
+//!   first restart of an episode gives one [`Finding::Restarted`]; later ones fold into one
+//!   [`Finding::RestartsFolded`] per [`DetectorConfig::restart_fold_window`] (10 min). When all
+//!   tasks run again, one [`Finding::Recovered`] (once per episode); the episode closes after a
+//!   whole window without restarts. A job that ends carries its restart count in
+//!   [`Finding::Ended`] instead.
+//! - **Degraded.** A job RUNNING with 0 running tasks (and at least one task), or RESTARTING,
+//!   is not processing. Not processing for [`DetectorConfig::degraded_after`] (the confirmation
+//!   window: 3 polls × the interval) → one [`Finding::Degraded`]; when all its tasks run again →
+//!   one [`Finding::Recovered`].
+//!
+//! Findings of one poll come in this order: cluster recovery, then per job (by id) restarts,
+//! digest, degraded, recovered, ended; vanished jobs last.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use alert_core::JobStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::facts::{FactKind, FactRequest, JobFacts, PollError, PollResult};
+
+mod job;
+use crate::finding::{Finding, JobRef};
+use crate::model::{JobOverview, TaskCounts};
+use crate::state::{DetectorState, JobRecord};
+use job::{ended, step, track_degraded, Facts};
+
+/// The detector's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectorConfig {
+    /// Consecutive failed polls before the cluster is reported unreachable (3).
+    pub confirm_polls: u32,
+    /// Consecutive answering polls a job must be missing from before it is reported (3).
+    pub vanish_polls: u32,
+    /// How long a job must not process before it is reported degraded (3 × the interval).
+    pub degraded_after: Duration,
+    /// Restarts after the first of an episode fold into one digest per window (10 min).
+    pub restart_fold_window: Duration,
+    /// Polls a FINISHED or FAILED job waits for its checkpoint statistics or exception history
+    /// before it is reported without them (3).
+    pub facts_wait_polls: u32,
+    /// Largest distance between a `SYNC_SAVEPOINT`'s acknowledgement and the job's end for the
+    /// job to count as stopped with it (10 min; the captures show a few ms to ~100 ms).
+    pub stop_savepoint_max_gap: Duration,
+}
+
+impl DetectorConfig {
+    /// Defaults for a cluster polled every `poll_interval`: the degraded window is 3 polls.
+    pub fn for_poll_interval(poll_interval: Duration) -> Self {
+        Self {
+            confirm_polls: 3,
+            vanish_polls: 3,
+            degraded_after: poll_interval * 3,
+            restart_fold_window: Duration::from_secs(600),
+            facts_wait_polls: 3,
+            stop_savepoint_max_gap: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Default for DetectorConfig {
+    /// Defaults for the default interval of 5 s.
+    fn default() -> Self {
+        Self::for_poll_interval(crate::DEFAULT_POLL_INTERVAL)
+    }
+}
+
+/// A job as the watcher currently sees it (for `GET /api/v1/clusters/{id}/jobs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Job id.
+    pub id: String,
+    /// Job name.
+    pub name: String,
+    /// The state as reported: Flink's, except STOPPED for a job stopped with a savepoint.
+    pub status: JobStatus,
+    /// Flink's state in the latest overview that listed it.
+    pub flink_state: JobStatus,
+    /// Task counters (absent after a restore, until the next poll).
+    pub tasks: Option<TaskCounts>,
+    /// Submission time.
+    pub start_time: Option<DateTime<Utc>>,
+    /// End time, once ended.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Run time in ms, when known.
+    pub duration_ms: Option<u64>,
+    /// The latest poll that listed it.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Not processing since (RUNNING with 0 running tasks, or RESTARTING).
+    pub not_processing_since: Option<DateTime<Utc>>,
+    /// Restarts counted while watched.
+    pub restarts: u32,
+}
+
+/// How the cluster answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterHealth {
+    /// The latest poll succeeded (or none failed yet).
+    pub reachable: bool,
+    /// Consecutive failed polls.
+    pub failed_polls: u32,
+    /// An outage was reported and is not over.
+    pub outage_reported: bool,
+    /// The first failed poll of the current run of failures.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The latest failure.
+    pub last_error: Option<String>,
+    /// The latest poll.
+    pub last_poll_at: Option<DateTime<Utc>>,
+    /// The latest successful poll.
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// What changes on every poll and is not worth persisting.
+#[derive(Debug, Clone, Default)]
+struct LiveJob {
+    tasks: TaskCounts,
+    last_seen: Option<DateTime<Utc>>,
+    end_time: Option<i64>,
+    duration_ms: Option<u64>,
+    last_modification: Option<i64>,
+}
+
+/// The transition detector of one cluster. See the module docs for the rules.
+///
+/// ```
+/// use alert_core::JobStatus;
+/// use alert_flink::{model::JobOverview, Detector, Finding, PollResult};
+/// use chrono::{TimeZone, Utc};
+///
+/// let t = |s: i64| Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap();
+/// let job = |state| JobOverview::new("a1", "orders", state);
+/// let mut d = Detector::new(Default::default());
+/// assert!(d.observe(t(0), PollResult::jobs(vec![job(JobStatus::Running)])).is_empty());
+/// let found = d.observe(t(5), PollResult::jobs(vec![job(JobStatus::Canceled)]));
+/// assert!(matches!(&found[..], [Finding::Ended { status: JobStatus::Canceled, .. }]));
+/// // Reported once: the next poll is quiet.
+/// assert!(d.observe(t(10), PollResult::jobs(vec![job(JobStatus::Canceled)])).is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Detector {
+    config: DetectorConfig,
+    state: DetectorState,
+    live: HashMap<String, LiveJob>,
+    last_poll_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+}
+
+impl Detector {
+    /// A detector that has seen nothing: its first successful poll is the baseline.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self::restore(config, DetectorState::default())
+    }
+
+    /// A detector that continues from a persisted [`snapshot`](Self::snapshot): transitions
+    /// already reported are not reported again, and changes since are.
+    pub fn restore(config: DetectorConfig, state: DetectorState) -> Self {
+        Self {
+            config,
+            state,
+            live: HashMap::new(),
+            last_poll_at: None,
+            last_success_at: None,
+        }
+    }
+
+    /// The state to persist (it only changes when something happened; compare to the last
+    /// one written).
+    pub fn snapshot(&self) -> DetectorState {
+        self.state.clone()
+    }
+
+    /// The persisted state, borrowed.
+    pub fn state(&self) -> &DetectorState {
+        &self.state
+    }
+
+    /// The thresholds.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// The facts to fetch for this overview before [`observe`](Self::observe): checkpoint
+    /// statistics of jobs newly FINISHED, the exception history of jobs newly FAILED or
+    /// RESTARTING, or RUNNING with a newer `last-modification` than the previous poll showed
+    /// (they went through a restart between two polls). Nothing before the baseline.
+    pub fn wanted_facts(&self, jobs: &[JobOverview]) -> Vec<FactRequest> {
+        if !self.state.baselined {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for job in jobs {
+            let rec = self
+                .state
+                .jobs
+                .get(&job.jid)
+                .filter(|r| !r.is_other_run(job));
+            let unreported = rec.is_none_or(|r| r.reported.is_none());
+            let modified = rec.is_some()
+                && matches!(
+                    (self.live.get(&job.jid).and_then(|l| l.last_modification), job.last_modification),
+                    (Some(before), Some(now)) if now > before
+                );
+            let kind = match job.state {
+                JobStatus::Finished if unreported => Some(FactKind::Checkpoints),
+                JobStatus::Failed if unreported => Some(FactKind::Exceptions),
+                JobStatus::Restarting
+                    if rec.is_none_or(|r| r.state != JobStatus::Restarting) || modified =>
+                {
+                    Some(FactKind::Exceptions)
+                }
+                JobStatus::Running
+                    if modified && rec.is_some_and(|r| r.state == JobStatus::Running) =>
+                {
+                    Some(FactKind::Exceptions)
+                }
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                out.push(FactRequest {
+                    job_id: job.jid.clone(),
+                    kind,
+                });
+            }
+        }
+        out
+    }
+
+    /// Feeds one poll taken at `now`; returns what it reveals.
+    pub fn observe(&mut self, now: DateTime<Utc>, poll: PollResult) -> Vec<Finding> {
+        self.last_poll_at = Some(now);
+        match poll {
+            PollResult::Failed(err) => self.failed_poll(now, err),
+            PollResult::Answered { jobs, facts } => self.answered(now, jobs, &facts),
+        }
+    }
+
+    /// The jobs the latest polls listed, by name then id.
+    pub fn jobs(&self) -> Vec<JobView> {
+        let mut out: Vec<JobView> = self
+            .state
+            .jobs
+            .iter()
+            .map(|(id, rec)| {
+                let live = self.live.get(id);
+                JobView {
+                    id: id.clone(),
+                    name: rec.name.clone(),
+                    status: rec.reported.unwrap_or(rec.state),
+                    flink_state: rec.state,
+                    tasks: live.map(|l| l.tasks),
+                    start_time: rec.start_time.and_then(DateTime::from_timestamp_millis),
+                    end_time: live
+                        .and_then(|l| l.end_time)
+                        .and_then(DateTime::from_timestamp_millis),
+                    duration_ms: live.and_then(|l| l.duration_ms),
+                    last_seen: live.and_then(|l| l.last_seen),
+                    not_processing_since: rec.degraded.map(|d| d.since),
+                    restarts: rec.restarts.total,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
+
+    /// How the cluster answers.
+    pub fn health(&self) -> ClusterHealth {
+        let o = &self.state.outage;
+        ClusterHealth {
+            reachable: o.failed_polls == 0,
+            failed_polls: o.failed_polls,
+            outage_reported: o.reported.is_some(),
+            failing_since: o.since,
+            last_error: o.last_error.clone(),
+            last_poll_at: self.last_poll_at,
+            last_success_at: self.last_success_at,
+        }
+    }
+
+    fn failed_poll(&mut self, now: DateTime<Utc>, err: PollError) -> Vec<Finding> {
+        let o = &mut self.state.outage;
+        o.failed_polls = o.failed_polls.saturating_add(1);
+        let since = *o.since.get_or_insert(now);
+        o.last_error = Some(err.message.clone());
+        if o.failed_polls < self.config.confirm_polls.max(1) || o.reported.is_some() {
+            return Vec::new();
+        }
+        let jobs = self.active_jobs();
+        let o = &mut self.state.outage;
+        o.reported = Some(jobs.clone());
+        vec![Finding::ClusterUnreachable {
+            jobs,
+            at: now,
+            since,
+            failed_polls: o.failed_polls,
+            error: err.message,
+        }]
+    }
+
+    /// Jobs that have not ended, by name then id.
+    fn active_jobs(&self) -> Vec<JobRef> {
+        let mut jobs: Vec<JobRef> = self
+            .state
+            .jobs
+            .iter()
+            .filter(|(_, r)| r.is_active())
+            .map(|(id, r)| r.job_ref(id))
+            .collect();
+        jobs.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        jobs
+    }
+
+    fn answered(
+        &mut self,
+        now: DateTime<Utc>,
+        jobs: Vec<JobOverview>,
+        facts: &BTreeMap<String, JobFacts>,
+    ) -> Vec<Finding> {
+        self.last_success_at = Some(now);
+        let outage = std::mem::take(&mut self.state.outage);
+        let mut out = Vec::new();
+        // By id: deterministic order, and one entry per id.
+        let jobs: BTreeMap<String, JobOverview> =
+            jobs.into_iter().map(|j| (j.jid.clone(), j)).collect();
+
+        if !self.state.baselined {
+            for (id, job) in &jobs {
+                self.state
+                    .jobs
+                    .insert(id.clone(), JobRecord::baseline(job, now));
+                if let Some(rec) = self.state.jobs.get_mut(id) {
+                    // Starts the clock only: nothing is due at the baseline.
+                    let _ = track_degraded(rec, job, now, self.config.degraded_after);
+                }
+                self.touch_live(job, now);
+            }
+            self.state.baselined = true;
+            if let (Some(listed), Some(since)) = (outage.reported, outage.since) {
+                out.push(Finding::ClusterRecovered {
+                    jobs: listed,
+                    missing: Vec::new(),
+                    at: now,
+                    since,
+                });
+            }
+            return out;
+        }
+
+        let mut job_findings = Vec::new();
+        for (id, job) in &jobs {
+            let fresh = self.state.jobs.get(id).is_none_or(|r| r.is_other_run(job));
+            if fresh {
+                self.state.jobs.insert(id.clone(), JobRecord::new(job));
+                self.live.remove(id);
+            }
+            let Some(rec) = self.state.jobs.get_mut(id) else {
+                continue;
+            };
+            let prev = (!fresh).then_some(rec.state);
+            job_findings.extend(step(&self.config, rec, prev, job, facts.get(id), now));
+            self.touch_live(job, now);
+        }
+
+        let listed_in_outage: HashSet<String> = outage
+            .reported
+            .iter()
+            .flatten()
+            .map(|j| j.id.clone())
+            .collect();
+        let mut vanished = Vec::new();
+        let mut missing_after_outage = Vec::new();
+        let mut forget = Vec::new();
+        for (id, rec) in &mut self.state.jobs {
+            if jobs.contains_key(id) {
+                continue;
+            }
+            if rec.reported.is_some() {
+                forget.push(id.clone());
+            } else if rec.state.is_terminal() {
+                // Ended, waiting for its facts, and gone: report what is known.
+                let status = rec.state;
+                let facts = Facts {
+                    note: Some("the job left the overview before its details could be read"),
+                    ..Facts::default()
+                };
+                job_findings.push(ended(rec, id, status, now, None, facts));
+                forget.push(id.clone());
+            } else if listed_in_outage.contains(id) {
+                missing_after_outage.push(rec.job_ref(id));
+                forget.push(id.clone());
+            } else {
+                rec.missing_polls += 1;
+                if rec.missing_polls >= self.config.vanish_polls.max(1) {
+                    vanished.push(rec.job_ref(id));
+                    forget.push(id.clone());
+                }
+            }
+        }
+        for id in forget {
+            self.state.jobs.remove(&id);
+            self.live.remove(&id);
+        }
+
+        if let (Some(listed), Some(since)) = (outage.reported, outage.since) {
+            out.push(Finding::ClusterRecovered {
+                jobs: listed,
+                missing: missing_after_outage,
+                at: now,
+                since,
+            });
+        }
+        out.extend(job_findings);
+        if !vanished.is_empty() {
+            out.push(Finding::Vanished {
+                jobs: vanished,
+                at: now,
+                missing_polls: self.config.vanish_polls.max(1),
+            });
+        }
+        out
+    }
+
+    fn touch_live(&mut self, job: &JobOverview, now: DateTime<Utc>) {
+        let live = self.live.entry(job.jid.clone()).or_default();
+        live.tasks = job.tasks;
+        live.last_seen = Some(now);
+        live.end_time = job.end_time;
+        live.duration_ms = job.duration;
+        live.last_modification = job.last_modification;
+    }
+}
