@@ -5,7 +5,9 @@
 //!   (from the API's code); `docs --check` only compares;
 //! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load.rs` and
 //!   `docs/BENCHMARKS.md`); `cargo xtask load --help` lists its options.
+//! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
 
+mod e2e_flink;
 mod load;
 
 use std::path::{Path, PathBuf};
@@ -19,8 +21,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
         Some("load") => load::run(&args[1..]),
+        Some("e2e-flink") => e2e_flink::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | e2e-flink [--keep-flink] [--shared DIR]");
             std::process::exit(2);
         }
     }

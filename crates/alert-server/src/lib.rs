@@ -1,8 +1,9 @@
 //! # alert-server
 //!
 //! The flink-alert binary's library part: the command line (`plugins`, `send`), the generated
-//! channel documentation, and (later) the REST service. Every channel crate is linked here, so
-//! the registry of this crate (and of its tests) holds them all.
+//! channel documentation, and (later) the REST service. Every channel crate enabled by a cargo
+//! feature (`dingtalk`, `wechat`, `feishu`, `webhook`, `email`; all by default) is linked here,
+//! so the registry of this crate (and of its tests) holds them all.
 
 pub mod api;
 pub mod cli;
@@ -16,9 +17,19 @@ pub mod routing;
 pub mod send;
 pub mod serve;
 pub mod store;
+pub mod watch;
 
-// Linking a plugin crate is what registers it (inventory); nothing else names them.
+// Linking a plugin crate is what registers it (inventory); nothing else names them. One cargo
+// feature per plugin, named after its kind, all on by default.
+#[cfg(feature = "dingtalk")]
 use alert_dingtalk as _;
+#[cfg(feature = "email")]
+use alert_email as _;
+#[cfg(feature = "feishu")]
+use alert_feishu as _;
+#[cfg(feature = "webhook")]
+use alert_webhook as _;
+#[cfg(feature = "wechat")]
 use alert_wechat as _;
 
 /// The registry of the channel plugins linked into alert-server.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use alert_core::JobEvent;
+use alert_core::{JobEvent, JobStatus};
 
 use crate::store::{Binding, Group, Instance, Target};
 
@@ -24,19 +24,30 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
         .map_err(|e| format!("is not a valid glob: {e}"))
 }
 
+/// Whether binding `b` takes a change of job `job_name` on `cluster` that routes on any of
+/// `statuses` (an event's status, or a watcher finding's route statuses).
+pub fn binding_matches(b: &Binding, job_name: &str, cluster: &str, statuses: &[JobStatus]) -> bool {
+    statuses.iter().any(|s| b.input.statuses.contains(s))
+        && b.input.cluster.as_deref().is_none_or(|c| c == cluster)
+        && job_matches(&b.input.job, job_name)
+}
+
 /// The groups whose bindings match `event`, each once, in binding order.
 pub fn matching_groups(event: &JobEvent, bindings: &[Binding]) -> Vec<i64> {
+    groups_for(&event.job_name, &event.cluster, &[event.status], bindings)
+}
+
+/// The groups whose bindings match a job change, each once, in binding order.
+pub fn groups_for(
+    job_name: &str,
+    cluster: &str,
+    statuses: &[JobStatus],
+    bindings: &[Binding],
+) -> Vec<i64> {
     let mut seen = HashSet::new();
     bindings
         .iter()
-        .filter(|b| b.input.statuses.contains(&event.status))
-        .filter(|b| {
-            b.input
-                .cluster
-                .as_deref()
-                .is_none_or(|c| c == event.cluster)
-        })
-        .filter(|b| job_matches(&b.input.job, &event.job_name))
+        .filter(|b| binding_matches(b, job_name, cluster, statuses))
         .map(|b| b.input.group_id)
         .filter(|g| seen.insert(*g))
         .collect()
@@ -103,6 +114,12 @@ impl Snapshot {
             .filter_map(|id| self.groups.iter().find(|g| g.id == *id))
             .collect();
         Ok(targets(&chosen, &self.instances))
+    }
+
+    /// The targets of one group (when enabled), for findings narrowed per group.
+    pub fn group_targets(&self, group_id: i64) -> Vec<Target> {
+        let chosen: Vec<&Group> = self.groups.iter().filter(|g| g.id == group_id).collect();
+        targets(&chosen, &self.instances)
     }
 }
 

@@ -11,8 +11,10 @@ use crate::config::ServerConfig;
 use crate::delivery::channels::ChannelCache;
 use crate::delivery::Engine;
 use crate::metrics::Metrics;
+use crate::routing::RoutingCache;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
+use crate::watch::Watchers;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,7 @@ pub struct RunningServer {
     /// Where it listens (the real port when 0 was asked).
     pub local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    watchers: Arc<Watchers>,
     http: JoinHandle<()>,
     engine: JoinHandle<()>,
 }
@@ -48,6 +51,7 @@ impl RunningServer {
     /// returns once both are done.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        self.watchers.stop_all().await;
         let _ = self.http.await;
         let _ = self.engine.await;
         tracing::info!("stopped");
@@ -105,6 +109,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     );
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 
+    let routing = Arc::new(RoutingCache::default());
+    let watchers = Arc::new(Watchers::new(
+        Arc::clone(&store),
+        Arc::clone(&routing),
+        Arc::clone(&wake),
+        Arc::clone(&metrics),
+        config.delivery.clone(),
+    ));
+    watchers.start_all().await?;
     let state = AppState {
         store,
         channels,
@@ -112,7 +125,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         wake,
         token: config.token.clone(),
         delivery: config.delivery.clone(),
-        routing: Default::default(),
+        routing,
+        watchers: Arc::clone(&watchers),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -137,6 +151,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     Ok(RunningServer {
         local_addr,
         shutdown,
+        watchers,
         http,
         engine,
     })

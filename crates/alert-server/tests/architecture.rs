@@ -83,10 +83,12 @@ fn core_source_names_no_channel() {
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }
-        // Doc comments may name channels as examples; code may not.
+        // Doc comments may name channels as examples, and unit tests may use their parameter
+        // names (`"webhook"` is also the kind of alert-webhook); library code may not.
         let src: String = std::fs::read_to_string(&path)
             .unwrap()
             .lines()
+            .take_while(|l| l.trim() != "#[cfg(test)]")
             .filter(|l| !l.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n")

@@ -180,6 +180,7 @@ async fn plugins_json_lists_every_linked_kind_sorted() {
     );
 }
 
+#[cfg(feature = "wechat")]
 mod wecom {
     use alert_testkit::wechat::{Endpoint, MockWeCom, WeComSettings};
 

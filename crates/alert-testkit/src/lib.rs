@@ -6,7 +6,11 @@
 //!
 //! Nothing here reaches the internet: every server listens on 127.0.0.1.
 
+pub mod conformance;
 pub mod dingtalk;
+pub mod feishu;
+pub mod smtp;
+pub mod webhook;
 pub mod wechat;
 
 use alert_core::{Alert, JobEvent, Renderer};

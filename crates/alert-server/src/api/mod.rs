@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bindings;
 pub mod body;
+pub mod clusters;
 pub mod error;
 pub mod events;
 pub mod groups;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub delivery: DeliveryConfig,
     /// Routing configuration, cached between changes.
     pub routing: Arc<RoutingCache>,
+    /// Flink cluster watchers.
+    pub watchers: Arc<crate::watch::Watchers>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -76,6 +79,14 @@ pub fn router(state: AppState) -> Router {
             "/bindings/{id}",
             get(bindings::get).delete(bindings::delete),
         )
+        .route("/clusters", get(clusters::list).post(clusters::create))
+        .route(
+            "/clusters/{id}",
+            get(clusters::get)
+                .put(clusters::update)
+                .delete(clusters::delete),
+        )
+        .route("/clusters/{id}/jobs", get(clusters::jobs))
         .route("/events", post(events::create))
         .route("/events/{id}", get(events::get))
         .route("/history", get(history::list))

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{bindings, error, events, groups, history, instances, system};
+use super::{bindings, clusters, error, events, groups, history, instances, system};
 
 /// The path of the committed copy, relative to the workspace root.
 pub const OPENAPI_JSON: &str = "docs/openapi.json";
@@ -21,6 +21,7 @@ pub const OPENAPI_JSON: &str = "docs/openapi.json";
         instances::list, instances::create, instances::get, instances::update, instances::delete, instances::test,
         groups::list, groups::create, groups::get, groups::update, groups::delete,
         bindings::list, bindings::create, bindings::get, bindings::delete,
+        clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete, clusters::jobs,
         events::create, events::get,
         history::list,
     ),

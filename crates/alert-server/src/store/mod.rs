@@ -117,6 +117,52 @@ pub struct Binding {
     pub created_at: i64,
 }
 
+/// A Flink cluster as given by the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInput {
+    /// Unique name (what bindings' `cluster` matches).
+    pub name: String,
+    /// JobManager REST URL, e.g. `http://127.0.0.1:8081`.
+    pub url: String,
+    /// Disabled clusters are not polled.
+    pub enabled: bool,
+    /// Poll interval, ms.
+    pub poll_interval_ms: u64,
+}
+
+/// A stored cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// Id.
+    pub id: i64,
+    /// The rest.
+    pub input: ClusterInput,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Last updated, ms.
+    pub updated_at: i64,
+}
+
+/// The times stamped on stored events and their deliveries (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTimes {
+    /// Received; deliveries are due now.
+    pub now: i64,
+    /// Give up retrying after this.
+    pub deadline_at: i64,
+    /// Flapping window start (see [`Store::insert_event`]).
+    pub repeat_since: i64,
+}
+
+/// One event of a watcher's poll with its routed targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutedEvent {
+    /// The event.
+    pub event: JobEvent,
+    /// Where it goes.
+    pub targets: Vec<Target>,
+}
+
 /// One delivery to create with an event: this instance, because of this group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
@@ -349,6 +395,35 @@ pub trait Store: Send + Sync + 'static {
     async fn list_bindings(&self) -> StoreResult<Vec<Binding>>;
     /// Deletes a binding; false when absent.
     async fn delete_binding(&self, id: i64) -> StoreResult<bool>;
+
+    /// Creates a cluster; `NameTaken` when the name is used.
+    async fn create_cluster(&self, input: &ClusterInput, now: i64) -> StoreResult<Cluster>;
+    /// Every cluster, by id.
+    async fn list_clusters(&self) -> StoreResult<Vec<Cluster>>;
+    /// One cluster.
+    async fn get_cluster(&self, id: i64) -> StoreResult<Option<Cluster>>;
+    /// Replaces a cluster; `None` when it does not exist.
+    async fn update_cluster(
+        &self,
+        id: i64,
+        input: &ClusterInput,
+        now: i64,
+    ) -> StoreResult<Option<Cluster>>;
+    /// Deletes a cluster and its watcher state; false when absent.
+    async fn delete_cluster(&self, id: i64) -> StoreResult<bool>;
+    /// The watcher state last saved for a cluster, with the URL it was observed at.
+    async fn watcher_state(&self, cluster_id: i64) -> StoreResult<Option<(String, Value)>>;
+    /// Stores a watcher's poll in one transaction: its events with their deliveries (as
+    /// [`insert_event`](Self::insert_event) does, duplicates included) and, when given, its new
+    /// state. Either all of it is committed or nothing.
+    async fn save_watch_report(
+        &self,
+        cluster_id: i64,
+        url: &str,
+        events: &[RoutedEvent],
+        state: Option<&Value>,
+        times: EventTimes,
+    ) -> StoreResult<Vec<InsertedEvent>>;
 
     /// Stores an event and one pending delivery per target, due `now`, in one transaction.
     ///

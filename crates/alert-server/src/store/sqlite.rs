@@ -48,9 +48,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Delivery, DeliveryState,
-    DigestInput, Group, GroupInput, HistoryFilter, HistoryRow, InsertedEvent, Instance,
-    InstanceInput, Store, StoreError, StoreResult, StoredEvent, Target,
+    Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput,
+    Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow,
+    InsertedEvent, Instance, InstanceInput, RoutedEvent, Store, StoreError, StoreResult,
+    StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
@@ -500,8 +501,283 @@ fn rounds(records: &[AttemptRecord]) -> Vec<Vec<&AttemptRecord>> {
     rounds.into_iter().map(|(_, list)| list).collect()
 }
 
+/// [`Store::insert_event`] inside a write transaction the caller commits.
+async fn insert_event_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: &JobEvent,
+    targets: &[Target],
+    now: i64,
+    deadline_at: i64,
+    repeat_since: i64,
+) -> StoreResult<InsertedEvent> {
+    const WHAT: &str = "storing an event";
+    let status = event.status.as_str();
+    let occurred_at_ms = event.occurred_at.timestamp_millis();
+    let labels = to_json(&event.labels)?;
+    let duration = event
+        .duration_ms
+        .map(|d| i64::try_from(d).unwrap_or(i64::MAX));
+    let targets_json = to_json(
+        &targets
+            .iter()
+            .map(|t| (t.instance_id, t.group_id))
+            .collect::<Vec<_>>(),
+    )?;
+
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO events (job_id, job_name, cluster, status, previous_status, \
+         occurred_at, occurred_at_ms, duration_ms, error, url, labels, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (job_id, status, occurred_at_ms) DO NOTHING RETURNING id",
+    )
+    .bind(&event.job_id)
+    .bind(&event.job_name)
+    .bind(&event.cluster)
+    .bind(status)
+    .bind(event.previous_status.map(JobStatus::as_str))
+    .bind(event.occurred_at.to_rfc3339())
+    .bind(occurred_at_ms)
+    .bind(duration)
+    .bind(&event.error)
+    .bind(&event.url)
+    .bind(labels)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db(WHAT))?;
+
+    let Some(event_id) = inserted else {
+        // A duplicate: report the first one, write nothing.
+        let (event_id, deliveries): (i64, i64) = sqlx::query_as(
+            "SELECT e.id, (SELECT COUNT(*) FROM deliveries AS d WHERE d.event_id = e.id) \
+             FROM events AS e WHERE e.job_id = ?1 AND e.status = ?2 AND e.occurred_at_ms = ?3",
+        )
+        .bind(&event.job_id)
+        .bind(status)
+        .bind(occurred_at_ms)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db(WHAT))?;
+        return Ok(InsertedEvent {
+            event_id,
+            deliveries: usize::try_from(deliveries).unwrap_or(0),
+            duplicate: true,
+        });
+    };
+
+    if !targets.is_empty() {
+        // One statement: the repeat check (the latest earlier event of this job and
+        // status received in the window, `r`) decides the state of every delivery.
+        let created = sqlx::query(
+            "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
+             group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at) \
+             SELECT ?1, i.id, i.name, i.kind, t.value ->> '$[1]', \
+             CASE WHEN r.id IS NULL THEN 'pending' ELSE 'suppressed' END, 0, ?2, ?3, \
+             CASE WHEN r.id IS NULL THEN NULL ELSE json_object('kind', 'repeat', \
+               'message', 'repeat of event ' || r.id) END, ?2 \
+             FROM json_each(?4) AS t JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
+             LEFT JOIN (SELECT id FROM events WHERE job_id = ?5 AND status = ?6 \
+               AND received_at >= ?7 AND id < ?1 \
+               ORDER BY received_at DESC, id DESC LIMIT 1) AS r ON 1 \
+             ORDER BY t.key",
+        )
+        .bind(event_id)
+        .bind(now)
+        .bind(deadline_at)
+        .bind(&targets_json)
+        .bind(&event.job_id)
+        .bind(status)
+        .bind(repeat_since)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(WHAT))?
+        .rows_affected();
+        if created != targets.len() as u64 {
+            let missing: Option<i64> = sqlx::query_scalar(
+                "SELECT t.value ->> '$[0]' FROM json_each(?1) AS t \
+                 LEFT JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
+                 WHERE i.id IS NULL ORDER BY t.key LIMIT 1",
+            )
+            .bind(&targets_json)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db(WHAT))?;
+            // Dropping the transaction rolls the event back too.
+            return Err(StoreError::BadReference {
+                field: "targets",
+                message: match missing {
+                    Some(id) => format!("instance {id} does not exist"),
+                    None => "an instance does not exist".to_owned(),
+                },
+            });
+        }
+    }
+    Ok(InsertedEvent {
+        event_id,
+        deliveries: targets.len(),
+        duplicate: false,
+    })
+}
+
+fn cluster_from_row(row: &SqliteRow) -> StoreResult<Cluster> {
+    let enabled: i64 = col(row, "enabled")?;
+    let interval: i64 = col(row, "poll_interval_ms")?;
+    Ok(Cluster {
+        id: col(row, "id")?,
+        input: ClusterInput {
+            name: col(row, "name")?,
+            url: col(row, "url")?,
+            enabled: enabled != 0,
+            poll_interval_ms: u64::try_from(interval).unwrap_or(0),
+        },
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+fn cluster_name_taken(e: &sqlx::Error, name: &str) -> Option<StoreError> {
+    is_unique_violation(e).then(|| StoreError::NameTaken {
+        what: "cluster",
+        name: name.to_owned(),
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    async fn create_cluster(&self, input: &ClusterInput, now: i64) -> StoreResult<Cluster> {
+        let row = sqlx::query(
+            "INSERT INTO clusters (name, url, enabled, poll_interval_ms, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING *",
+        )
+        .bind(&input.name)
+        .bind(&input.url)
+        .bind(i64::from(input.enabled))
+        .bind(i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| {
+            cluster_name_taken(&e, &input.name).unwrap_or_else(|| db("creating a cluster")(e))
+        })?;
+        cluster_from_row(&row)
+    }
+
+    async fn list_clusters(&self) -> StoreResult<Vec<Cluster>> {
+        let rows = sqlx::query("SELECT * FROM clusters ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("listing clusters"))?;
+        rows.iter().map(cluster_from_row).collect()
+    }
+
+    async fn get_cluster(&self, id: i64) -> StoreResult<Option<Cluster>> {
+        let row = sqlx::query("SELECT * FROM clusters WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("reading a cluster"))?;
+        row.as_ref().map(cluster_from_row).transpose()
+    }
+
+    async fn update_cluster(
+        &self,
+        id: i64,
+        input: &ClusterInput,
+        now: i64,
+    ) -> StoreResult<Option<Cluster>> {
+        let row = sqlx::query(
+            "UPDATE clusters SET name = ?2, url = ?3, enabled = ?4, poll_interval_ms = ?5, updated_at = ?6 \
+             WHERE id = ?1 RETURNING *",
+        )
+        .bind(id)
+        .bind(&input.name)
+        .bind(&input.url)
+        .bind(i64::from(input.enabled))
+        .bind(i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| cluster_name_taken(&e, &input.name).unwrap_or_else(|| db("updating a cluster")(e)))?;
+        row.as_ref().map(cluster_from_row).transpose()
+    }
+
+    async fn delete_cluster(&self, id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM clusters WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db("deleting a cluster"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn watcher_state(&self, cluster_id: i64) -> StoreResult<Option<(String, Value)>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT url, state FROM watcher_state WHERE cluster_id = ?1")
+                .bind(cluster_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db("reading a watcher state"))?;
+        row.map(|(url, state)| {
+            serde_json::from_str(&state)
+                .map(|v| (url, v))
+                .map_err(|e| corrupt("watcher_state.state", e))
+        })
+        .transpose()
+    }
+
+    async fn save_watch_report(
+        &self,
+        cluster_id: i64,
+        url: &str,
+        events: &[RoutedEvent],
+        state: Option<&Value>,
+        times: EventTimes,
+    ) -> StoreResult<Vec<InsertedEvent>> {
+        let EventTimes {
+            now,
+            deadline_at,
+            repeat_since,
+        } = times;
+        const WHAT: &str = "storing a watcher poll";
+        let mut tx = self.write_tx(WHAT).await?;
+        let mut inserted = Vec::with_capacity(events.len());
+        for routed in events {
+            inserted.push(
+                insert_event_in(
+                    &mut tx,
+                    &routed.event,
+                    &routed.targets,
+                    now,
+                    deadline_at,
+                    repeat_since,
+                )
+                .await?,
+            );
+        }
+        if let Some(state) = state {
+            sqlx::query(
+                "INSERT INTO watcher_state (cluster_id, url, state, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (cluster_id) DO UPDATE SET url = excluded.url, state = excluded.state, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(cluster_id)
+            .bind(url)
+            .bind(to_json(state)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::BadReference { field: "cluster_id", message: format!("cluster {cluster_id} does not exist") }
+                } else {
+                    db(WHAT)(e)
+                }
+            })?;
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(inserted)
+    }
+
     async fn create_instance(&self, input: &InstanceInput, now: i64) -> StoreResult<Instance> {
         let params = to_json(&input.params)?;
         let id: i64 = sqlx::query_scalar(
@@ -828,116 +1104,11 @@ impl Store for SqliteStore {
         deadline_at: i64,
         repeat_since: i64,
     ) -> StoreResult<InsertedEvent> {
-        const WHAT: &str = "storing an event";
-        let status = event.status.as_str();
-        let occurred_at_ms = event.occurred_at.timestamp_millis();
-        let labels = to_json(&event.labels)?;
-        let duration = event
-            .duration_ms
-            .map(|d| i64::try_from(d).unwrap_or(i64::MAX));
-        let targets_json = to_json(
-            &targets
-                .iter()
-                .map(|t| (t.instance_id, t.group_id))
-                .collect::<Vec<_>>(),
-        )?;
-
-        let mut tx = self.write_tx(WHAT).await?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO events (job_id, job_name, cluster, status, previous_status, \
-             occurred_at, occurred_at_ms, duration_ms, error, url, labels, received_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-             ON CONFLICT (job_id, status, occurred_at_ms) DO NOTHING RETURNING id",
-        )
-        .bind(&event.job_id)
-        .bind(&event.job_name)
-        .bind(&event.cluster)
-        .bind(status)
-        .bind(event.previous_status.map(JobStatus::as_str))
-        .bind(event.occurred_at.to_rfc3339())
-        .bind(occurred_at_ms)
-        .bind(duration)
-        .bind(&event.error)
-        .bind(&event.url)
-        .bind(labels)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db(WHAT))?;
-
-        let Some(event_id) = inserted else {
-            // A duplicate: report the first one, write nothing.
-            let (event_id, deliveries): (i64, i64) = sqlx::query_as(
-                "SELECT e.id, (SELECT COUNT(*) FROM deliveries AS d WHERE d.event_id = e.id) \
-                 FROM events AS e WHERE e.job_id = ?1 AND e.status = ?2 AND e.occurred_at_ms = ?3",
-            )
-            .bind(&event.job_id)
-            .bind(status)
-            .bind(occurred_at_ms)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
-            tx.commit().await.map_err(db(WHAT))?;
-            return Ok(InsertedEvent {
-                event_id,
-                deliveries: usize::try_from(deliveries).unwrap_or(0),
-                duplicate: true,
-            });
-        };
-
-        if !targets.is_empty() {
-            // One statement: the repeat check (the latest earlier event of this job and
-            // status received in the window, `r`) decides the state of every delivery.
-            let created = sqlx::query(
-                "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
-                 group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at) \
-                 SELECT ?1, i.id, i.name, i.kind, t.value ->> '$[1]', \
-                 CASE WHEN r.id IS NULL THEN 'pending' ELSE 'suppressed' END, 0, ?2, ?3, \
-                 CASE WHEN r.id IS NULL THEN NULL ELSE json_object('kind', 'repeat', \
-                   'message', 'repeat of event ' || r.id) END, ?2 \
-                 FROM json_each(?4) AS t JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
-                 LEFT JOIN (SELECT id FROM events WHERE job_id = ?5 AND status = ?6 \
-                   AND received_at >= ?7 AND id < ?1 \
-                   ORDER BY received_at DESC, id DESC LIMIT 1) AS r ON 1 \
-                 ORDER BY t.key",
-            )
-            .bind(event_id)
-            .bind(now)
-            .bind(deadline_at)
-            .bind(&targets_json)
-            .bind(&event.job_id)
-            .bind(status)
-            .bind(repeat_since)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(WHAT))?
-            .rows_affected();
-            if created != targets.len() as u64 {
-                let missing: Option<i64> = sqlx::query_scalar(
-                    "SELECT t.value ->> '$[0]' FROM json_each(?1) AS t \
-                     LEFT JOIN alert_instances AS i ON i.id = t.value ->> '$[0]' \
-                     WHERE i.id IS NULL ORDER BY t.key LIMIT 1",
-                )
-                .bind(&targets_json)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db(WHAT))?;
-                // Dropping the transaction rolls the event back too.
-                return Err(StoreError::BadReference {
-                    field: "targets",
-                    message: match missing {
-                        Some(id) => format!("instance {id} does not exist"),
-                        None => "an instance does not exist".to_owned(),
-                    },
-                });
-            }
-        }
-        tx.commit().await.map_err(db(WHAT))?;
-        Ok(InsertedEvent {
-            event_id,
-            deliveries: targets.len(),
-            duplicate: false,
-        })
+        let mut tx = self.write_tx("storing an event").await?;
+        let inserted =
+            insert_event_in(&mut tx, event, targets, now, deadline_at, repeat_since).await?;
+        tx.commit().await.map_err(db("storing an event"))?;
+        Ok(inserted)
     }
 
     async fn get_event(&self, id: i64) -> StoreResult<Option<(StoredEvent, Vec<Delivery>)>> {

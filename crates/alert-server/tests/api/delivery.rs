@@ -544,10 +544,9 @@ async fn metrics_and_health() {
         .iter()
         .map(|p| p["kind"].as_str().unwrap())
         .collect();
-    assert!(
-        kinds.contains(&"dingtalk") && kinds.contains(&"wechat"),
-        "{plugins}"
-    );
+    assert!(kinds.contains(&"dingtalk"), "{plugins}");
+    #[cfg(feature = "wechat")]
+    assert!(kinds.contains(&"wechat"), "{plugins}");
 }
 
 /// Sends after an instance update use the updated parameters, even when the update lands

@@ -1,6 +1,7 @@
 //! Events: routing through bindings and groups, exactly one message per enabled instance,
 //! duplicates, flapping, and the event/history views.
 
+#[cfg(feature = "wechat")]
 use alert_testkit::wechat::{Endpoint, MockWeCom, WeComSettings};
 use serde_json::json;
 
@@ -11,6 +12,7 @@ use crate::common::{
 const AT: &str = "2026-03-04T05:06:07.123Z";
 
 #[tokio::test]
+#[cfg(feature = "wechat")]
 async fn bound_group_reaches_each_enabled_instance_exactly_once() {
     let srv = TestServer::start().await;
     let ding = robot(None).await;

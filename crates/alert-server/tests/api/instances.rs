@@ -2,6 +2,7 @@
 
 use alert_testkit::dingtalk::MockRobot;
 use alert_testkit::errcode_answer;
+#[cfg(feature = "wechat")]
 use alert_testkit::wechat::{Endpoint, MockWeCom, WeComSettings};
 use serde_json::{json, Value};
 
@@ -158,18 +159,21 @@ async fn rate_per_minute_defaults_and_zero_means_unlimited() {
         .expect(201);
     assert_eq!(rate(&five), 5);
     // A WeCom app has no default budget.
-    let app = srv
-        .post(
-            "/api/v1/instances",
-            &json!({"name": "app", "kind": "wechat", "params": {
-                "send_type": "app", "corp_id": "ww1", "secret": "s3cr3t-app", "agent_id": 1000002
-            }}),
-        )
-        .await
-        .expect(201);
-    assert_eq!(rate(&app), 0);
-    assert_eq!(app["params"]["secret"], "******");
-    assert!(!app.to_string().contains("s3cr3t-app"));
+    #[cfg(feature = "wechat")]
+    {
+        let app = srv
+            .post(
+                "/api/v1/instances",
+                &json!({"name": "app", "kind": "wechat", "params": {
+                    "send_type": "app", "corp_id": "ww1", "secret": "s3cr3t-app", "agent_id": 1000002
+                }}),
+            )
+            .await
+            .expect(201);
+        assert_eq!(rate(&app), 0);
+        assert_eq!(app["params"]["secret"], "******");
+        assert!(!app.to_string().contains("s3cr3t-app"));
+    }
     srv.post(
         "/api/v1/instances",
         &post("neg", json!({"rate_per_minute": -1})),
@@ -332,6 +336,7 @@ async fn instance_in_a_group_cannot_be_deleted() {
 }
 
 #[tokio::test]
+#[cfg(feature = "wechat")]
 async fn wecom_test_send_carries_the_channel_error() {
     let srv = TestServer::start().await;
     let wecom = MockWeCom::start(WeComSettings::default()).await;

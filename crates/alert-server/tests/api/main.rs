@@ -5,6 +5,7 @@ mod auth;
 mod common;
 mod delivery;
 mod events;
+mod flink;
 mod groups_bindings;
 mod instances;
 mod validation;
