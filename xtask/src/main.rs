@@ -60,7 +60,15 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     docs(true)?;
-    cargo(&["test", "--workspace"])
+    cargo(&["test", "--workspace"])?;
+    cargo(&[
+        "test",
+        "-p",
+        "alert-server",
+        "--no-default-features",
+        "--features",
+        "dingtalk",
+    ])
 }
 
 fn docs(check_only: bool) -> Result<()> {
