@@ -31,6 +31,39 @@ pub enum Command {
     Plugins(PluginsArgs),
     /// Build one alert instance from parameters and send one message through it.
     Send(SendArgs),
+    /// Import alert configuration from another system (dry run unless --apply).
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `alert-server import <SOURCE>`
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import Dinky's alert instances, groups and task bindings (see docs/IMPORT.md).
+    Dinky(DinkyImportArgs),
+}
+
+/// `alert-server import dinky`
+#[derive(Debug, Clone, Default, Args)]
+pub struct DinkyImportArgs {
+    /// Dinky's database (`mysql://user:pw@host:3306/dinky`, `postgres://…`) or a JSON file of its rows.
+    #[arg(long, value_name = "mysql://…|postgres://…|FILE.json")]
+    pub from: String,
+    /// Write the import (one transaction); without it, only print what would happen.
+    #[arg(long)]
+    pub apply: bool,
+    /// Import only this Dinky tenant (by code), with unprefixed names.
+    #[arg(long, value_name = "CODE")]
+    pub tenant: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Our database URL [default: sqlite://./data/flink-alert.db; env FLINK_ALERT_DATABASE_URL].
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (for its database_url).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `alert-server serve`

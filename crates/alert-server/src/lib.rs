@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod docs;
+pub mod import;
 pub mod input;
 pub mod metrics;
 pub mod plugins;

@@ -50,8 +50,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use super::{
     Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput,
     Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow,
-    InsertedEvent, Instance, InstanceInput, RoutedEvent, Store, StoreError, StoreResult,
-    StoredEvent, Target,
+    ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome,
+    ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput, RoutedEvent,
+    Store, StoreError, StoreResult, StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
@@ -1436,6 +1437,271 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn import_records(&self, source: &str) -> StoreResult<Vec<ImportRecord>> {
+        let rows: Vec<(String, i64, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT source, tenant, source_table, source_id, kind, target_id FROM import_sources \
+             WHERE source = ?1 ORDER BY source_table, tenant, source_id",
+        )
+        .bind(source)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading import sources"))?;
+        rows.into_iter()
+            .map(|(source, tenant, table, id, kind, target_id)| {
+                let kind = match kind.as_str() {
+                    "instance" => ImportedKind::Instance,
+                    "group" => ImportedKind::Group,
+                    "binding" => ImportedKind::Binding,
+                    other => return Err(corrupt("import_sources.kind", other)),
+                };
+                Ok(ImportRecord {
+                    key: ImportKey {
+                        source,
+                        tenant,
+                        table,
+                        id,
+                    },
+                    kind,
+                    target_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_import(&self, batch: &ImportBatch, now: i64) -> StoreResult<ImportOutcome> {
+        const WHAT: &str = "applying an import";
+        // Dropping the transaction on any `?` below rolls everything back.
+        let mut tx = self.write_tx(WHAT).await?;
+        let mut outcome = ImportOutcome::default();
+        for step in &batch.instances {
+            let id = import_instance_in(&mut tx, step, now).await?;
+            record_import_in(&mut tx, &step.key, ImportedKind::Instance, id, now).await?;
+            outcome.instance_ids.push(id);
+        }
+        for step in &batch.groups {
+            let members = step
+                .members
+                .iter()
+                .map(|r| resolve_ref(*r, &outcome.instance_ids, "instance"))
+                .collect::<StoreResult<Vec<i64>>>()?;
+            let id = import_group_in(&mut tx, step, &members, now).await?;
+            record_import_in(&mut tx, &step.key, ImportedKind::Group, id, now).await?;
+            outcome.group_ids.push(id);
+        }
+        for step in &batch.bindings {
+            let group_id = resolve_ref(step.group, &outcome.group_ids, "group")?;
+            let id = import_binding_in(&mut tx, step, group_id, now).await?;
+            record_import_in(&mut tx, &step.key, ImportedKind::Binding, id, now).await?;
+            outcome.binding_ids.push(id);
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(outcome)
+    }
+}
+
+/// The id an import step refers to: an existing row, or one written earlier in the batch.
+fn resolve_ref(r: ImportRef, written: &[i64], what: &'static str) -> StoreResult<i64> {
+    match r {
+        ImportRef::Existing(id) => Ok(id),
+        ImportRef::Step(i) => written.get(i).copied().ok_or(StoreError::BadReference {
+            field: "import",
+            message: format!("{what} step {i} does not precede its use"),
+        }),
+    }
+}
+
+/// `NameTaken` for a UNIQUE violation, else a database error.
+fn name_taken_or(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::NameTaken {
+            what,
+            name: name.to_owned(),
+        }
+    } else {
+        db("applying an import")(e)
+    }
+}
+
+/// Creates or updates (name, kind, enabled, params; the rate is kept) one imported instance.
+async fn import_instance_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    step: &ImportInstance,
+    now: i64,
+) -> StoreResult<i64> {
+    let input = &step.input;
+    let params = to_json(&input.params)?;
+    let id: Option<i64> = match step.target {
+        None => sqlx::query_scalar(
+            "INSERT INTO alert_instances \
+             (name, kind, enabled, params, rate_per_minute, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        )
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(input.enabled)
+        .bind(params)
+        .bind(input.rate_per_minute)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| name_taken_or(e, "instance", &input.name))?,
+        Some(target) => sqlx::query_scalar(
+            "UPDATE alert_instances SET name = ?1, kind = ?2, enabled = ?3, params = ?4, \
+             updated_at = ?5 WHERE id = ?6 RETURNING id",
+        )
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(input.enabled)
+        .bind(params)
+        .bind(now)
+        .bind(target)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| name_taken_or(e, "instance", &input.name))?,
+    };
+    id.ok_or_else(|| StoreError::BadReference {
+        field: "import",
+        message: format!(
+            "instance {} (to update as `{}`) no longer exists",
+            step.target.unwrap_or_default(),
+            input.name
+        ),
+    })
+}
+
+/// Creates or updates one imported group and replaces its members.
+async fn import_group_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    step: &ImportGroup,
+    members: &[i64],
+    now: i64,
+) -> StoreResult<i64> {
+    check_no_repeats(members)?;
+    let ids_json = to_json(members)?;
+    let id: Option<i64> = match step.target {
+        None => sqlx::query_scalar(
+            "INSERT INTO alert_groups (name, enabled, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?3) RETURNING id",
+        )
+        .bind(&step.name)
+        .bind(step.enabled)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| name_taken_or(e, "group", &step.name))?,
+        Some(target) => sqlx::query_scalar(
+            "UPDATE alert_groups SET name = ?1, enabled = ?2, updated_at = ?3 WHERE id = ?4 \
+             RETURNING id",
+        )
+        .bind(&step.name)
+        .bind(step.enabled)
+        .bind(now)
+        .bind(target)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| name_taken_or(e, "group", &step.name))?,
+    };
+    let Some(id) = id else {
+        return Err(StoreError::BadReference {
+            field: "import",
+            message: format!(
+                "group {} (to update as `{}`) no longer exists",
+                step.target.unwrap_or_default(),
+                step.name
+            ),
+        });
+    };
+    check_instances_exist(tx, &ids_json).await?;
+    sqlx::query("DELETE FROM group_members WHERE group_id = ?1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("applying an import"))?;
+    insert_members(tx, id, &ids_json).await?;
+    Ok(id)
+}
+
+/// Creates or updates one imported binding (every cluster).
+async fn import_binding_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    step: &ImportBinding,
+    group_id: i64,
+    now: i64,
+) -> StoreResult<i64> {
+    let statuses = to_json(&step.statuses)?;
+    let result = match step.target {
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO bindings (job, cluster, group_id, statuses, created_at) \
+                 VALUES (?1, NULL, ?2, ?3, ?4) RETURNING id",
+            )
+            .bind(&step.job)
+            .bind(group_id)
+            .bind(statuses)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await
+        }
+        Some(target) => {
+            sqlx::query_scalar(
+                "UPDATE bindings SET job = ?1, cluster = NULL, group_id = ?2, statuses = ?3 \
+                 WHERE id = ?4 RETURNING id",
+            )
+            .bind(&step.job)
+            .bind(group_id)
+            .bind(statuses)
+            .bind(target)
+            .fetch_optional(&mut **tx)
+            .await
+        }
+    };
+    let id: Option<i64> = result.map_err(|e| {
+        if is_foreign_key_violation(&e) {
+            StoreError::BadReference {
+                field: "group_id",
+                message: format!("group {group_id} does not exist"),
+            }
+        } else {
+            db("applying an import")(e)
+        }
+    })?;
+    id.ok_or_else(|| StoreError::BadReference {
+        field: "import",
+        message: format!(
+            "binding {} (job `{}`) no longer exists",
+            step.target.unwrap_or_default(),
+            step.job
+        ),
+    })
+}
+
+/// Records (or moves) the source of an imported object.
+async fn record_import_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: &ImportKey,
+    kind: ImportedKind,
+    target_id: i64,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO import_sources \
+         (source, tenant, source_table, source_id, kind, target_id, imported_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (source, tenant, source_table, source_id) DO UPDATE SET \
+         kind = excluded.kind, target_id = excluded.target_id, imported_at = excluded.imported_at",
+    )
+    .bind(&key.source)
+    .bind(key.tenant)
+    .bind(&key.table)
+    .bind(key.id)
+    .bind(kind.as_str())
+    .bind(target_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("recording an import source"))?;
+    Ok(())
 }
 
 #[cfg(test)]
