@@ -35,7 +35,12 @@ pub fn run(args: &[String]) -> Result<()> {
         .or_else(|| std::env::var_os("FLINK_ALERT_SHARED").map(PathBuf::from))
         .unwrap_or_else(|| crate::workspace_root().join("../shared"));
     // Absolute: the scripts run with their own folder as the working directory.
-    let shared = shared.canonicalize().with_context(|| format!("no shared folder at {}: pass --shared DIR", shared.display()))?;
+    let shared = shared.canonicalize().with_context(|| {
+        format!(
+            "no shared folder at {}: pass --shared DIR",
+            shared.display()
+        )
+    })?;
     let scripts = shared.join("scripts");
     ensure!(
         scripts.join("flink-start.sh").exists(),

@@ -23,10 +23,17 @@
 //!    sent* to the robot request for that (event, instance) (also from the 202 answer, and the
 //!    POST's own round trip);
 //! 6. reads the server's `VmRSS` (and `VmHWM`, the peak) from `/proc/<pid>/status` right after
-//!    start and again after the load, once idle; CPU time of the server, of the load generator
-//!    and of the mock robot is read from `/proc` for each phase;
+//!    start and again after the load, once idle;
 //! 7. stops the server with SIGTERM (SIGKILL if it is still running after 15 s) and prints a
 //!    Markdown report on stdout.
+//!
+//! To tell where the time goes, each phase also reports the CPU seconds of the server, of the
+//! load generator, of the mock robot and of every other process of the machine (`/proc`), the
+//! server's busiest threads (the Tokio workers, SQLite's connection threads), and prints on
+//! stderr a per-second timeline of accepted events and robot requests.
+//!
+//! `cargo xtask` builds xtask in the dev profile; `load` runs itself again with `cargo run
+//! --release` so that an unoptimized load generator does not take CPU from the server.
 //!
 //! Everything is bounded: fixed counts and durations, a timeout on every wait, every address is
 //! `127.0.0.1`. Linux only (it reads `/proc`).
@@ -132,14 +139,24 @@ pub fn run(args: &[String]) -> Result<()> {
             .map_or(0, |d| d.as_millis())
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = run_in(&args, &bin, &dir);
+    if result.is_err() || args.keep {
+        eprintln!("kept {} (database and server log)", dir.display());
+    } else {
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    result
+}
 
+/// The load test proper, with the server's files in `dir`.
+fn run_in(args: &LoadArgs, bin: &Path, dir: &Path) -> Result<()> {
     let total_b = args.rate * args.duration_secs;
     let recorder = Arc::new(Recorder::new(
         usize::try_from(args.events + total_b)?,
         usize::try_from(args.instances)?,
     ));
     let mock = Mock::start(Arc::clone(&recorder))?;
-    let mut server = Server::start(&bin, &dir)?;
+    let mut server = Server::start(bin, dir)?;
     eprintln!(
         "server pid {} on {}, mock robot on {}, database in {}",
         server.pid,
@@ -152,32 +169,21 @@ pub fn run(args: &[String]) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(drive(&args, &mut server, &mock, &recorder));
+    let outcome = runtime.block_on(drive(args, &mut server, &mock, &recorder));
     let stop = server.stop();
     mock.stop();
-    let report = match outcome {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("server log: {}", server.log.display());
-            return Err(e);
-        }
-    };
+    let report = outcome?;
     let stop = stop?;
     let log = std::fs::read_to_string(&server.log).unwrap_or_default();
     print!(
         "{}",
-        report.markdown(&args, &bin, &stop, log.lines().count(), db_size(&dir))
+        report.markdown(args, bin, &stop, log.lines().count(), db_size(dir))
     );
     if log.lines().count() > 0 {
         eprintln!("server log ({} lines, first 10):", log.lines().count());
         for line in log.lines().take(10) {
             eprintln!("  {line}");
         }
-    }
-    if args.keep {
-        eprintln!("kept {}", dir.display());
-    } else {
-        std::fs::remove_dir_all(&dir).ok();
     }
     Ok(())
 }
@@ -1138,7 +1144,6 @@ impl Report {
         let b = &self.b;
         let deliveries_per_sec = per_sec(n * k, a.end_to_end);
         let p99 = percentile(&b.from_send, 99.0);
-        let idle_mib = self.rss_idle.rss_kib / 1024;
         let mut out = String::new();
         let mut row = |metric: &str, value: String| {
             let _ = writeln!(out, "| {metric} | {value} |");
@@ -1253,7 +1258,7 @@ impl Report {
             format!(
                 "**{}** {} (peak VmHWM {}; server CPU while idle {:.2} s over {} s)",
                 mib(self.rss_idle.rss_kib),
-                verdict(idle_mib < 30),
+                verdict(self.rss_idle.rss_kib < 30 * 1024),
                 mib(self.rss_idle.peak_kib),
                 self.idle_cpu,
                 IDLE_WAIT.as_secs()

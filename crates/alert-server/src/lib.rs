@@ -5,6 +5,7 @@
 //! feature (`dingtalk`, `wechat`, `feishu`, `webhook`, `email`; all by default) is linked here,
 //! so the registry of this crate (and of its tests) holds them all.
 
+pub mod alertmanager;
 pub mod api;
 pub mod cli;
 pub mod config;

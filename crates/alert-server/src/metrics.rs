@@ -41,6 +41,15 @@ pub struct Metrics {
     pub digests: Family<KindLabel, Counter>,
     /// Events accepted.
     pub events: Counter,
+    /// Alertmanager alerts received, by outcome (`routed`, `unrouted`, `duplicate`).
+    pub alertmanager_alerts: Family<OutcomeLabel, Counter>,
+}
+
+/// Labels of per-outcome counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome.
+    pub outcome: String,
 }
 
 impl Default for Metrics {
@@ -86,8 +95,15 @@ impl Default for Metrics {
         );
         let events = Counter::default();
         registry.register("events", "Job events accepted", events.clone());
+        let alertmanager_alerts = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "alertmanager_alerts",
+            "Alertmanager alerts received: routed, unrouted (no binding matched), duplicate (already delivered to an instance)",
+            alertmanager_alerts.clone(),
+        );
         Self {
             registry,
+            alertmanager_alerts,
             deliveries,
             queue_depth,
             event_to_send,
@@ -108,6 +124,14 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts `n` Alertmanager alerts of one outcome.
+    pub fn alertmanager_alert(&self, outcome: &str, n: u64) {
+        let c = self.alertmanager_alerts.get_or_create(&OutcomeLabel {
+            outcome: outcome.to_owned(),
+        });
+        c.inc_by(n);
     }
 
     /// The Prometheus text exposition.

@@ -27,7 +27,8 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
 /// Whether binding `b` takes a change of job `job_name` on `cluster` that routes on any of
 /// `statuses` (an event's status, or a watcher finding's route statuses).
 pub fn binding_matches(b: &Binding, job_name: &str, cluster: &str, statuses: &[JobStatus]) -> bool {
-    statuses.iter().any(|s| b.input.statuses.contains(s))
+    b.input.alertmanager.is_none()
+        && statuses.iter().any(|s| b.input.statuses.contains(s))
         && b.input.cluster.as_deref().is_none_or(|c| c == cluster)
         && job_matches(&b.input.job, job_name)
 }

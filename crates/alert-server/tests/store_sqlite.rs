@@ -378,6 +378,7 @@ async fn bindings_check_their_group_and_go_with_it() {
         cluster: Some("prod".to_owned()),
         group_id: g.id,
         statuses: vec![JobStatus::Failed, JobStatus::Canceled, JobStatus::Stopped],
+        alertmanager: None,
     };
     let binding = store.create_binding(&input, 5).await.unwrap();
     assert_eq!(binding.input, input);
@@ -387,6 +388,7 @@ async fn bindings_check_their_group_and_go_with_it() {
         cluster: None,
         group_id: keep.id,
         statuses: vec![JobStatus::Unknown],
+        alertmanager: None,
     };
     let other = store.create_binding(&any_cluster, 6).await.unwrap();
     assert_eq!(

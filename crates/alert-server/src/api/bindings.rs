@@ -1,5 +1,7 @@
 //! `/api/v1/bindings`: which jobs alert which group.
 
+use std::collections::BTreeMap;
+
 use alert_core::JobStatus;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
 use crate::routing::validate_pattern;
-use crate::store::{Binding, BindingInput};
+use crate::store::{AmMatch, Binding, BindingInput};
 
 /// The statuses a binding alerts on when it names none: the seed product's five.
 pub const DEFAULT_STATUSES: [JobStatus; 5] = [
@@ -23,12 +25,25 @@ pub const DEFAULT_STATUSES: [JobStatus; 5] = [
     JobStatus::Stopped,
 ];
 
-/// The body of create.
+/// The body of create: a job binding (`job`, for Flink job events) or an Alertmanager binding
+/// (`labels` and/or `receiver`, for `POST /api/v1/ingest/alertmanager`), not both.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindingBody {
-    /// Job name or glob (`orders_*`).
-    pub job: String,
+    /// Job name or glob (`orders_*`); required for a job binding.
+    #[serde(default)]
+    pub job: Option<String>,
+    /// Alertmanager label matchers: label → value, matched like Alertmanager's `=~` (an
+    /// anchored regex, so a plain value is equality); a value starting with `!` must not match.
+    #[serde(default)]
+    #[schema(example = json!({"severity": "critical", "job": "flink-.*"}))]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Alertmanager receiver name this binding takes (absent = any receiver).
+    #[serde(default)]
+    pub receiver: Option<String>,
+    /// Alertmanager bindings: one message per alert instead of one per group notification.
+    #[serde(default)]
+    pub per_alert: Option<bool>,
     /// Cluster name; absent = any cluster.
     #[serde(default)]
     pub cluster: Option<String>,
@@ -45,8 +60,17 @@ pub struct BindingBody {
 pub struct BindingView {
     /// Id.
     pub id: i64,
-    /// Job name or glob.
+    /// Job name or glob (empty for an Alertmanager binding).
     pub job: String,
+    /// Alertmanager label matchers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Alertmanager receiver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// Alertmanager bindings: one message per alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_alert: Option<bool>,
     /// Cluster, if restricted.
     pub cluster: Option<String>,
     /// Group.
@@ -63,6 +87,13 @@ impl BindingView {
         Self {
             id: b.id,
             job: b.input.job.clone(),
+            labels: b.input.alertmanager.as_ref().map(|m| m.labels.clone()),
+            receiver: b
+                .input
+                .alertmanager
+                .as_ref()
+                .and_then(|m| m.receiver.clone()),
+            per_alert: b.input.alertmanager.as_ref().map(|m| m.per_alert),
             cluster: b.input.cluster.clone(),
             group_id: b.input.group_id,
             statuses: b.input.statuses.clone(),
@@ -92,7 +123,24 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BindingBody>,
 ) -> Result<Response, ApiError> {
-    validate_pattern(&body.job).map_err(|m| ApiError::invalid("job", m))?;
+    if body.labels.is_some() || body.receiver.is_some() {
+        let input = alertmanager_binding(body)?;
+        let created = state.store.create_binding(&input, now_ms()).await?;
+        return Ok((StatusCode::CREATED, Json(BindingView::of(&created))).into_response());
+    }
+    if body.per_alert.is_some() {
+        return Err(ApiError::invalid(
+            "per_alert",
+            "applies to Alertmanager bindings only (give `labels` or `receiver`)",
+        ));
+    }
+    let Some(job) = body.job else {
+        return Err(ApiError::invalid(
+            "job",
+            "give `job` (a job binding) or `labels`/`receiver` (an Alertmanager binding)",
+        ));
+    };
+    validate_pattern(&job).map_err(|m| ApiError::invalid("job", m))?;
     let statuses = body.statuses.unwrap_or_else(|| DEFAULT_STATUSES.to_vec());
     if statuses.is_empty() {
         return Err(ApiError::invalid(
@@ -111,13 +159,60 @@ pub async fn create(
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty());
     let input = BindingInput {
-        job: body.job.trim().to_owned(),
+        job: job.trim().to_owned(),
         cluster,
         group_id: body.group_id,
         statuses: unique,
+        alertmanager: None,
     };
     let created = state.store.create_binding(&input, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(BindingView::of(&created))).into_response())
+}
+
+/// Checks and builds an Alertmanager binding.
+fn alertmanager_binding(body: BindingBody) -> Result<BindingInput, ApiError> {
+    for (field, given) in [
+        ("job", body.job.is_some()),
+        ("cluster", body.cluster.is_some()),
+        ("statuses", body.statuses.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::invalid(
+                field,
+                "applies to job bindings only; an Alertmanager binding (`labels`/`receiver`) \
+                 matches alerts by their labels",
+            ));
+        }
+    }
+    let labels = body.labels.unwrap_or_default();
+    for (name, value) in &labels {
+        if name.trim().is_empty() {
+            return Err(ApiError::invalid("labels", "label names must not be empty"));
+        }
+        crate::alertmanager::Matcher::new(name, value)
+            .map_err(|m| ApiError::invalid(format!("labels.{name}"), m))?;
+    }
+    let receiver = body
+        .receiver
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if labels.is_empty() && receiver.is_none() {
+        return Err(ApiError::invalid(
+            "labels",
+            "an Alertmanager binding needs at least one label matcher or a receiver",
+        ));
+    }
+    Ok(BindingInput {
+        job: String::new(),
+        cluster: None,
+        group_id: body.group_id,
+        statuses: Vec::new(),
+        alertmanager: Some(AmMatch {
+            labels,
+            receiver,
+            per_alert: body.per_alert.unwrap_or(false),
+        }),
+    })
 }
 
 /// `GET /api/v1/bindings/{id}`

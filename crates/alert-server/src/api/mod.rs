@@ -3,6 +3,7 @@
 //! Handlers validate, call the [`Store`](crate::store::Store), and answer JSON; errors are
 //! `{"error":{"code","message","field"}}` ([`error::ApiError`]).
 
+pub mod alertmanager;
 pub mod auth;
 pub mod bindings;
 pub mod body;
@@ -90,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .route("/events", post(events::create))
         .route("/events/{id}", get(events::get))
         .route("/history", get(history::list))
+        .route(
+            "/ingest/alertmanager",
+            get(alertmanager::list).post(alertmanager::ingest),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             invalidate_routing,

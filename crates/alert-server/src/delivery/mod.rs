@@ -51,6 +51,8 @@ struct Shared {
     /// Sends in flight per instance: a slow or hanging channel holds at most
     /// `max_in_flight_per_instance` of the global permits, so it never starves the others.
     per_instance: Mutex<HashMap<i64, usize>>,
+    /// The earliest time a row this process put back becomes due (the loop wakes for it).
+    next_due: Mutex<Option<i64>>,
     worker: String,
 }
 
@@ -101,6 +103,7 @@ impl Engine {
             pacer: Mutex::new(Pacer::default()),
             in_flight: Mutex::new(HashSet::new()),
             per_instance: Mutex::new(HashMap::new()),
+            next_due: Mutex::new(None),
             worker,
         };
         Self {
@@ -154,9 +157,17 @@ impl Engine {
                 }
             };
             if claimed.is_empty() {
+                // Rows this loop put back (instance busy, budget spent) are due before the next
+                // poll: wake for them rather than a whole poll interval later.
+                let soon = s.next_due.lock().expect("not poisoned").take();
+                let nap = soon.map_or(poll, |at| {
+                    poll.min(Duration::from_millis(
+                        u64::try_from(at - now_ms()).unwrap_or(0),
+                    ))
+                });
                 tokio::select! {
                     () = self.wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
+                    () = tokio::time::sleep(nap) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -278,6 +289,10 @@ impl Engine {
 }
 
 async fn release(s: &Shared, rows: &[ClaimedDelivery], at: i64) {
+    {
+        let mut next = s.next_due.lock().expect("not poisoned");
+        *next = Some(next.map_or(at, |n| n.min(at)));
+    }
     let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
     if let Err(e) = s.store.release(&ids, at).await {
         tracing::warn!(error = %e, "could not release deliveries; their lease will expire");

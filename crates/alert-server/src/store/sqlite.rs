@@ -48,11 +48,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput,
-    Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow,
-    ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome,
-    ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput, RoutedEvent,
-    Store, StoreError, StoreResult, StoredEvent, Target,
+    AmInserted, AmMatch, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
+    Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryState,
+    DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
+    ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome, ImportRecord, ImportRef,
+    ImportedKind, InsertedEvent, Instance, InstanceInput, RoutedEvent, Store, StoreError,
+    StoreResult, StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
@@ -332,9 +333,23 @@ fn binding_from_row(row: &SqliteRow) -> StoreResult<Binding> {
             cluster: col(row, "cluster")?,
             group_id: col(row, "group_id")?,
             statuses: typed_json_col(row, "statuses")?,
+            alertmanager: am_match_from_row(row)?,
         },
         created_at: col(row, "created_at")?,
     })
+}
+
+/// The Alertmanager part of a binding row (`labels` NULL for a job binding).
+fn am_match_from_row(row: &SqliteRow) -> StoreResult<Option<AmMatch>> {
+    let Some(labels) = col::<Option<String>>(row, "labels")? else {
+        return Ok(None);
+    };
+    let per_alert: i64 = col(row, "per_alert")?;
+    Ok(Some(AmMatch {
+        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", e))?,
+        receiver: col(row, "receiver")?,
+        per_alert: per_alert != 0,
+    }))
 }
 
 /// A delivery selected with [`delivery_cols`].
@@ -1046,15 +1061,20 @@ impl Store for SqliteStore {
 
     async fn create_binding(&self, input: &BindingInput, now: i64) -> StoreResult<Binding> {
         let statuses = to_json(&input.statuses)?;
+        let am = input.alertmanager.as_ref();
+        let labels = am.map(|m| to_json(&m.labels)).transpose()?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at, labels, \
+             receiver, per_alert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         )
         .bind(&input.job)
         .bind(&input.cluster)
         .bind(input.group_id)
         .bind(statuses)
         .bind(now)
+        .bind(labels)
+        .bind(am.and_then(|m| m.receiver.clone()))
+        .bind(am.is_some_and(|m| m.per_alert))
         .fetch_one(&self.writer)
         .await
         .map_err(|e| {
@@ -1077,7 +1097,8 @@ impl Store for SqliteStore {
 
     async fn list_bindings(&self) -> StoreResult<Vec<Binding>> {
         sqlx::query(
-            "SELECT id, job, cluster, group_id, statuses, created_at FROM bindings ORDER BY id",
+            "SELECT id, job, cluster, group_id, statuses, created_at, labels, receiver, per_alert \
+             FROM bindings ORDER BY id",
         )
         .fetch_all(&self.reader)
         .await
@@ -1497,6 +1518,161 @@ impl Store for SqliteStore {
         }
         tx.commit().await.map_err(db(WHAT))?;
         Ok(outcome)
+    }
+
+    async fn insert_alertmanager(
+        &self,
+        n: &AmNotificationInput,
+        render: AmRender<'_>,
+        times: EventTimes,
+    ) -> StoreResult<AmInserted> {
+        const WHAT: &str = "storing an Alertmanager notification";
+        let mut tx = self.write_tx(WHAT).await?;
+        let notification_id: i64 = sqlx::query_scalar(
+            "INSERT INTO am_notifications (receiver, status, group_key, alerts, unrouted, \
+             duplicates, deliveries, payload, received_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7) RETURNING id",
+        )
+        .bind(&n.receiver)
+        .bind(&n.status)
+        .bind(&n.group_key)
+        .bind(i64::try_from(n.alerts.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(n.unrouted).unwrap_or(i64::MAX))
+        .bind(to_json(&n.payload)?)
+        .bind(times.now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        let (mut deliveries, mut duplicates) = (0usize, 0usize);
+        for message in &n.messages {
+            let instance_id = message.target.instance_id;
+            let mut fresh = Vec::with_capacity(message.alerts.len());
+            for &i in &message.alerts {
+                let Some(key) = n.alerts.get(i) else { continue };
+                // delivery_id 0 until the delivery exists (set below, same transaction).
+                let added = sqlx::query(
+                    "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, \
+                     delivery_id, notification_id) VALUES (?1, ?2, ?3, ?4, 0, ?5) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(instance_id)
+                .bind(&key.fingerprint)
+                .bind(&key.status)
+                .bind(&key.starts_at)
+                .bind(notification_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(WHAT))?
+                .rows_affected();
+                if added == 1 {
+                    fresh.push(i);
+                } else {
+                    duplicates += 1;
+                }
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            let payload = render(&fresh).map_err(|e| {
+                StoreError::Database(format!("rendering an Alertmanager message: {e}"))
+            })?;
+            let delivery_id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
+                 group_id, state, attempts, next_attempt_at, deadline_at, payload, created_at, \
+                 am_notification_id) \
+                 SELECT NULL, id, name, kind, ?1, 'pending', 0, ?2, ?3, ?4, ?2, ?5 \
+                 FROM alert_instances WHERE id = ?6 RETURNING id",
+            )
+            .bind(message.target.group_id)
+            .bind(times.now)
+            .bind(times.deadline_at)
+            .bind(to_json(&payload)?)
+            .bind(notification_id)
+            .bind(instance_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            let Some(delivery_id) = delivery_id else {
+                // Dropping the transaction rolls the notification back.
+                return Err(StoreError::BadReference {
+                    field: "targets",
+                    message: format!("instance {instance_id} does not exist"),
+                });
+            };
+            sqlx::query(
+                "UPDATE am_sent SET delivery_id = ?1 \
+                 WHERE instance_id = ?2 AND notification_id = ?3 AND delivery_id = 0",
+            )
+            .bind(delivery_id)
+            .bind(instance_id)
+            .bind(notification_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            deliveries += 1;
+        }
+        sqlx::query("UPDATE am_notifications SET duplicates = ?1, deliveries = ?2 WHERE id = ?3")
+            .bind(i64::try_from(duplicates).unwrap_or(i64::MAX))
+            .bind(i64::try_from(deliveries).unwrap_or(i64::MAX))
+            .bind(notification_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(AmInserted {
+            notification_id,
+            deliveries,
+            duplicates,
+        })
+    }
+
+    async fn list_alertmanager(
+        &self,
+        unrouted_only: bool,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AmNotification>> {
+        let limit = match limit {
+            0 => DEFAULT_HISTORY_LIMIT,
+            n => n.min(MAX_HISTORY_LIMIT),
+        };
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT n.id AS id, n.receiver AS receiver, n.status AS status, \
+             n.group_key AS group_key, n.alerts AS alerts, n.unrouted AS unrouted, \
+             n.duplicates AS duplicates, n.deliveries AS deliveries, n.payload AS payload, \
+             n.received_at AS received_at, \
+             (SELECT json_group_array(d.id) FROM deliveries AS d \
+              WHERE d.am_notification_id = n.id) AS delivery_ids \
+             FROM am_notifications AS n WHERE 1 = 1",
+        );
+        if unrouted_only {
+            qb.push(" AND n.unrouted > 0");
+        }
+        if let Some(before) = before {
+            qb.push(" AND n.id < ").push_bind(before);
+        }
+        qb.push(" ORDER BY n.id DESC LIMIT ").push_bind(limit);
+        qb.build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("listing Alertmanager notifications"))?
+            .iter()
+            .map(|row| {
+                Ok(AmNotification {
+                    id: col(row, "id")?,
+                    receiver: col(row, "receiver")?,
+                    status: col(row, "status")?,
+                    group_key: col(row, "group_key")?,
+                    alerts: u32_col(row, "alerts")?,
+                    unrouted: u32_col(row, "unrouted")?,
+                    duplicates: u32_col(row, "duplicates")?,
+                    deliveries: u32_col(row, "deliveries")?,
+                    delivery_ids: typed_json_col(row, "delivery_ids")?,
+                    payload: json_col(row, "payload")?,
+                    received_at: col(row, "received_at")?,
+                })
+            })
+            .collect()
     }
 }
 

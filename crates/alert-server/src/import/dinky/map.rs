@@ -320,6 +320,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "wechat")]
     fn wechat_shapes() {
         let app = map_instance(
             "WeChat",
