@@ -5,10 +5,16 @@
 //!   (from the API's code); `docs --check` only compares;
 //! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load.rs` and
 //!   `docs/BENCHMARKS.md`); `cargo xtask load --help` lists its options.
+//! - `am-bench`: a real Alertmanager through alert-server vs. its own webhook (see
+//!   `xtask/src/am_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
 //! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
+//! - `watch-bench`: cost and detection latency of watching many mock Flink clusters (see
+//!   `xtask/src/watch_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
 
+mod am_bench;
 mod e2e_flink;
 mod load;
+mod watch_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,9 +27,11 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
         Some("load") => load::run(&args[1..]),
+        Some("am-bench") => am_bench::run(&args[1..]),
         Some("e2e-flink") => e2e_flink::run(&args[1..]),
+        Some("watch-bench") => watch_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | e2e-flink [--keep-flink] [--shared DIR]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | e2e-flink [--keep-flink] [--shared DIR] | watch-bench [--help]");
             std::process::exit(2);
         }
     }
