@@ -50,6 +50,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// The prefix of every alert's `bench_id` label.
 const ID_PREFIX: &str = "amb-";
+/// After a phase, how long Alertmanager's idle CPU is measured.
+const IDLE_SAMPLE: Duration = Duration::from_secs(3);
 
 /// `cargo xtask am-bench`: a real Alertmanager through alert-server vs. its own webhook.
 #[derive(Debug, Parser)]
@@ -561,6 +563,9 @@ struct Phase {
     /// Wall time the CPU was measured over (first POST to last arrival).
     wall: Duration,
     am_stop: Stopped,
+    am_metrics: WebhookMetrics,
+    /// Alertmanager's CPU-s per s over [`IDLE_SAMPLE`] after the phase.
+    am_idle: f64,
 }
 
 fn arrivals(counter: &Counter) -> Arrivals {
@@ -766,6 +771,14 @@ async fn run_phase(
     let cpu = Cpu::now(&am, server, mocks).since(cpu0);
     let baseline = arrivals(&mocks.state.baseline);
     let bridge_arrivals = bridge.then(|| arrivals(&mocks.state.robot));
+    let am_metrics = webhook_metrics(client, &am_url).await;
+    // Alertmanager's steady cost once everything is delivered (its groups still tick every
+    // group_interval): the part of its CPU that depends on how long a phase lasts, not on the
+    // notifications themselves.
+    let idle0 = am.cpu();
+    let idle_started = Instant::now();
+    tokio::time::sleep(IDLE_SAMPLE).await;
+    let am_idle = (am.cpu() - idle0) / idle_started.elapsed().as_secs_f64();
     let am_stop = am.stop()?;
     if baseline.alerts < n || bridge_arrivals.is_some_and(|b| b.alerts < n) {
         eprintln!(
@@ -795,7 +808,54 @@ async fn run_phase(
         cpu,
         wall,
         am_stop,
+        am_metrics,
+        am_idle,
     })
+}
+
+/// Alertmanager's own counters for its webhook integration (both receivers together).
+#[derive(Debug, Clone, Copy, Default)]
+struct WebhookMetrics {
+    /// Notifications, and those that failed for good.
+    notifications: f64,
+    notifications_failed: f64,
+    /// HTTP requests (attempts, retries included), and those that failed.
+    requests: f64,
+    requests_failed: f64,
+    /// Sum and count of the notification latency histogram (seconds).
+    latency_sum: f64,
+    latency_count: f64,
+}
+
+/// Reads [`WebhookMetrics`] from Alertmanager's `/metrics` (zeros if it cannot).
+async fn webhook_metrics(client: &reqwest::Client, am_url: &str) -> WebhookMetrics {
+    let text = match client.get(format!("{am_url}/metrics")).send().await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let mut m = WebhookMetrics::default();
+    for line in text.lines() {
+        if line.starts_with('#') || !line.contains("integration=\"webhook\"") {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('{').zip(line.rsplit_once(' ')) else {
+            continue;
+        };
+        let Ok(value) = value.1.parse::<f64>() else {
+            continue;
+        };
+        let field = match name.0 {
+            "alertmanager_notifications_total" => &mut m.notifications,
+            "alertmanager_notifications_failed_total" => &mut m.notifications_failed,
+            "alertmanager_notification_requests_total" => &mut m.requests,
+            "alertmanager_notification_requests_failed_total" => &mut m.requests_failed,
+            "alertmanager_notification_latency_seconds_sum" => &mut m.latency_sum,
+            "alertmanager_notification_latency_seconds_count" => &mut m.latency_count,
+            _ => continue,
+        };
+        *field += value;
+    }
+    m
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,15 +918,15 @@ fn markdown(args: &Args, phases: &[Phase], server_stop: &Stopped) -> String {
     );
     let _ = writeln!(
         out,
-        "| phase | wall (s) | Alertmanager | alert-server | mocks | load generator | first arrival baseline / bridge (s) |"
+        "| phase | wall (s) | Alertmanager | alert-server | mocks | load generator | first arrival baseline / bridge (s) | Alertmanager afterwards, idle (CPU-s/s) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for p in phases {
         let first =
             |a: Option<Duration>| a.map_or("–".into(), |d| format!("{:.2}", d.as_secs_f64()));
         let _ = writeln!(
             out,
-            "| {} #{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} |",
+            "| {} #{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} | {:.2} |",
             p.name,
             p.round,
             p.wall.as_secs_f64(),
@@ -876,6 +936,29 @@ fn markdown(args: &Args, phases: &[Phase], server_stop: &Stopped) -> String {
             p.cpu.generator,
             first(p.baseline.first),
             first(p.bridge.and_then(|b| b.first)),
+            p.am_idle,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nAlertmanager's webhook metrics (`/metrics`, `integration=\"webhook\"`, both receivers):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| phase | notifications | failed | HTTP requests | failed requests | mean notification latency (s) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for p in phases {
+        let m = p.am_metrics;
+        let mean = if m.latency_count > 0.0 {
+            format!("{:.3}", m.latency_sum / m.latency_count)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            out,
+            "| {} #{} | {} | {} | {} | {} | {mean} |",
+            p.name, p.round, m.notifications, m.notifications_failed, m.requests, m.requests_failed
         );
     }
     let _ = writeln!(

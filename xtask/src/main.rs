@@ -31,7 +31,7 @@ fn main() -> Result<()> {
         Some("e2e-flink") => e2e_flink::run(&args[1..]),
         Some("watch-bench") => watch_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | e2e-flink [--keep-flink] [--shared DIR] | watch-bench [--help]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | e2e-flink [--keep-flink] [--shared DIR]");
             std::process::exit(2);
         }
     }
