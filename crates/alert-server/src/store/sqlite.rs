@@ -238,6 +238,25 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Maps a UNIQUE violation (the only unique column of instances, groups and clusters is their
+/// name) to `NameTaken` for `what` named `name`; any other error to a database error while `doing`.
+fn name_taken_or<'a>(
+    what: &'static str,
+    name: &'a str,
+    doing: &'static str,
+) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::NameTaken {
+                what,
+                name: name.to_owned(),
+            }
+        } else {
+            db(doing)(e)
+        }
+    }
+}
+
 /// Whether an error is a FOREIGN KEY constraint violation.
 fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
@@ -651,13 +670,6 @@ fn cluster_from_row(row: &SqliteRow) -> StoreResult<Cluster> {
     })
 }
 
-fn cluster_name_taken(e: &sqlx::Error, name: &str) -> Option<StoreError> {
-    is_unique_violation(e).then(|| StoreError::NameTaken {
-        what: "cluster",
-        name: name.to_owned(),
-    })
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_cluster(&self, input: &ClusterInput, now: i64) -> StoreResult<Cluster> {
@@ -672,9 +684,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_one(&self.writer)
         .await
-        .map_err(|e| {
-            cluster_name_taken(&e, &input.name).unwrap_or_else(|| db("creating a cluster")(e))
-        })?;
+        .map_err(name_taken_or("cluster", &input.name, "creating a cluster"))?;
         cluster_from_row(&row)
     }
 
@@ -713,7 +723,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_optional(&self.writer)
         .await
-        .map_err(|e| cluster_name_taken(&e, &input.name).unwrap_or_else(|| db("updating a cluster")(e)))?;
+        .map_err(name_taken_or("cluster", &input.name, "updating a cluster"))?;
         row.as_ref().map(cluster_from_row).transpose()
     }
 
@@ -809,16 +819,11 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_one(&self.writer)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::NameTaken {
-                    what: "instance",
-                    name: input.name.clone(),
-                }
-            } else {
-                db("creating an instance")(e)
-            }
-        })?;
+        .map_err(name_taken_or(
+            "instance",
+            &input.name,
+            "creating an instance",
+        ))?;
         Ok(Instance {
             id,
             input: input.clone(),
@@ -870,16 +875,11 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_optional(&self.writer)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::NameTaken {
-                    what: "instance",
-                    name: input.name.clone(),
-                }
-            } else {
-                db("updating an instance")(e)
-            }
-        })?;
+        .map_err(name_taken_or(
+            "instance",
+            &input.name,
+            "updating an instance",
+        ))?;
         Ok(created_at.map(|created_at| Instance {
             id,
             input: input.clone(),
@@ -927,16 +927,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::NameTaken {
-                    what: "group",
-                    name: input.name.clone(),
-                }
-            } else {
-                db("creating a group")(e)
-            }
-        })?;
+        .map_err(name_taken_or("group", &input.name, "creating a group"))?;
         check_instances_exist(&mut tx, &ids_json).await?;
         insert_members(&mut tx, id, &ids_json).await?;
         tx.commit().await.map_err(db("creating a group"))?;
@@ -1019,16 +1010,7 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::NameTaken {
-                    what: "group",
-                    name: input.name.clone(),
-                }
-            } else {
-                db("updating a group")(e)
-            }
-        })?;
+        .map_err(name_taken_or("group", &input.name, "updating a group"))?;
         let Some(created_at) = created_at else {
             return Ok(None);
         };
@@ -1687,18 +1669,6 @@ fn resolve_ref(r: ImportRef, written: &[i64], what: &'static str) -> StoreResult
     }
 }
 
-/// `NameTaken` for a UNIQUE violation, else a database error.
-fn name_taken_or(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
-    if is_unique_violation(&e) {
-        StoreError::NameTaken {
-            what,
-            name: name.to_owned(),
-        }
-    } else {
-        db("applying an import")(e)
-    }
-}
-
 /// Creates or updates (name, kind, enabled, params; the rate is kept) one imported instance.
 async fn import_instance_in(
     tx: &mut Transaction<'static, Sqlite>,
@@ -1721,7 +1691,7 @@ async fn import_instance_in(
         .bind(now)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(|e| name_taken_or(e, "instance", &input.name))?,
+        .map_err(name_taken_or("instance", &input.name, "applying an import"))?,
         Some(target) => sqlx::query_scalar(
             "UPDATE alert_instances SET name = ?1, kind = ?2, enabled = ?3, params = ?4, \
              updated_at = ?5 WHERE id = ?6 RETURNING id",
@@ -1734,7 +1704,7 @@ async fn import_instance_in(
         .bind(target)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(|e| name_taken_or(e, "instance", &input.name))?,
+        .map_err(name_taken_or("instance", &input.name, "applying an import"))?,
     };
     id.ok_or_else(|| StoreError::BadReference {
         field: "import",
@@ -1765,7 +1735,7 @@ async fn import_group_in(
         .bind(now)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(|e| name_taken_or(e, "group", &step.name))?,
+        .map_err(name_taken_or("group", &step.name, "applying an import"))?,
         Some(target) => sqlx::query_scalar(
             "UPDATE alert_groups SET name = ?1, enabled = ?2, updated_at = ?3 WHERE id = ?4 \
              RETURNING id",
@@ -1776,7 +1746,7 @@ async fn import_group_in(
         .bind(target)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(|e| name_taken_or(e, "group", &step.name))?,
+        .map_err(name_taken_or("group", &step.name, "applying an import"))?,
     };
     let Some(id) = id else {
         return Err(StoreError::BadReference {
