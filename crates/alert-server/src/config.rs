@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct ServerConfig {
     /// Address to listen on (`FLINK_ALERT_LISTEN`).
     pub listen: SocketAddr,
-    /// Database URL (`FLINK_ALERT_DATABASE_URL`): `sqlite://path` (created on first start).
+    /// Database URL (`FLINK_ALERT_DATABASE_URL`): `sqlite://path` (created on first start) or
+    /// `postgres://user@host/db` (several replicas may share it).
     pub database_url: String,
     /// API token (`FLINK_ALERT_TOKEN`): when set, `/api/v1` needs `Authorization: Bearer <token>`.
     /// Required to listen on a non-loopback address.
@@ -139,9 +140,13 @@ impl ServerConfig {
                 self.listen
             )));
         }
-        if !self.database_url.starts_with("sqlite:") {
+        let url = self.database_url.as_str();
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
             return Err(ConfigError(format!(
-                "database_url: unsupported database `{}` (this build supports sqlite://PATH)",
+                "database_url: unsupported database `{}` (use sqlite://PATH, postgres://USER@HOST/DB or postgresql://USER@HOST/DB)",
                 self.database_url.split(':').next().unwrap_or_default()
             )));
         }

@@ -86,9 +86,23 @@ async fn wait_for_signal() {
     }
 }
 
-/// Opens the store named by the configuration.
+/// Opens the store named by the configuration's `database_url`: `sqlite:` URLs open the
+/// embedded SQLite store, `postgres://` and `postgresql://` URLs the PostgreSQL one (several
+/// replicas may share it); any other scheme is an error naming the setting.
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(SqliteStore::connect(&config.database_url).await?))
+    let url = config.database_url.as_str();
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            crate::store::postgres::PgStore::connect(url).await?,
+        ))
+    } else {
+        Err(StoreError::Database(format!(
+            "database_url: unsupported database `{}` (use sqlite://PATH, postgres://USER@HOST/DB or postgresql://USER@HOST/DB)",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
 }
 
 /// Opens the database, starts the delivery engine and the HTTP server.

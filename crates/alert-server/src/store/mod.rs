@@ -1,9 +1,10 @@
 //! Storage: configuration (instances, groups, bindings), events, and the durable delivery outbox.
 //!
-//! The dispatcher and the API talk to storage only through the [`Store`] trait, so a second
-//! backend (PostgreSQL for several replicas) can follow without touching either. Times are Unix
-//! milliseconds (`i64`) throughout.
+//! The dispatcher and the API talk to storage only through the [`Store`] trait, with two
+//! backends: [`sqlite`] (embedded, one process) and [`postgres`] (several replicas on one
+//! database). Times are Unix milliseconds (`i64`) throughout.
 
+pub mod postgres;
 pub mod sqlite;
 
 use alert_core::{JobEvent, JobStatus};
@@ -703,4 +704,67 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AmNotification>>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`; true when `holder`
+    /// holds it afterwards (it was free, expired, or already held by `holder`).
+    ///
+    /// A lease holds up to and including its end time, and is expired strictly after it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Gives up a lease held by `holder` (shutdown); no-op otherwise.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// Names of the unexpired leases `holder` holds, sorted.
+    async fn leases_held(&self, holder: &str, now: i64) -> StoreResult<Vec<String>>;
+    /// Shared per-instance budget (GCRA, `rate_per_minute` with a burst of `rate_per_minute`):
+    /// takes `n` tokens of `instance_id` at `now` when all are available and returns
+    /// `Ok(Ok(()))`; otherwise takes none and returns `Ok(Err(t))`, `t` = the earliest time
+    /// (ms) one token is available (or the instance's `blocked_until` if later).
+    ///
+    /// One token costs `ceil(60000 / rate_per_minute)` ms of the budget (rounded up, so the
+    /// rate is never exceeded), the burst is `rate_per_minute` tokens; `n` above the burst is
+    /// never granted. A `rate_per_minute` of 0
+    /// is unlimited (only [`block_instance`](Self::block_instance) applies). An unknown
+    /// instance is `BadReference` (field `instance_id`).
+    async fn take_budget(
+        &self,
+        instance_id: i64,
+        rate_per_minute: u32,
+        n: u32,
+        now: i64,
+    ) -> StoreResult<Result<(), i64>>;
+    /// A channel said "too fast": no budget for `instance_id` before `until` (ms), for every
+    /// replica. An earlier block still in force is kept when it ends later.
+    async fn block_instance(&self, instance_id: i64, until: i64) -> StoreResult<()>;
+    /// True when several processes may share this store (PostgreSQL): the engine then paces
+    /// through [`take_budget`](Self::take_budget) and watchers take leases.
+    fn is_shared(&self) -> bool;
+    /// Checks the database answers (for `/healthz`).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// The GCRA parameters of a `rate_per_minute` budget: the cost of one token (ms, rounded up
+/// so the rate is never exceeded) and the tolerance (a full burst of `rate_per_minute` tokens);
+/// `None` when the rate is unlimited (0).
+pub(crate) fn budget_params(rate_per_minute: u32) -> Option<(i64, i64)> {
+    if rate_per_minute == 0 {
+        return None;
+    }
+    let rate = i64::from(rate_per_minute);
+    let token = (60_000 + rate - 1) / rate;
+    Some((token, token * rate))
+}
+
+/// When one token of a refused budget is available: the theoretical arrival time plus one
+/// token, less the tolerance; or the block's end when later; never before `now`.
+pub(crate) fn budget_retry_at(rate_per_minute: u32, tat: i64, blocked_until: i64, now: i64) -> i64 {
+    let token = match budget_params(rate_per_minute) {
+        Some((token, tolerance)) => tat.saturating_add(token) - tolerance,
+        None => now,
+    };
+    token.max(blocked_until).max(now)
 }

@@ -1656,6 +1656,146 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        // One statement under the single writer: free, expired or ours, it becomes ours.
+        let row: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < ?4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db("taking a lease"))?;
+        Ok(row.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.writer)
+            .await
+            .map_err(db("releasing a lease"))?;
+        Ok(())
+    }
+
+    async fn leases_held(&self, holder: &str, now: i64) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT name FROM leases WHERE holder = ?1 AND expires_at >= ?2 ORDER BY name",
+        )
+        .bind(holder)
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("reading leases"))
+    }
+
+    async fn take_budget(
+        &self,
+        instance_id: i64,
+        rate_per_minute: u32,
+        n: u32,
+        now: i64,
+    ) -> StoreResult<Result<(), i64>> {
+        const WHAT: &str = "taking a send budget";
+        let params = super::budget_params(rate_per_minute);
+        let cost = params.map(|(token, tolerance)| (token * i64::from(n), tolerance));
+        if let Some((cost, tolerance)) = cost.filter(|(c, t)| *c <= *t && n > 0) {
+            // GCRA in one statement: the first use inserts, later ones move `tat` only when
+            // the whole cost fits in the window and no block is in force.
+            let taken: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO rate_budgets (instance_id, tat, blocked_until) VALUES (?1, ?2 + ?3, 0) \
+                 ON CONFLICT (instance_id) DO UPDATE SET \
+                 tat = MAX(rate_budgets.tat, ?2) + ?3 \
+                 WHERE rate_budgets.blocked_until <= ?2 \
+                 AND MAX(rate_budgets.tat, ?2) + ?3 <= ?2 + ?4 \
+                 RETURNING tat",
+            )
+            .bind(instance_id)
+            .bind(now)
+            .bind(cost)
+            .bind(tolerance)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(|e| budget_error(e, instance_id, WHAT))?;
+            if taken.is_some() {
+                return Ok(Ok(()));
+            }
+        }
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tat, blocked_until FROM rate_budgets WHERE instance_id = ?1")
+                .bind(instance_id)
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(db(WHAT))?;
+        let (tat, blocked_until) = row.unwrap_or((now, 0));
+        if params.is_none() || n == 0 {
+            // Unlimited, or nothing asked: only a block refuses.
+            return Ok(if blocked_until > now {
+                Err(blocked_until)
+            } else {
+                Ok(())
+            });
+        }
+        Ok(Err(super::budget_retry_at(
+            rate_per_minute,
+            tat,
+            blocked_until,
+            now,
+        )))
+    }
+
+    async fn block_instance(&self, instance_id: i64, until: i64) -> StoreResult<()> {
+        const WHAT: &str = "blocking an instance";
+        sqlx::query(
+            "INSERT INTO rate_budgets (instance_id, tat, blocked_until) VALUES (?1, 0, ?2) \
+             ON CONFLICT (instance_id) DO UPDATE SET \
+             blocked_until = MAX(rate_budgets.blocked_until, excluded.blocked_until)",
+        )
+        .bind(instance_id)
+        .bind(until)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| budget_error(e, instance_id, WHAT))?;
+        Ok(())
+    }
+
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db("pinging the database"))?;
+        Ok(())
+    }
+}
+
+/// A budget write's error: `BadReference` for an unknown instance.
+fn budget_error(e: sqlx::Error, instance_id: i64, what: &'static str) -> StoreError {
+    if is_foreign_key_violation(&e) {
+        StoreError::BadReference {
+            field: "instance_id",
+            message: format!("instance {instance_id} does not exist"),
+        }
+    } else {
+        db(what)(e)
+    }
 }
 
 /// The id an import step refers to: an existing row, or one written earlier in the batch.

@@ -1,5 +1,7 @@
-//! The SQLite store against its contract (`alert_server::store::Store`), on in-memory and file
-//! databases.
+//! Both stores against their contract (`alert_server::store::Store`): every contract test runs
+//! on SQLite (in memory) and on PostgreSQL (a fresh database per test, see `support/pg.rs`),
+//! plus what is particular to each backend (SQLite files; PostgreSQL replicas sharing one
+//! database: concurrent claims, dedup, leases, budgets, migrations).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -7,12 +9,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use alert_core::{JobEvent, JobStatus};
+use alert_server::store::postgres::PgStore;
 use alert_server::store::sqlite::SqliteStore;
 use alert_server::store::{
     AttemptRecord, BindingInput, DeliveryState, DigestInput, GroupInput, HistoryFilter,
     InstanceInput, Store, StoreError, Target,
 };
 use serde_json::json;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 /// A database file in the temp directory (in a directory of its own), removed on drop.
 struct TempDb {
@@ -114,19 +120,14 @@ fn via(instance_id: i64, group_id: i64) -> Target {
 }
 
 /// A store with instances `a`, `b` (ids returned) and one event with a delivery to each.
-async fn with_instances(store: &SqliteStore) -> (i64, i64) {
+async fn with_instances(store: &dyn Store) -> (i64, i64) {
     let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
     let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
     (a, b)
 }
 
 /// Inserts one event (a new one per `n`) with deliveries to `targets`, due `now`; their ids.
-async fn deliveries_at(
-    store: &SqliteStore,
-    n: u32,
-    targets: &[Target],
-    now: i64,
-) -> (i64, Vec<i64>) {
+async fn deliveries_at(store: &dyn Store, n: u32, targets: &[Target], now: i64) -> (i64, Vec<i64>) {
     let ins = store
         .insert_event(
             &nth_event("job", "FAILED", n),
@@ -173,9 +174,7 @@ fn ids(claimed: &[alert_server::store::ClaimedDelivery]) -> Vec<i64> {
     claimed.iter().map(|c| c.delivery.id).collect()
 }
 
-#[tokio::test]
-async fn instances_crud_name_taken_and_params_round_trip() {
-    let store = memory().await;
+async fn instances_crud_name_taken_and_params_round_trip(store: Arc<dyn Store>) {
     let mut input = instance("ops-robot");
     input.params = json!({
         "webhook": "https://oapi.dingtalk.com/robot/send?access_token=abc",
@@ -256,9 +255,7 @@ async fn instances_crud_name_taken_and_params_round_trip() {
     assert!(next.id > other.id, "{} > {}", next.id, other.id);
 }
 
-#[tokio::test]
-async fn groups_keep_member_order_and_check_references() {
-    let store = memory().await;
+async fn groups_keep_member_order_and_check_references(store: Arc<dyn Store>) {
     let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
     let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
     let c = store.create_instance(&instance("c"), 1).await.unwrap().id;
@@ -366,9 +363,7 @@ async fn groups_keep_member_order_and_check_references() {
     assert!(store.delete_instance(c).await.unwrap());
 }
 
-#[tokio::test]
-async fn bindings_check_their_group_and_go_with_it() {
-    let store = memory().await;
+async fn bindings_check_their_group_and_go_with_it(store: Arc<dyn Store>) {
     let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
     let g = store.create_group(&group("ops", vec![a]), 1).await.unwrap();
     let keep = store.create_group(&group("keep", vec![]), 1).await.unwrap();
@@ -424,10 +419,8 @@ async fn bindings_check_their_group_and_go_with_it() {
     assert!(store.list_bindings().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn insert_event_creates_deliveries_and_dedups_by_instant() {
-    let store = memory().await;
-    let (a, b) = with_instances(&store).await;
+async fn insert_event_creates_deliveries_and_dedups_by_instant(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
     let g = store
         .create_group(&group("ops", vec![a, b]), 1)
         .await
@@ -520,10 +513,8 @@ async fn insert_event_creates_deliveries_and_dedups_by_instant() {
     assert_eq!(store.get_event(999_999).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn repeats_within_the_window_are_suppressed() {
-    let store = memory().await;
-    let (a, b) = with_instances(&store).await;
+async fn repeats_within_the_window_are_suppressed(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
     let window = 600_000;
     let restarting = |n| nth_event("flappy", "RESTARTING", n);
 
@@ -605,14 +596,12 @@ async fn repeats_within_the_window_are_suppressed() {
     assert_eq!(ds[0].last_error, None);
 }
 
-#[tokio::test]
-async fn claim_due_orders_limits_and_leases() {
-    let store = memory().await;
-    let (a, _) = with_instances(&store).await;
-    let (e300, d300) = deliveries_at(&store, 1, &[to(a)], 300).await;
-    let (_, d100) = deliveries_at(&store, 2, &[to(a)], 100).await;
-    let (_, d200) = deliveries_at(&store, 3, &[to(a)], 200).await;
-    let (_, d2000) = deliveries_at(&store, 4, &[to(a)], 2000).await;
+async fn claim_due_orders_limits_and_leases(store: Arc<dyn Store>) {
+    let (a, _) = with_instances(&*store).await;
+    let (e300, d300) = deliveries_at(&*store, 1, &[to(a)], 300).await;
+    let (_, d100) = deliveries_at(&*store, 2, &[to(a)], 100).await;
+    let (_, d200) = deliveries_at(&*store, 3, &[to(a)], 200).await;
+    let (_, d2000) = deliveries_at(&*store, 4, &[to(a)], 2000).await;
     let (d300, d100, d200, d2000) = (d300[0], d100[0], d200[0], d2000[0]);
 
     assert!(store
@@ -663,11 +652,9 @@ async fn claim_due_orders_limits_and_leases() {
     let _ = d2000;
 }
 
-#[tokio::test]
-async fn record_attempts_moves_rows_and_lists_attempts() {
-    let store = memory().await;
-    let (a, b) = with_instances(&store).await;
-    let (_, ds) = deliveries_at(&store, 1, &[to(a), to(b), to(a)], 100).await;
+async fn record_attempts_moves_rows_and_lists_attempts(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
+    let (_, ds) = deliveries_at(&*store, 1, &[to(a), to(b), to(a)], 100).await;
     let (ok, again, dead) = (ds[0], ds[1], ds[2]);
     assert_eq!(store.claim_due(100, 10, "w", 1000).await.unwrap().len(), 3);
 
@@ -770,11 +757,9 @@ async fn record_attempts_moves_rows_and_lists_attempts() {
     assert!(store.attempts(424_242).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn release_puts_claimed_rows_back_unattempted() {
-    let store = memory().await;
-    let (a, b) = with_instances(&store).await;
-    let (_, ds) = deliveries_at(&store, 1, &[to(a), to(b)], 100).await;
+async fn release_puts_claimed_rows_back_unattempted(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
+    let (_, ds) = deliveries_at(&*store, 1, &[to(a), to(b)], 100).await;
     assert_eq!(
         store.claim_due(100, 10, "w", 60_000).await.unwrap().len(),
         2
@@ -790,13 +775,11 @@ async fn release_puts_claimed_rows_back_unattempted() {
     assert!(store.attempts(ds[1]).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn create_digest_folds_pending_rows() {
-    let store = memory().await;
-    let (a, b) = with_instances(&store).await;
-    let (_, ds1) = deliveries_at(&store, 1, &[to(a), to(b)], 100).await;
-    let (_, ds2) = deliveries_at(&store, 2, &[to(a)], 100).await;
-    let (_, ds3) = deliveries_at(&store, 3, &[to(a)], 100).await;
+async fn create_digest_folds_pending_rows(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
+    let (_, ds1) = deliveries_at(&*store, 1, &[to(a), to(b)], 100).await;
+    let (_, ds2) = deliveries_at(&*store, 2, &[to(a)], 100).await;
+    let (_, ds3) = deliveries_at(&*store, 3, &[to(a)], 100).await;
     assert_eq!(
         store.claim_due(100, 10, "w", 60_000).await.unwrap().len(),
         4
@@ -915,10 +898,8 @@ async fn create_digest_folds_pending_rows() {
     assert!(store.attempts(held).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn history_filters_and_pages_newest_first() {
-    let store = memory().await;
-    let (a, b) = with_instances(&store).await;
+async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
     let g1 = store
         .create_group(&group("g1", vec![a, b]), 1)
         .await
@@ -1073,10 +1054,8 @@ async fn history_filters_and_pages_newest_first() {
     );
 }
 
-#[tokio::test]
-async fn history_limit_defaults_to_100_and_is_capped_at_1000() {
-    let store = memory().await;
-    let (a, _) = with_instances(&store).await;
+async fn history_limit_defaults_to_100_and_is_capped_at_1000(store: Arc<dyn Store>) {
+    let (a, _) = with_instances(&*store).await;
     // One event may target an instance several times (e.g. through several groups).
     let targets = vec![to(a); 1005];
     let ins = store
@@ -1234,7 +1213,7 @@ async fn claim_all(stores: Vec<Arc<dyn Store>>, workers: usize) -> Vec<i64> {
     all
 }
 
-async fn seed(store: &SqliteStore, rows: u32) -> HashSet<i64> {
+async fn seed(store: &dyn Store, rows: u32) -> HashSet<i64> {
     let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
     let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
     let mut ids = HashSet::new();
@@ -1316,4 +1295,460 @@ async fn outbox_throughput() {
         done as f64 / drain.as_secs_f64()
     );
     store.close().await;
+}
+
+async fn leases_are_taken_renewed_refused_taken_over_and_released(store: Arc<dyn Store>) {
+    assert!(store.leases_held("r1", 0).await.unwrap().is_empty());
+    // Free: taken.
+    assert!(store
+        .acquire_lease("watch:1", "r1", 1_000, 10_000)
+        .await
+        .unwrap());
+    assert!(store
+        .acquire_lease("watch:2", "r1", 1_000, 10_000)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.leases_held("r1", 1_000).await.unwrap(),
+        ["watch:1", "watch:2"]
+    );
+    // Held by another replica until 11 000 (inclusive): refused.
+    assert!(!store
+        .acquire_lease("watch:1", "r2", 5_000, 10_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_lease("watch:1", "r2", 11_000, 10_000)
+        .await
+        .unwrap());
+    // Renewed by its holder: until 18 000.
+    assert!(store
+        .acquire_lease("watch:1", "r1", 8_000, 10_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_lease("watch:1", "r2", 12_000, 10_000)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.leases_held("r1", 12_000).await.unwrap(),
+        ["watch:1"],
+        "watch:2 expired at 11 000"
+    );
+    // Expired: taken over; the old holder no longer holds it and cannot renew it.
+    assert!(store
+        .acquire_lease("watch:1", "r2", 18_001, 10_000)
+        .await
+        .unwrap());
+    assert_eq!(store.leases_held("r2", 18_001).await.unwrap(), ["watch:1"]);
+    assert!(store.leases_held("r1", 18_001).await.unwrap().is_empty());
+    assert!(!store
+        .acquire_lease("watch:1", "r1", 18_002, 10_000)
+        .await
+        .unwrap());
+    // Releasing somebody else's lease does nothing; releasing one's own frees it at once.
+    store.release_lease("watch:1", "r1").await.unwrap();
+    assert_eq!(store.leases_held("r2", 18_002).await.unwrap(), ["watch:1"]);
+    store.release_lease("watch:1", "r2").await.unwrap();
+    store.release_lease("nope", "r2").await.unwrap();
+    assert!(store.leases_held("r2", 18_002).await.unwrap().is_empty());
+    assert!(store
+        .acquire_lease("watch:1", "r1", 18_003, 10_000)
+        .await
+        .unwrap());
+}
+
+async fn take_budget_grants_the_burst_then_paces(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
+    let t0 = 1_000_000;
+    // 20/min: a burst of 20, then one token every 3 s.
+    for i in 0..20 {
+        assert_eq!(
+            store.take_budget(a, 20, 1, t0).await.unwrap(),
+            Ok(()),
+            "token {i}"
+        );
+    }
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0).await.unwrap(),
+        Err(t0 + 3_000)
+    );
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0 + 2_999).await.unwrap(),
+        Err(t0 + 3_000)
+    );
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0 + 3_000).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0 + 3_000).await.unwrap(),
+        Err(t0 + 6_000)
+    );
+    // Several at once: all or none.
+    assert_eq!(
+        store.take_budget(a, 20, 2, t0 + 6_000).await.unwrap(),
+        Err(t0 + 6_000),
+        "one token is there at 6 000, two are not"
+    );
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0 + 6_000).await.unwrap(),
+        Ok(())
+    );
+    // After a quiet minute the burst is back (and no more than the burst).
+    let later = t0 + 200_000;
+    assert_eq!(store.take_budget(a, 20, 20, later).await.unwrap(), Ok(()));
+    assert!(store.take_budget(a, 20, 1, later).await.unwrap().is_err());
+    assert!(store.take_budget(b, 20, 21, later).await.unwrap().is_err());
+    // Another instance has its own budget; 0 is unlimited.
+    assert_eq!(store.take_budget(b, 20, 5, later).await.unwrap(), Ok(()));
+    for _ in 0..100 {
+        assert_eq!(store.take_budget(b, 0, 1, later).await.unwrap(), Ok(()));
+    }
+    // A budget that does not divide a minute evenly rounds the cost up: 7/min.
+    let fresh = store.create_instance(&instance("c"), 1).await.unwrap().id;
+    for _ in 0..7 {
+        assert_eq!(store.take_budget(fresh, 7, 1, t0).await.unwrap(), Ok(()));
+    }
+    // 8572 ms a token (60000 / 7 = 8571.4, rounded up).
+    assert_eq!(
+        store.take_budget(fresh, 7, 1, t0).await.unwrap(),
+        Err(t0 + 8_572)
+    );
+    let err = store.take_budget(31_337, 20, 1, t0).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::BadReference {
+                field: "instance_id",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+async fn block_instance_refuses_budget_until_then(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
+    let t0 = 5_000_000;
+    store.block_instance(a, t0 + 60_000).await.unwrap();
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0).await.unwrap(),
+        Err(t0 + 60_000)
+    );
+    // Unlimited instances are blocked too.
+    assert_eq!(
+        store.take_budget(a, 0, 1, t0).await.unwrap(),
+        Err(t0 + 60_000)
+    );
+    // An earlier end does not shorten the block.
+    store.block_instance(a, t0 + 1_000).await.unwrap();
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0 + 59_999).await.unwrap(),
+        Err(t0 + 60_000)
+    );
+    assert_eq!(
+        store.take_budget(a, 20, 1, t0 + 60_000).await.unwrap(),
+        Ok(())
+    );
+    // Others are not blocked.
+    assert_eq!(store.take_budget(b, 20, 1, t0).await.unwrap(), Ok(()));
+    // A block within a used budget: the later of both.
+    for _ in 0..19 {
+        store.take_budget(b, 20, 1, t0).await.unwrap().unwrap();
+    }
+    store.block_instance(b, t0 + 1_000).await.unwrap();
+    assert_eq!(
+        store.take_budget(b, 20, 1, t0 + 1_000).await.unwrap(),
+        Err(t0 + 3_000)
+    );
+    assert!(matches!(
+        store.block_instance(424_242, t0).await.unwrap_err(),
+        StoreError::BadReference {
+            field: "instance_id",
+            ..
+        }
+    ));
+    store.ping().await.unwrap();
+}
+
+/// Each contract test, once per backend.
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        /// On SQLite, in memory.
+        mod sqlite_contract {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let store = super::memory().await;
+                    assert!(!alert_server::store::Store::is_shared(&store));
+                    super::$name(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        /// On PostgreSQL, a fresh database each.
+        mod postgres_contract {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::pg::PgDb::create(stringify!($name)).await;
+                    let store = super::PgStore::connect(&db.url).await.unwrap();
+                    assert!(alert_server::store::Store::is_shared(&store));
+                    super::$name(std::sync::Arc::new(store.clone())).await;
+                    store.close().await;
+                    drop(db);
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    instances_crud_name_taken_and_params_round_trip,
+    groups_keep_member_order_and_check_references,
+    bindings_check_their_group_and_go_with_it,
+    insert_event_creates_deliveries_and_dedups_by_instant,
+    repeats_within_the_window_are_suppressed,
+    claim_due_orders_limits_and_leases,
+    record_attempts_moves_rows_and_lists_attempts,
+    release_puts_claimed_rows_back_unattempted,
+    create_digest_folds_pending_rows,
+    history_filters_and_pages_newest_first,
+    history_limit_defaults_to_100_and_is_capped_at_1000,
+    leases_are_taken_renewed_refused_taken_over_and_released,
+    take_budget_grants_the_burst_then_paces,
+    block_instance_refuses_budget_until_then,
+);
+
+/// PostgreSQL: several stores (replicas) on one database.
+mod postgres_replicas {
+    use super::*;
+    use pg::PgDb;
+
+    async fn connect(db: &PgDb) -> PgStore {
+        PgStore::connect(&db.url).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_stores_claiming_concurrently_get_every_row_exactly_once() {
+        let db = PgDb::create("claims").await;
+        let first = connect(&db).await;
+        let expected = seed(&first, 600).await;
+        assert_eq!(expected.len(), 600);
+        let second = connect(&db).await;
+        // Eight claimers, four per replica.
+        let claimed = claim_all(vec![Arc::new(first.clone()), Arc::new(second.clone())], 8).await;
+        assert_eq!(claimed.len(), 600, "some row claimed twice or never");
+        assert_eq!(claimed.iter().copied().collect::<HashSet<_>>(), expected);
+        first.close().await;
+        second.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_same_event_from_two_stores_at_once_is_stored_once() {
+        let db = PgDb::create("dedup").await;
+        let first = connect(&db).await;
+        let second = connect(&db).await;
+        let (a, b) = with_instances(&first).await;
+        for round in 0..20u32 {
+            let ev = nth_event("race", "FAILED", round);
+            let mut tasks = Vec::new();
+            for (i, store) in [first.clone(), second.clone(), first.clone(), second.clone()]
+                .into_iter()
+                .enumerate()
+            {
+                let ev = ev.clone();
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .insert_event(&ev, &[to(a), to(b)], 1_000 + i as i64, 99_000, i64::MAX)
+                        .await
+                        .unwrap()
+                }));
+            }
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await.unwrap());
+            }
+            let fresh: Vec<_> = results.iter().filter(|r| !r.duplicate).collect();
+            assert_eq!(fresh.len(), 1, "round {round}: {results:?}");
+            assert!(results
+                .iter()
+                .all(|r| r.event_id == fresh[0].event_id && r.deliveries == 2));
+        }
+        assert_eq!(first.pending_count().await.unwrap(), 40);
+        first.close().await;
+        second.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn repeats_stored_at_once_by_two_stores_alert_once() {
+        // Different events of one job and status at once: exactly one is not a repeat.
+        let db = PgDb::create("repeats").await;
+        let first = connect(&db).await;
+        let second = connect(&db).await;
+        let (a, _) = with_instances(&first).await;
+        let mut tasks = Vec::new();
+        for n in 0..8u32 {
+            let store = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                store
+                    .insert_event(
+                        &nth_event("flap", "RESTARTING", n),
+                        &[to(a)],
+                        1_000,
+                        99_000,
+                        0,
+                    )
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            assert!(!t.await.unwrap().duplicate);
+        }
+        assert_eq!(first.pending_count().await.unwrap(), 1);
+        first.close().await;
+        second.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_budget_takers_never_exceed_the_budget() {
+        let db = PgDb::create("budget").await;
+        let first = connect(&db).await;
+        let second = connect(&db).await;
+        let (a, _) = with_instances(&first).await;
+        let granted = Arc::new(AtomicU32::new(0));
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let store = if w % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let granted = Arc::clone(&granted);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    if store.take_budget(a, 20, 1, 7_000).await.unwrap().is_ok() {
+                        granted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(granted.load(Ordering::Relaxed), 20);
+        assert_eq!(
+            second.take_budget(a, 20, 1, 7_000).await.unwrap(),
+            Err(10_000)
+        );
+        first.close().await;
+        second.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn only_one_of_two_stores_holds_a_lease() {
+        let db = PgDb::create("lease").await;
+        let stores = [connect(&db).await, connect(&db).await];
+        let mut tasks = Vec::new();
+        for (i, store) in stores.iter().cycle().take(8).enumerate() {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .acquire_lease("watch:1", &format!("r{i}"), 1_000, 10_000)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1);
+        for store in &stores {
+            store.close().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn three_stores_migrating_at_once_all_succeed() {
+        let db = PgDb::create("migrate").await;
+        let connects = (0..3).map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { PgStore::connect(&url).await })
+        });
+        let mut stores = Vec::new();
+        for c in connects.collect::<Vec<_>>() {
+            stores.push(c.await.unwrap().expect("connect and migrate"));
+        }
+        // Every store works on the one schema.
+        let id = stores[0]
+            .create_instance(&instance("a"), 1)
+            .await
+            .unwrap()
+            .id;
+        assert_eq!(stores[2].get_instance(id).await.unwrap().unwrap().id, id);
+        for s in &stores {
+            s.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn data_survives_reconnecting() {
+        let db = PgDb::create("reconnect").await;
+        let store = connect(&db).await;
+        let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+        let ins = store
+            .insert_event(
+                &event("j", "FAILED", "2026-11-25T08:00:00+08:00"),
+                &[to(a), to(a)],
+                100,
+                99_000,
+                0,
+            )
+            .await
+            .unwrap();
+        let claimed = store.claim_due(100, 1, "before", 1000).await.unwrap();
+        store.close().await;
+        let store = connect(&db).await;
+        assert_eq!(store.pending_count().await.unwrap(), 2);
+        // The lease taken before still holds, then expires.
+        let now = store.claim_due(1100, 10, "after", 1000).await.unwrap();
+        assert_eq!(now.len(), 1);
+        assert_eq!(
+            ids(&store.claim_due(1101, 10, "after", 1000).await.unwrap()),
+            ids(&claimed)
+        );
+        let dup = store
+            .insert_event(
+                &event("j", "FAILED", "2026-11-25T08:00:00+08:00"),
+                &[to(a)],
+                200,
+                99_000,
+                0,
+            )
+            .await
+            .unwrap();
+        assert_eq!((dup.event_id, dup.duplicate), (ins.event_id, true));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn connect_errors_never_show_the_password() {
+        let base = url::Url::parse(&pg::admin_url()).unwrap();
+        let mut bad = base.clone();
+        bad.set_username("nobody_here").unwrap();
+        bad.set_password(Some("Sup3r-S3cret")).unwrap();
+        bad.set_path("/no_such_database_fa");
+        let err = PgStore::connect(bad.as_str()).await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("Sup3r-S3cret"), "{text}");
+        assert!(text.contains("***"), "{text}");
+        let err = PgStore::connect("sqlite::memory:").await.unwrap_err();
+        assert!(matches!(err, StoreError::Database(m) if m.contains("postgres://")));
+    }
 }
