@@ -1,5 +1,9 @@
-//! The harness: a real server per test (random port, temp SQLite file), an HTTP client, mock
+//! The harness: a real server per test (random port, its own database), an HTTP client, mock
 //! channels, and bounded waits.
+//!
+//! The backend is chosen by `FLINK_ALERT_TEST_BACKEND`: `sqlite` (default; a temp file per
+//! server) or `postgres` (a fresh database per server on `$FLINK_ALERT_TEST_PG`, default
+//! `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards; see `support/pg.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,6 +13,29 @@ use alert_server::config::{DeliveryConfig, ServerConfig};
 use alert_server::serve::RunningServer;
 use alert_testkit::dingtalk::{MockRobot, RobotSettings};
 use serde_json::{json, Value};
+
+#[path = "../support/pg.rs"]
+mod pg;
+
+/// Which database the test servers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file per server.
+    Sqlite,
+    /// A PostgreSQL database per server.
+    Postgres,
+}
+
+/// The backend `FLINK_ALERT_TEST_BACKEND` asks for (`sqlite` when unset).
+pub fn backend() -> Backend {
+    match std::env::var("FLINK_ALERT_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres" | "postgresql" | "pg") => Backend::Postgres,
+        Ok(other) => {
+            panic!("FLINK_ALERT_TEST_BACKEND: unknown backend `{other}` (sqlite or postgres)")
+        }
+    }
+}
 
 /// Signing secret of the mock robots made by [`robot`].
 pub const ROBOT_SECRET: &str = "SECapi-test-0123456789abcdef";
@@ -99,6 +126,7 @@ pub struct TestServer {
     pub token: Option<String>,
     pub config: ServerConfig,
     // Last: removed after the server is gone.
+    _pg: Option<pg::PgDb>,
     _dir: TempDir,
 }
 
@@ -130,6 +158,14 @@ impl TestServer {
     pub async fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = TempDir::new("srv");
         let mut config = test_config(dir.path());
+        let pg = match backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let db = pg::PgDb::create("api").await;
+                config.database_url = db.url.clone();
+                Some(db)
+            }
+        };
         tune(&mut config);
         let running = alert_server::serve::start(config.clone())
             .await
@@ -144,6 +180,7 @@ impl TestServer {
                 .unwrap(),
             token: config.token.as_ref().map(|t| t.expose().to_owned()),
             config,
+            _pg: pg,
             _dir: dir,
         }
     }
@@ -293,17 +330,30 @@ impl TestServer {
     /// The delivery states in the database, read directly (for a stopped server), newest first.
     pub async fn stored_states(&self) -> Vec<String> {
         use alert_server::store::{HistoryFilter, Store};
-        let store = alert_server::store::sqlite::SqliteStore::connect(&self.config.database_url)
-            .await
-            .expect("database opens");
-        let rows = store
-            .history(&HistoryFilter {
-                limit: 1000,
-                ..HistoryFilter::default()
-            })
-            .await
-            .expect("history reads");
-        store.close().await;
+        let filter = HistoryFilter {
+            limit: 1000,
+            ..HistoryFilter::default()
+        };
+        let rows = match backend() {
+            Backend::Sqlite => {
+                let store =
+                    alert_server::store::sqlite::SqliteStore::connect(&self.config.database_url)
+                        .await
+                        .expect("database opens");
+                let rows = store.history(&filter).await.expect("history reads");
+                store.close().await;
+                rows
+            }
+            Backend::Postgres => {
+                let store =
+                    alert_server::store::postgres::PgStore::connect(&self.config.database_url)
+                        .await
+                        .expect("database opens");
+                let rows = store.history(&filter).await.expect("history reads");
+                store.close().await;
+                rows
+            }
+        };
         rows.iter()
             .map(|r| r.delivery.state.as_str().to_owned())
             .collect()

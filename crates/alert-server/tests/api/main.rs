@@ -1,5 +1,6 @@
-//! The REST service end to end: a real server per test (random port, temporary SQLite file)
-//! talking to mock DingTalk and WeCom channels over HTTP.
+//! The REST service end to end: a real server per test (random port, a database of its own:
+//! a temporary SQLite file, or a fresh PostgreSQL database with
+//! `FLINK_ALERT_TEST_BACKEND=postgres`) talking to mock DingTalk and WeCom channels over HTTP.
 
 mod alertmanager;
 mod auth;
