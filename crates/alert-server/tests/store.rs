@@ -1738,6 +1738,122 @@ mod postgres_replicas {
     }
 
     #[tokio::test]
+    async fn a_lease_expired_in_one_store_is_taken_over_by_the_other() {
+        // A replica claims and dies (never records): the other one takes the rows over once
+        // the lease has expired, not before.
+        let db = PgDb::create("takeover").await;
+        let dead = connect(&db).await;
+        let alive = connect(&db).await;
+        let (a, b) = with_instances(&dead).await;
+        let (_, ds) = deliveries_at(&dead, 1, &[to(a), to(b)], 100).await;
+        assert_eq!(
+            ids(&dead.claim_due(100, 10, "dead", 5_000).await.unwrap()),
+            ds
+        );
+        dead.close().await;
+        assert!(alive
+            .claim_due(5_100, 10, "alive", 5_000)
+            .await
+            .unwrap()
+            .is_empty());
+        let taken = alive.claim_due(5_101, 10, "alive", 5_000).await.unwrap();
+        assert_eq!(ids(&taken), ds);
+        assert_eq!(taken[0].delivery.attempts, 0);
+        alive
+            .record_attempts(&[sent(ds[0], 5_101), sent(ds[1], 5_101)])
+            .await
+            .unwrap();
+        assert_eq!(alive.pending_count().await.unwrap(), 0);
+        alive.close().await;
+    }
+
+    #[tokio::test]
+    async fn open_store_chooses_the_backend_by_scheme() {
+        use alert_server::config::ServerConfig;
+        let db = PgDb::create("open").await;
+        for url in [
+            db.url.clone(),
+            db.url.replacen("postgres://", "postgresql://", 1),
+        ] {
+            let config = ServerConfig {
+                database_url: url,
+                ..ServerConfig::default()
+            };
+            let store = alert_server::serve::open_store(&config).await.unwrap();
+            assert!(store.is_shared());
+            store.ping().await.unwrap();
+        }
+        let config = ServerConfig {
+            database_url: "sqlite::memory:".to_owned(),
+            ..ServerConfig::default()
+        };
+        let store = alert_server::serve::open_store(&config).await.unwrap();
+        assert!(!store.is_shared());
+        store.ping().await.unwrap();
+        let config = ServerConfig {
+            database_url: "mysql://root@localhost/alerts".to_owned(),
+            ..ServerConfig::default()
+        };
+        let err = alert_server::serve::open_store(&config)
+            .await
+            .err()
+            .expect("mysql is refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("database_url")
+                && text.contains("`mysql`")
+                && text.contains("sqlite://")
+                && text.contains("postgres://"),
+            "{text}"
+        );
+        assert!(config.validate().is_err());
+    }
+
+    /// A rough throughput check of the outbox path on PostgreSQL (run with
+    /// `--release -- --ignored --nocapture`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "timing, not correctness"]
+    async fn outbox_throughput_postgres() {
+        let db = PgDb::create("throughput").await;
+        let store = connect(&db).await;
+        let (a, b) = with_instances(&store).await;
+        let n = 5_000u32;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            store
+                .insert_event(
+                    &nth_event("job", "FAILED", i),
+                    &[to(a), to(b)],
+                    1,
+                    2,
+                    i64::MAX,
+                )
+                .await
+                .unwrap();
+        }
+        let insert = start.elapsed();
+        let start = std::time::Instant::now();
+        let mut done = 0;
+        loop {
+            let claimed = store.claim_due(10, 100, "w", 60_000).await.unwrap();
+            if claimed.is_empty() {
+                break;
+            }
+            let records: Vec<_> = claimed.iter().map(|c| sent(c.delivery.id, 10)).collect();
+            store.record_attempts(&records).await.unwrap();
+            done += records.len();
+        }
+        let drain = start.elapsed();
+        assert_eq!(done, 2 * n as usize);
+        println!(
+            "postgres insert_event: {:.0} events/s (2 deliveries each); claim+record: {:.0} deliveries/s",
+            f64::from(n) / insert.as_secs_f64(),
+            done as f64 / drain.as_secs_f64()
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn connect_errors_never_show_the_password() {
         let base = url::Url::parse(&pg::admin_url()).unwrap();
         let mut bad = base.clone();

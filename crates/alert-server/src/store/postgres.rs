@@ -19,6 +19,15 @@
 //!   concurrent claimers, in any process, skip each other's rows and never share one. As in
 //!   SQLite, the claim moves `next_attempt_at` to the lease end (visibility timeout), so a
 //!   replica that dies mid-send leaves its rows due exactly when their lease expires.
+//!
+//!   **When a message can be sent twice:** only when a replica's send reached the channel but
+//!   its [`Store::record_attempts`] did not commit before the lease ended (the replica died,
+//!   was cut off from the database, or stalled longer than the lease, `delivery.lease_secs`).
+//!   Another replica then claims the row after the lease and sends it again. The window is
+//!   the time between a send's answer and the commit of its record (one round trip for a
+//!   batch), and it only matters for replicas that die or stall in it; bounded by the rows
+//!   that replica had in flight. As on SQLite, `record_attempts` moves a row whatever its
+//!   lease (a late record of a taken-over row still counts its attempt).
 //! - **Alertmanager dedup** is the primary key of `am_sent` with `ON CONFLICT DO NOTHING`.
 //! - **Leases and budgets** are single upserts (`INSERT ... ON CONFLICT DO UPDATE ... WHERE`),
 //!   atomic across replicas.
