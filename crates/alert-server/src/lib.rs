@@ -9,6 +9,7 @@ pub mod alertmanager;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod docs;
 pub mod import;

@@ -1,0 +1,392 @@
+// The console in real headless Chromium against a real alert-server and mock channels.
+// Run: npm test (after building the binaries; see harness.mjs).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DESKTOP, PHONE, flinkJob, launch, shot, startFlink, startRobot, startServer, watchErrors } from './harness.mjs';
+
+const T = 15000; // longest wait for anything in the page
+
+describe('console against an open server', () => {
+  let server, robot, flink, browser, context, page, errors;
+  const jobs = [flinkJob('a'.repeat(32), 'orders_etl')];
+
+  before(async () => {
+    [server, robot, flink, browser] = await Promise.all([startServer(), startRobot(), startFlink(jobs), launch()]);
+    context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    page = await context.newPage();
+    page.setDefaultTimeout(T);
+    errors = watchErrors(page);
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await Promise.all([server?.stop(), robot?.stop(), flink?.stop()]);
+  });
+
+  test('serves the console at / in English for an English browser', async () => {
+    await page.goto(server.base + '/');
+    await page.getByRole('heading', { level: 1, name: 'Alert instances' }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).waitFor();
+  });
+
+  test('creates a DingTalk instance through the generated form, with an inline error for a bad webhook', async () => {
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'New alert instance' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Name').fill('ops-robot');
+    await dialog.getByLabel('Channel', { exact: true }).selectOption('dingtalk');
+    // The parameters come from GET /api/v1/plugins: DingTalk's webhook and secret fields.
+    const webhook = dialog.getByLabel(/^webhook\b/);
+    const secret = dialog.getByLabel(/^secret\b/);
+    // Both are secret parameters: write-only password fields.
+    assert.equal(await secret.getAttribute('type'), 'password');
+    assert.equal(await webhook.getAttribute('type'), 'password');
+    await webhook.fill('not a url');
+    await secret.fill(robot.secret);
+    await shot(page, 'instance-form-desktop');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+
+    // The API's 422 names params.webhook: the message sits under that field, which is invalid.
+    const error = dialog.locator('.field[data-field="params.webhook"] .field-error');
+    await error.waitFor({ state: 'visible' });
+    const message = await error.textContent();
+    assert.ok(message && message.length > 3, `an inline message for the webhook: ${message}`);
+    assert.equal(await webhook.getAttribute('aria-invalid'), 'true');
+    assert.ok(await webhook.evaluate((el) => el === document.activeElement), 'focus on the bad field');
+    const described = await webhook.getAttribute('aria-describedby');
+    assert.ok(described?.includes(await error.getAttribute('id')), 'the error describes the field');
+    await shot(page, 'instance-form-error-desktop');
+
+    await webhook.fill(robot.webhook);
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('cell', { name: 'ops-robot', exact: true }).waitFor();
+    const [inst] = (await server.api('GET', 'instances')).body;
+    assert.equal(inst.kind, 'dingtalk');
+    assert.equal(inst.params.webhook, '******', 'the webhook was stored (and is masked)');
+    assert.equal(inst.params.secret, '******', 'the secret was stored (and is masked)');
+  });
+
+  test('"Send test" shows the channel\'s answer: delivered, then a refusal', async () => {
+    const row = page.getByRole('row').filter({ hasText: 'ops-robot' });
+    await row.getByRole('button', { name: 'Send test' }).click();
+    await row.getByText('Test message delivered.').waitFor();
+    // The mock robot prints what it accepted (it polls every 300 ms).
+    await waitUntil(() => robot.received() === 1);
+
+    // Editing keeps the write-only secret when left empty, and a wrong one makes DingTalk refuse.
+    await row.getByRole('button', { name: 'Edit' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit alert instance “ops-robot”' });
+    const secret = dialog.getByLabel(/^secret\b/);
+    assert.equal(await secret.inputValue(), '', 'secrets are never shown');
+    await secret.fill('SECwrong');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const row2 = page.getByRole('row').filter({ hasText: 'ops-robot' });
+    await row2.getByRole('button', { name: 'Send test' }).click();
+    const refused = row2.locator('output.test-result.error');
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /The channel refused: .*(sign|310000)/i);
+    await shot(page, 'instances-test-refused-desktop');
+
+    // Back to the right secret; an edit without touching the secret keeps it.
+    await row2.getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel(/^secret\b/).fill(robot.secret);
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.getByRole('row').filter({ hasText: 'ops-robot' }).getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('Messages per minute').fill('30');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    const row3 = page.getByRole('row').filter({ hasText: 'ops-robot' });
+    await row3.getByRole('button', { name: 'Send test' }).click();
+    await row3.getByText('Test message delivered.').waitFor();
+    await waitUntil(() => robot.received() === 2);
+  });
+
+  test('the enabled toggle is a keyboard-usable switch', async () => {
+    const toggle = page.getByRole('switch', { name: 'Enable ops-robot' });
+    assert.equal(await toggle.isChecked(), true);
+    await toggle.focus();
+    await page.keyboard.press('Space');
+    await page.getByText('Saved.').waitFor();
+    assert.equal((await server.api('GET', 'instances')).body[0].enabled, false);
+    await page.keyboard.press('Space');
+    await page.waitForFunction(() => document.querySelector('[role=switch]')?.checked === true);
+    await waitUntil(async () => (await server.api('GET', 'instances')).body[0].enabled === true);
+  });
+
+  test('creates a group with the instance', async () => {
+    await page.getByRole('link', { name: 'Alert groups' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Alert groups' }).waitFor();
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'New alert group' });
+    await dialog.getByLabel('Name').fill('ops');
+    await dialog.getByRole('checkbox', { name: /ops-robot/ }).check();
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const row = page.getByRole('row').filter({ hasText: 'ops' });
+    await row.getByText('ops-robot').waitFor();
+    const [group] = (await server.api('GET', 'groups')).body;
+    assert.deepEqual(group.instance_ids, [1]);
+    await shot(page, 'groups-desktop');
+  });
+
+  test('binds a job glob to the group', async () => {
+    await page.getByRole('link', { name: 'Bindings' }).click();
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'New binding' });
+    // A bad glob first: the API's error shows on the field.
+    await dialog.getByLabel('Job name or glob').fill('orders_[');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.locator('.field[data-field="job"] .field-error').waitFor({ state: 'visible' });
+    await dialog.getByLabel('Job name or glob').fill('orders_*');
+    await dialog.getByLabel('Alert group').selectOption({ label: 'ops' });
+    assert.equal(await dialog.getByRole('checkbox', { name: 'FAILED' }).isChecked(), true);
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('cell', { name: 'orders_*', exact: true }).waitFor();
+    await shot(page, 'bindings-desktop');
+  });
+
+  test('registers a Flink cluster and shows its jobs live', async () => {
+    await page.getByRole('link', { name: 'Flink clusters' }).click();
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Register a Flink cluster' });
+    await dialog.getByLabel('Name').fill('local');
+    await dialog.getByLabel('JobManager REST URL').fill(flink.url);
+    await dialog.getByLabel('Poll interval (ms)').fill('500');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const jobsSection = page.locator('section.jobs');
+    await jobsSection.getByText('orders_etl').waitFor();
+    await jobsSection.getByText('reachable').waitFor();
+    // A job appears in Flink: the view picks it up without a reload.
+    const marker = await page.evaluate(() => (window.__noReload = Math.random()));
+    jobs.push(flinkJob('b'.repeat(32), 'payments_etl'));
+    await jobsSection.getByText('payments_etl').waitFor({ timeout: 10000 });
+    assert.equal(await page.evaluate(() => window.__noReload), marker, 'the page was not reloaded');
+    await shot(page, 'clusters-desktop');
+  });
+
+  test('an event shows in the history with its attempts and message preview', async () => {
+    const posted = await server.api('POST', 'events', {
+      job_id: '5f3c0a3a1f1e4c2b9d8e7f6a5b4c3d2e',
+      job_name: 'orders_etl',
+      cluster: 'prod',
+      status: 'FAILED',
+      previous_status: 'RUNNING',
+      error: 'java.lang.ArithmeticException: / by zero',
+    });
+    assert.equal(posted.status, 202, JSON.stringify(posted.body));
+    assert.equal(posted.body.deliveries, 1);
+    await waitUntil(() => robot.received() === 3);
+
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Delivery history' }).waitFor();
+    const row = page.getByRole('row').filter({ hasText: 'orders_etl' });
+    await waitUntil(async () => {
+      if (await row.getByText('sent', { exact: true }).count()) return true;
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      return false;
+    });
+    await row.getByText('RUNNING → FAILED').waitFor();
+
+    // Filters: state "failed" hides it, "sent" shows it.
+    await page.getByLabel('State').selectOption('failed');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('None yet.').waitFor();
+    await page.getByLabel('State').selectOption('sent');
+    await page.getByLabel('Instance').selectOption({ label: 'ops-robot' });
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await row.waitFor();
+    await shot(page, 'history-desktop');
+
+    await row.getByRole('button', { name: 'Details' }).click();
+    const dialog = page.getByRole('dialog', { name: /Delivery #\d+/ });
+    await dialog.getByRole('heading', { name: 'Attempts' }).waitFor();
+    await dialog.getByRole('cell', { name: 'sent' }).first().waitFor();
+    const preview = dialog.locator('pre.message');
+    await preview.waitFor();
+    const text = await preview.textContent();
+    assert.match(text, /orders_etl/);
+    assert.match(text, /ArithmeticException/);
+    // What the robot printed is that message.
+    assert.ok(robot.output().includes('orders_etl'), robot.output());
+    await shot(page, 'history-details-desktop');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  test('switches to Chinese, and remembers it', async () => {
+    await page.getByRole('combobox', { name: 'Language' }).selectOption('zh');
+    await page.getByRole('heading', { level: 1, name: '告警历史' }).waitFor();
+    await page.getByRole('link', { name: '告警实例' }).click();
+    await page.getByRole('heading', { level: 1, name: '告警实例' }).waitFor();
+    await page.getByRole('button', { name: '发送测试' }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'zh-CN');
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: '告警实例' }).waitFor();
+    await shot(page, 'instances-zh-desktop');
+    await page.getByRole('button', { name: '新建' }).click();
+    await page.getByRole('dialog', { name: '新建告警实例' }).getByLabel('名称').waitFor();
+    await shot(page, 'instance-form-zh-desktop');
+    await page.keyboard.press('Escape');
+    await page.getByRole('combobox', { name: '语言' }).selectOption('en');
+    await page.getByRole('heading', { level: 1, name: 'Alert instances' }).waitFor();
+  });
+
+  test('every page at desktop and phone width (screenshots), without horizontal scrolling on a phone', async () => {
+    for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+      await page.setViewportSize(viewport);
+      for (const [hash, heading] of [
+        ['instances', 'Alert instances'],
+        ['groups', 'Alert groups'],
+        ['bindings', 'Bindings'],
+        ['clusters', 'Flink clusters'],
+        ['history', 'Delivery history'],
+      ]) {
+        await page.goto(`${server.base}/#/${hash}`);
+        await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+        await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' }).catch(() => {});
+        if (hash === 'clusters') await page.locator('section.jobs').getByText('payments_etl').waitFor();
+        if (hash === 'history') await page.getByRole('button', { name: 'Details' }).first().waitFor();
+        await shot(page, `${hash}-${size}`);
+        if (size === 'phone') {
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          assert.ok(overflow <= 0, `${hash} scrolls sideways on a phone by ${overflow}px`);
+        }
+      }
+    }
+    await page.goto(`${server.base}/#/instances`);
+    await page.getByRole('button', { name: 'New', exact: true }).click();
+    await page.getByRole('dialog').getByLabel('Channel', { exact: true }).selectOption('dingtalk');
+    await shot(page, 'instance-form-phone');
+    await page.keyboard.press('Escape');
+    await page.goto(`${server.base}/#/history`);
+    await page.getByRole('button', { name: 'Details' }).first().click();
+    await page.getByRole('dialog').locator('pre.message').waitFor();
+    await shot(page, 'history-details-phone');
+    await page.setViewportSize(DESKTOP);
+  });
+
+  test('is keyboard usable: skip link, focus visible, dialog closes with Escape and returns focus', async () => {
+    await page.goto(`${server.base}/#/instances`);
+    await page.reload(); // a fresh load: focus at the start of the document
+    await page.getByRole('heading', { level: 1, name: 'Alert instances' }).waitFor();
+    await page.keyboard.press('Tab');
+    const skip = page.getByRole('link', { name: 'Skip to content' });
+    assert.ok(await skip.evaluate((el) => el === document.activeElement), 'the skip link comes first');
+    const outline = await skip.evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.notEqual(outline, 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    const newBtn = page.getByRole('button', { name: 'New', exact: true });
+    await newBtn.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'name', 'focus in the first field');
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    assert.ok(await newBtn.evaluate((el) => el === document.activeElement), 'focus back on the opener');
+    // Every form control has a label.
+    await newBtn.click();
+    const unlabeled = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => !el.labels?.length && !el.getAttribute('aria-label'))
+        .map((el) => el.outerHTML),
+    );
+    assert.deepEqual(unlabeled, []);
+    await page.keyboard.press('Escape');
+  });
+
+  test('serves assets with their types and a CSP, and no page error happened', async () => {
+    const res = await fetch(server.base + '/assets/app.js');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /javascript/);
+    const html = await fetch(server.base + '/');
+    assert.match(html.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('console with a Chinese browser', () => {
+  let server, browser;
+  before(async () => {
+    [server, browser] = await Promise.all([startServer(), launch()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('picks Chinese from navigator.language', async () => {
+    const context = await browser.newContext({ viewport: PHONE, locale: 'zh-CN' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(T);
+    await page.goto(server.base + '/');
+    await page.getByRole('heading', { level: 1, name: '告警实例' }).waitFor();
+    await page.getByRole('link', { name: '告警组' }).waitFor();
+    await shot(page, 'instances-empty-zh-phone');
+    await context.close();
+  });
+});
+
+describe('console with an API token', () => {
+  const token = 'console-test-token';
+  let server, browser;
+  before(async () => {
+    [server, browser] = await Promise.all([startServer({ token }), launch()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('asks for the token, refuses a wrong one, and keeps it for the tab', async () => {
+    // The console is public, the API is not.
+    assert.equal((await fetch(server.base + '/')).status, 200);
+    assert.equal((await fetch(server.base + '/api/v1/instances')).status, 401);
+
+    const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(T);
+    const errors = watchErrors(page);
+    await page.goto(server.base + '/#/groups');
+    const login = page.getByRole('form', { name: 'Sign in' });
+    await login.waitFor();
+    await shot(page, 'login-desktop');
+    await login.getByLabel('API token').fill('wrong');
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await login.getByText('The server refused this token.').waitFor();
+    await login.getByLabel('API token').fill(token);
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Alert groups' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('flink-alert.token')), token);
+    assert.equal(await page.evaluate(() => localStorage.getItem('flink-alert.token')), null, 'not kept beyond the session');
+
+    // Still signed in after a reload (same tab); signed out by the button.
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Alert groups' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('form', { name: 'Sign in' }).waitFor();
+
+    // A phone-width login.
+    await page.setViewportSize(PHONE);
+    await shot(page, 'login-phone');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
+async function waitUntil(check, timeoutMs = T) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('condition not met in time');
+}
