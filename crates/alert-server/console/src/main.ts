@@ -77,22 +77,24 @@ function shell(): HTMLElement {
       'header',
       { class: 'top' },
       h('div', { class: 'brand' }, h('img', { src: '/assets/favicon.svg', alt: '', width: 24, height: 24 }), h('span', null, t('app.title'))),
-      h(
-        'nav',
-        { 'aria-label': t('nav.label') },
-        h(
-          'ul',
-          null,
-          ROUTES.map((r) =>
-            h('li', null, h('a', { href: `#/${r.path}`, 'aria-current': !loggingIn && r === current ? 'page' : undefined }, t(r.key))),
-          ),
-        ),
-      ),
+      loggingIn ? null : nav(current),
       h('div', { class: 'tools' }, h('label', { for: 'lang', class: 'visually-hidden' }, t('lang.label')), select, signOut),
     ),
     main,
   );
   return main;
+}
+
+function nav(current: (typeof ROUTES)[number]): HTMLElement {
+  return h(
+    'nav',
+    { 'aria-label': t('nav.label') },
+    h(
+      'ul',
+      null,
+      ROUTES.map((r) => h('li', null, h('a', { href: `#/${r.path}`, 'aria-current': r === current ? 'page' : undefined }, t(r.key)))),
+    ),
+  );
 }
 
 function showLogin(): void {
