@@ -1472,6 +1472,110 @@ async fn block_instance_refuses_budget_until_then(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+async fn clusters_and_watch_reports_commit_together(store: Arc<dyn Store>) {
+    use alert_server::store::{ClusterInput, EventTimes, RoutedEvent};
+    let (a, b) = with_instances(&*store).await;
+    let input = ClusterInput {
+        name: "prod".to_owned(),
+        url: "http://jm:8081".to_owned(),
+        enabled: true,
+        poll_interval_ms: 5_000,
+    };
+    let cluster = store.create_cluster(&input, 10).await.unwrap();
+    assert_eq!(cluster.input, input);
+    let err = store.create_cluster(&input, 11).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NameTaken { what: "cluster", name } if name == "prod"),
+        "{err:?}"
+    );
+    assert_eq!(store.list_clusters().await.unwrap(), vec![cluster.clone()]);
+    let mut moved = input.clone();
+    moved.url = "http://jm2:8081".to_owned();
+    moved.enabled = false;
+    let updated = store
+        .update_cluster(cluster.id, &moved, 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.input.enabled, updated.updated_at), (false, 20));
+    assert_eq!(store.get_cluster(cluster.id).await.unwrap(), Some(updated));
+    assert_eq!(store.update_cluster(999, &moved, 21).await.unwrap(), None);
+    assert_eq!(store.watcher_state(cluster.id).await.unwrap(), None);
+
+    let times = EventTimes {
+        now: 1_000,
+        deadline_at: 99_000,
+        repeat_since: i64::MAX,
+    };
+    let routed = |job: &str, status: &str, n: u32, targets: Vec<Target>| RoutedEvent {
+        event: nth_event(job, status, n),
+        targets,
+    };
+    // Several jobs (and statuses) in one poll, one of them twice.
+    let poll = vec![
+        routed("j2", "FAILED", 1, vec![to(a)]),
+        routed("j1", "CANCELED", 1, vec![to(a), to(b)]),
+        routed("j3", "FAILED", 1, vec![]),
+        routed("j2", "FAILED", 1, vec![to(b)]),
+    ];
+    let state = json!({"jobs": {"j1": "CANCELED"}});
+    let inserted = store
+        .save_watch_report(cluster.id, "http://jm2:8081", &poll, Some(&state), times)
+        .await
+        .unwrap();
+    assert_eq!(
+        inserted
+            .iter()
+            .map(|i| (i.deliveries, i.duplicate))
+            .collect::<Vec<_>>(),
+        [(1, false), (2, false), (0, false), (1, true)]
+    );
+    assert_eq!(inserted[3].event_id, inserted[0].event_id);
+    assert_eq!(
+        store.watcher_state(cluster.id).await.unwrap(),
+        Some(("http://jm2:8081".to_owned(), state.clone()))
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 3);
+
+    // A bad target rolls the whole poll back, state included.
+    let bad = vec![
+        routed("j4", "FAILED", 1, vec![to(a)]),
+        routed("j5", "FAILED", 1, vec![to(4_242)]),
+    ];
+    let err = store
+        .save_watch_report(cluster.id, "http://other", &bad, Some(&json!({})), times)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadReference { message, .. } if message.contains("4242")),
+        "{err:?}"
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 3);
+    assert_eq!(
+        store.watcher_state(cluster.id).await.unwrap(),
+        Some(("http://jm2:8081".to_owned(), state))
+    );
+    // The state of an unknown cluster is a bad reference.
+    let err = store
+        .save_watch_report(777, "http://x", &[], Some(&json!({})), times)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::BadReference {
+                field: "cluster_id",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Deleting the cluster deletes its state.
+    assert!(store.delete_cluster(cluster.id).await.unwrap());
+    assert!(!store.delete_cluster(cluster.id).await.unwrap());
+    assert_eq!(store.watcher_state(cluster.id).await.unwrap(), None);
+}
+
 /// Each contract test, once per backend.
 macro_rules! contract_tests {
     ($($name:ident),* $(,)?) => {
@@ -1518,6 +1622,7 @@ contract_tests!(
     leases_are_taken_renewed_refused_taken_over_and_released,
     take_budget_grants_the_burst_then_paces,
     block_instance_refuses_budget_until_then,
+    clusters_and_watch_reports_commit_together,
 );
 
 /// PostgreSQL: several stores (replicas) on one database.

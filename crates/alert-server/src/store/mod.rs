@@ -728,8 +728,8 @@ pub trait Store: Send + Sync + 'static {
     /// One token costs `ceil(60000 / rate_per_minute)` ms of the budget (rounded up, so the
     /// rate is never exceeded), the burst is `rate_per_minute` tokens; `n` above the burst is
     /// never granted. A `rate_per_minute` of 0
-    /// is unlimited (only [`block_instance`](Self::block_instance) applies). An unknown
-    /// instance is `BadReference` (field `instance_id`).
+    /// is unlimited (only [`block_instance`](Self::block_instance) applies). Taking from the
+    /// budget of an unknown instance is `BadReference` (field `instance_id`).
     async fn take_budget(
         &self,
         instance_id: i64,

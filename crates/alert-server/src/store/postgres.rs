@@ -564,13 +564,28 @@ async fn lock_event_keys<'e>(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    for key in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+    match keys.as_slice() {
+        [] => {}
+        [key] => {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind(EVENT_LOCK_CLASS)
+                .bind(key)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("locking an event key"))?;
+        }
+        _ => {
+            // One round trip; unnest yields the (sorted) keys in array order, one lock each.
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock($1, k.key) \
+                 FROM unnest($2::int4[]) WITH ORDINALITY AS k (key, ord)",
+            )
             .bind(EVENT_LOCK_CLASS)
-            .bind(key)
+            .bind(&keys)
             .execute(&mut **tx)
             .await
-            .map_err(db("locking an event key"))?;
+            .map_err(db("locking event keys"))?;
+        }
     }
     Ok(())
 }
