@@ -16,7 +16,8 @@ echo "== console: npm ci, build"
 npm --prefix "$CONSOLE" ci --no-audit --no-fund
 npm --prefix "$CONSOLE" run build
 echo "== console: the committed dist/ is what the sources build"
-if ! git diff --exit-code -- "$CONSOLE/dist" || [ -n "$(git status --porcelain -- "$CONSOLE/dist")" ]; then
+# (--stat: the bundle is minified, a full diff would be one enormous line per file)
+if ! git diff --stat --exit-code -- "$CONSOLE/dist" || [ -n "$(git status --porcelain -- "$CONSOLE/dist")" ]; then
   echo "error: $CONSOLE/dist is stale: run 'npm --prefix $CONSOLE run build' and commit dist/" >&2
   exit 1
 fi

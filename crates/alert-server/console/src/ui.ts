@@ -12,11 +12,17 @@ export function setNoticeRegion(el: HTMLElement): void {
 }
 
 /** Shows a page-level message (polite live region); errors stay until the next notice. */
+let noticeTimer: number | undefined;
+
 export function notice(message: string, kind: 'ok' | 'error' | 'info' = 'info'): void {
   if (!noticeRegion) return;
-  noticeRegion.className = `notice notice-${kind}`;
-  noticeRegion.textContent = message;
-  noticeRegion.hidden = false;
+  const region = noticeRegion;
+  window.clearTimeout(noticeTimer);
+  region.className = `notice notice-${kind}`;
+  region.textContent = message;
+  region.hidden = false;
+  // Confirmations fade after a while; errors stay until the next message.
+  if (kind === 'ok') noticeTimer = window.setTimeout(() => (region.hidden = true), 6000);
 }
 
 export function clearNotice(): void {

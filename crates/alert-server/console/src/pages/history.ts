@@ -114,7 +114,7 @@ export const historyPage: Page = async (main) => {
         [t('hist.time'), t('hist.job'), t('hist.instance'), t('hist.state'), t('hist.attempts'), t('hist.error'), t('common.actions')],
         rows.map((r) => [
           fmtTime(r.created_at),
-          h('span', null, h('span', { class: 'strong' }, r.job_name ?? (r.digest_id === null && r.event_id === null ? 'digest' : '—')), r.status_change ? [h('br'), h('small', null, r.status_change)] : null),
+          h('span', null, h('span', { class: 'strong' }, r.job_name ?? (r.event_id === null ? t('hist.digestRow') : '—')), r.status_change ? [h('br'), h('small', null, r.status_change)] : null),
           h('span', null, r.instance_name, ' ', h('small', { class: 'muted' }, r.kind)),
           badge(r.state),
           String(r.attempts),
@@ -185,7 +185,8 @@ async function fill(box: HTMLElement, entry: HistoryEntry): Promise<void> {
 
   const attempts = delivery?.attempt_log ?? [];
   box.append(h('h3', null, t('hist.attemptLog')));
-  if (!attempts.length) box.append(h('p', { class: 'muted' }, t('hist.noAttempts')));
+  if (!event) box.append(h('p', { class: 'muted' }, t('hist.attemptCount', { n: entry.attempts })));
+  else if (!attempts.length) box.append(h('p', { class: 'muted' }, t('hist.noAttempts')));
   else
     box.append(
       table(
