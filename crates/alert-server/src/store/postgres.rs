@@ -42,8 +42,8 @@ use alert_core::{JobEvent, JobStatus};
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
     AmInserted, AmMatch, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
@@ -115,6 +115,12 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Database(format!("invalid PostgreSQL URL: {}", scrub(url, &e)))
         })?;
+        // One connection first, for its own error: the pool retries until its acquire
+        // timeout and reports only that it timed out.
+        let probe = PgConnection::connect_with(&options).await.map_err(|e| {
+            StoreError::Database(format!("connecting to {}: {}", redact(url), scrub(url, &e)))
+        })?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
