@@ -141,7 +141,15 @@ export async function startFlink(jobs) {
     return send(404, { errors: ['Not found: ' + req.url] });
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((ok) => server.close(ok)) };
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    /** Stops answering (idempotent); open keep-alive connections are cut. */
+    stop: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
 }
 
 /** A Flink job overview entry. */
@@ -180,8 +188,8 @@ export function watchErrors(page) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    // 401s while signed out and the 422/502s the tests provoke on purpose are expected.
-    if (m.type() === 'error' && !/status of (401|422|502)/.test(m.text())) errors.push(`console: ${m.text()}`);
+    // 401s while signed out and the 409/422/502s the tests provoke on purpose are expected.
+    if (m.type() === 'error' && !/status of (401|409|422|502)/.test(m.text())) errors.push(`console: ${m.text()}`);
   });
   return errors;
 }

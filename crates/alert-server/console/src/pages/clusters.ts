@@ -127,7 +127,13 @@ function renderJobs(body: HTMLElement, r: JobsAnswer): void {
   const health = !r.watching
     ? h('p', null, badge('suppressed', t('cluster.notWatching')))
     : r.health && !r.health.reachable
-      ? h('p', null, badge('failed', t('cluster.unreachable', { polls: r.health.failed_polls, error: r.health.last_error ?? '' })))
+      ? h(
+          'p',
+          null,
+          badge('failed', t('cluster.unreachable', { polls: r.health.failed_polls })),
+          ' ',
+          h('span', { class: 'error-text' }, r.health.last_error ?? ''),
+        )
       : h('p', null, badge('sent', t('cluster.reachable')));
   body.append(health);
   if (!r.jobs.length) {
