@@ -136,7 +136,7 @@ const en = {
   'hist.attempt': 'Attempt',
   'hist.outcome': 'Outcome',
   'hist.started': 'Started',
-  'hist.finished': 'Finished',
+  'hist.finished': 'Took',
 };
 
 export type Key = keyof typeof en;
@@ -273,7 +273,7 @@ const zh: Record<Key, string> = {
   'hist.attempt': '次序',
   'hist.outcome': '结果',
   'hist.started': '开始',
-  'hist.finished': '结束',
+  'hist.finished': '耗时',
 };
 
 const dicts: Record<Lang, Record<Key, string>> = { en, zh };

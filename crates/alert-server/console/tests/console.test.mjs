@@ -437,6 +437,70 @@ describe('console with a Chinese browser', () => {
   });
 });
 
+describe('history paging and failing deliveries', () => {
+  let server, browser;
+  before(async () => {
+    [server, browser] = await Promise.all([startServer(), launch()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('"Load more" pages through the history; retrying deliveries show their error and attempts', async () => {
+    // A robot nobody answers: every attempt fails with a connection error and is retried.
+    const inst = await server.api('POST', 'instances', {
+      name: 'down-robot',
+      kind: 'dingtalk',
+      rate_per_minute: 0,
+      params: { webhook: 'http://127.0.0.1:9/robot/send?access_token=x' },
+    });
+    assert.equal(inst.status, 201, JSON.stringify(inst.body));
+    const group = await server.api('POST', 'groups', { name: 'down', instance_ids: [inst.body.id] });
+    for (let n = 0; n < 55; n++) {
+      const r = await server.api('POST', 'events', {
+        job_id: `job-${n}`,
+        job_name: `batch_${String(n).padStart(2, '0')}`,
+        status: 'FAILED',
+        group_id: group.body.id,
+      });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+    }
+    await waitUntil(async () => (await server.api('GET', 'history?limit=1000')).body.every((d) => d.attempts >= 1));
+
+    const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(T);
+    await page.goto(server.base + '/#/history');
+    const rows = page.locator('tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 50);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await waitUntil(async () => (await rows.count()) === 55);
+    assert.equal(await page.getByRole('button', { name: 'Load more' }).isHidden(), true);
+    // Newest first: batch_54 on top, batch_00 last.
+    assert.match(await rows.first().textContent(), /batch_54/);
+    assert.match(await rows.last().textContent(), /batch_00/);
+    const first = rows.first();
+    assert.match(await first.locator('.error-text').textContent(), /connect|refused/i);
+    await shot(page, 'history-errors-desktop');
+
+    // Filter by job id through the API's job_id parameter.
+    await page.getByLabel('Job ID').fill('job-7');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await waitUntil(async () => (await rows.count()) === 1);
+    assert.match(await rows.first().textContent(), /batch_07/);
+    await rows.first().getByRole('button', { name: 'Details' }).click();
+    const dialog = page.getByRole('dialog');
+    const attempts = dialog.locator('tbody tr');
+    await attempts.first().waitFor();
+    assert.match(await attempts.first().textContent(), /retry/);
+    await dialog.locator('pre.message').getByText(/batch_07/).waitFor();
+    await shot(page, 'history-errors-details-desktop');
+    await context.close();
+  });
+});
+
 describe('console with an API token', () => {
   const token = 'console-test-token';
   let server, browser;
