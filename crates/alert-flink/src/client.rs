@@ -153,17 +153,24 @@ impl FlinkClient {
     /// A client with its own connection pool and the given request timeout. The environment's
     /// proxy settings are ignored (as for channels): the JobManager is reached directly.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+        let http = Self::http_pool(timeout.min(Duration::from_secs(5))).map_err(|e| {
+            ClientError::InvalidUrl {
+                url: alert_core::text::redact_url(base_url),
+                reason: format!("HTTP client could not be built: {e}"),
+            }
+        })?;
+        Self::with_http(base_url, http, timeout)
+    }
+
+    /// An HTTP client to share between the clients of many clusters (see
+    /// [`with_http`](Self::with_http)): no proxy, the given connect timeout, the request
+    /// timeout left to each [`FlinkClient`].
+    pub fn http_pool(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
             .no_proxy()
             .user_agent(concat!("flink-alert/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::InvalidUrl {
-                url: alert_core::text::redact_url(base_url),
-                reason: format!("HTTP client could not be built: {e}"),
-            })?;
-        Self::with_http(base_url, http, timeout)
     }
 
     /// A client on a shared `reqwest::Client` (one pool for many clusters). `timeout` is

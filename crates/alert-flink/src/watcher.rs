@@ -2,9 +2,14 @@
 //! for, and hands each poll's findings, events and new state to an [`EventSink`].
 //!
 //! The watcher knows no channel and no storage: the sink decides what happens to events and
-//! state. A report is delivered before the watcher takes the new state as its own; when the
-//! sink fails, the poll is forgotten and the next one finds the same transitions again, so a
-//! sink that stores events and state in one transaction loses nothing and duplicates nothing.
+//! state. A report carries the detector's new state together with the findings that led to it;
+//! when the sink fails, the watcher keeps the report and hands it over again, merged with the
+//! next poll's findings and newer state, so a sink that stores events and state in one
+//! transaction loses nothing and duplicates nothing. (Should the process die meanwhile, the
+//! last stored state is older than the findings and a restored watcher finds them again.)
+//!
+//! Memory: the detector is updated in place (no copy per poll), the state last delivered is
+//! remembered as a hash, and the [`ClusterView`] is built only when asked for.
 //!
 //! One watcher is one task. Many clusters: spawn one watcher each and give them one shared
 //! [`Semaphore`] ([`ClusterWatcher::with_limiter`]) to bound how many polls run at once; each
@@ -14,7 +19,8 @@
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use alert_core::JobEvent;
@@ -160,8 +166,12 @@ pub struct ClusterWatcher {
     config: ClusterConfig,
     client: FlinkClient,
     cluster: ClusterRef,
-    detector: Detector,
-    delivered: DetectorState,
+    /// Shared with the [`WatcherHandle`], which builds views from it on demand.
+    detector: Arc<Mutex<Detector>>,
+    /// Hash of the state last accepted by the sink (a copy would double the memory).
+    delivered: u64,
+    /// A report the sink refused, handed over again with the next poll's.
+    undelivered: Option<PollReport>,
     limiter: Option<Arc<Semaphore>>,
     start_delay: Option<Duration>,
 }
@@ -179,8 +189,9 @@ impl ClusterWatcher {
         let detector = Detector::new(config.detector);
         Self {
             cluster: ClusterRef::new(config.name.clone(), client.base_url()),
-            delivered: detector.snapshot(),
-            detector,
+            delivered: state_hash(detector.state()),
+            detector: Arc::new(Mutex::new(detector)),
+            undelivered: None,
             config,
             client,
             limiter: None,
@@ -191,8 +202,9 @@ impl ClusterWatcher {
     /// Continues from a persisted state instead of a baseline.
     #[must_use]
     pub fn restore(mut self, state: DetectorState) -> Self {
-        self.detector = Detector::restore(self.config.detector, state);
-        self.delivered = self.detector.snapshot();
+        self.delivered = state_hash(&state);
+        self.detector = Arc::new(Mutex::new(Detector::restore(self.config.detector, state)));
+        self.undelivered = None;
         self
     }
 
@@ -211,9 +223,9 @@ impl ClusterWatcher {
         self
     }
 
-    /// The detector.
-    pub fn detector(&self) -> &Detector {
-        &self.detector
+    /// The detector (locked; keep the guard short).
+    pub fn detector(&self) -> MutexGuard<'_, Detector> {
+        lock(&self.detector)
     }
 
     /// The cluster as events name it.
@@ -223,12 +235,7 @@ impl ClusterWatcher {
 
     /// What the watcher sees now.
     pub fn view(&self) -> ClusterView {
-        ClusterView {
-            name: self.cluster.name.clone(),
-            web_ui: self.cluster.web_ui.clone(),
-            health: self.detector.health(),
-            jobs: self.detector.jobs(),
-        }
+        view_of(&self.cluster, &self.detector)
     }
 
     /// Reads the overview and the facts the detector wants for it (without changing anything).
@@ -240,7 +247,7 @@ impl ClusterWatcher {
                 return PollResult::Failed((&e).into());
             }
         };
-        let wanted = self.detector.wanted_facts(&jobs);
+        let wanted = self.detector().wanted_facts(&jobs);
         let fetched: Vec<_> = futures::stream::iter(wanted)
             .map(|req| async move {
                 let facts = match req.kind {
@@ -284,35 +291,50 @@ impl ClusterWatcher {
         }
     }
 
-    /// Feeds `result` (taken at `now`) to a copy of the detector, delivers the report when it
-    /// is not empty, and only then keeps the new state.
+    /// Feeds `result` (taken at `now`) to the detector and delivers the report when it is not
+    /// empty. A report the sink refuses is kept and delivered with the next one (see the
+    /// module docs); the error is returned.
     pub async fn apply<S: EventSink + ?Sized>(
         &mut self,
         now: DateTime<Utc>,
         result: PollResult,
         sink: &S,
     ) -> Result<PollReport, SinkError> {
-        let mut next = self.detector.clone();
-        let findings = next.observe(now, result);
-        let state = next.snapshot();
-        let report = PollReport {
-            cluster: self.cluster.name.clone(),
-            at: now,
-            events: findings.iter().map(|f| f.to_event(&self.cluster)).collect(),
-            findings,
-            state: (state != self.delivered).then_some(state),
+        let (findings, hash, state) = {
+            let mut detector = lock(&self.detector);
+            let findings = detector.observe(now, result);
+            let hash = state_hash(detector.state());
+            let state = (hash != self.delivered).then(|| detector.snapshot());
+            (findings, hash, state)
+        };
+        let events: Vec<JobEvent> = findings.iter().map(|f| f.to_event(&self.cluster)).collect();
+        let report = match self.undelivered.take() {
+            Some(mut earlier) => {
+                earlier.at = now;
+                earlier.findings.extend(findings);
+                earlier.events.extend(events);
+                earlier.state = state;
+                earlier
+            }
+            None => PollReport {
+                cluster: self.cluster.name.clone(),
+                at: now,
+                events,
+                findings,
+                state,
+            },
         };
         if !report.is_empty() {
-            sink.deliver(&report).await?;
+            if let Err(e) = sink.deliver(&report).await {
+                self.undelivered = Some(report);
+                return Err(e);
+            }
         }
         for event in &report.events {
             tracing::info!(cluster = %event.cluster, job = %event.job_name, status = %event.status,
                 kind = event.labels.get("kind").map_or("", String::as_str), "job event");
         }
-        if let Some(state) = &report.state {
-            self.delivered = state.clone();
-        }
-        self.detector = next;
+        self.delivered = hash;
         Ok(report)
     }
 
@@ -329,11 +351,15 @@ impl ClusterWatcher {
     /// Runs the watcher in its own task until [`WatcherHandle::stop`] (or until the handle is
     /// dropped, or the sink reports [`SinkError::Closed`]).
     pub fn spawn<S: EventSink>(self, sink: S) -> WatcherHandle {
-        let (view_tx, view_rx) = watch::channel(self.view());
+        let (polls_tx, polls_rx) = watch::channel(0);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(self.run(sink, view_tx, stop_rx));
+        let cluster = self.cluster.clone();
+        let detector = Arc::clone(&self.detector);
+        let task = tokio::spawn(self.run(sink, polls_tx, stop_rx));
         WatcherHandle {
-            view: view_rx,
+            cluster,
+            detector,
+            polls: polls_rx,
             stop: stop_tx,
             task,
         }
@@ -342,7 +368,7 @@ impl ClusterWatcher {
     async fn run<S: EventSink>(
         mut self,
         sink: S,
-        view: watch::Sender<ClusterView>,
+        polls: watch::Sender<u64>,
         mut stop: watch::Receiver<bool>,
     ) -> DetectorState {
         let interval = self.config.poll_interval.max(Duration::from_millis(10));
@@ -376,29 +402,31 @@ impl ClusterWatcher {
                     tracing::warn!(cluster = %self.cluster.name, error = %e, "report not delivered; the next poll retries");
                 }
             }
-            view.send_replace(self.view());
+            polls.send_modify(|n| *n += 1);
         }
-        self.detector.snapshot()
+        self.detector().snapshot()
     }
 }
 
 /// A running watcher.
 #[derive(Debug)]
 pub struct WatcherHandle {
-    view: watch::Receiver<ClusterView>,
+    cluster: ClusterRef,
+    detector: Arc<Mutex<Detector>>,
+    polls: watch::Receiver<u64>,
     stop: watch::Sender<bool>,
     task: JoinHandle<DetectorState>,
 }
 
 impl WatcherHandle {
-    /// What the watcher saw at its latest poll.
+    /// What the watcher saw at its latest poll (built now).
     pub fn view(&self) -> ClusterView {
-        self.view.borrow().clone()
+        view_of(&self.cluster, &self.detector)
     }
 
-    /// A receiver that changes after every poll.
-    pub fn subscribe(&self) -> watch::Receiver<ClusterView> {
-        self.view.clone()
+    /// A receiver of the number of polls done, which changes after every poll.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.polls.clone()
     }
 
     /// Whether the task ended (sink closed, or it panicked).
@@ -412,6 +440,42 @@ impl WatcherHandle {
         let _ = self.stop.send(true);
         self.task.await.ok()
     }
+}
+
+/// Locks the detector; a panic while it was locked leaves a usable detector behind (the
+/// watcher task ends with the panic anyway).
+fn lock(detector: &Mutex<Detector>) -> MutexGuard<'_, Detector> {
+    detector
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn view_of(cluster: &ClusterRef, detector: &Mutex<Detector>) -> ClusterView {
+    let detector = lock(detector);
+    ClusterView {
+        name: cluster.name.clone(),
+        web_ui: cluster.web_ui.clone(),
+        health: detector.health(),
+        jobs: detector.jobs(),
+    }
+}
+
+/// A hash of the state's JSON form, written straight into the hasher (no buffer).
+fn state_hash(state: &DetectorState) -> u64 {
+    struct HashWriter(DefaultHasher);
+    impl io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(DefaultHasher::new());
+    // Serializing plain data into a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut w, state);
+    w.0.finish()
 }
 
 /// A delay in `[0, interval)` derived from the name, stable across runs.

@@ -29,6 +29,8 @@ pub struct Watchers {
     metrics: Arc<Metrics>,
     delivery: DeliveryConfig,
     limiter: Arc<Semaphore>,
+    /// One connection pool for every cluster (a client per cluster costs ~26 KB and a pool).
+    http: Option<reqwest::Client>,
     handles: Mutex<HashMap<i64, WatcherHandle>>,
 }
 
@@ -54,6 +56,9 @@ impl Watchers {
             metrics,
             delivery,
             limiter: Arc::new(Semaphore::new(MAX_CONCURRENT_POLLS)),
+            http: alert_flink::FlinkClient::http_pool(Duration::from_secs(5))
+                .map_err(|e| tracing::warn!(error = %e, "no shared HTTP client for watchers"))
+                .ok(),
             handles: Mutex::new(HashMap::new()),
         }
     }
@@ -74,7 +79,16 @@ impl Watchers {
         }
         let config = ClusterConfig::new(cluster.input.name.clone(), cluster.input.url.clone())
             .with_poll_interval(Duration::from_millis(cluster.input.poll_interval_ms));
-        let watcher = match ClusterWatcher::new(config) {
+        let client = match &self.http {
+            Some(http) => alert_flink::FlinkClient::with_http(
+                &config.url,
+                http.clone(),
+                config.request_timeout,
+            )
+            .map(|client| ClusterWatcher::with_client(config, client)),
+            None => ClusterWatcher::new(config),
+        };
+        let watcher = match client {
             Ok(w) => w.with_limiter(Arc::clone(&self.limiter)),
             Err(e) => {
                 tracing::error!(cluster = %cluster.input.name, error = %e, "cannot watch this cluster");

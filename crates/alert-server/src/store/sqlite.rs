@@ -48,12 +48,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    AmInserted, AmMatch, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
-    Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryState,
-    DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
-    ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome, ImportRecord, ImportRef,
-    ImportedKind, InsertedEvent, Instance, InstanceInput, RoutedEvent, Store, StoreError,
-    StoreResult, StoredEvent, Target,
+    AmAlertKey, AmInserted, AmMatch, AmNotification, AmNotificationInput, AmRender, Attempt,
+    AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery,
+    DeliveryState, DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow,
+    ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome,
+    ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput, RoutedEvent,
+    Store, StoreError, StoreResult, StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
@@ -1528,25 +1528,42 @@ impl Store for SqliteStore {
         let (mut deliveries, mut duplicates) = (0usize, 0usize);
         for message in &n.messages {
             let instance_id = message.target.instance_id;
-            let mut fresh = Vec::with_capacity(message.alerts.len());
-            for &i in &message.alerts {
-                let Some(key) = n.alerts.get(i) else { continue };
-                // delivery_id 0 until the delivery exists (set below, same transaction).
-                let added = sqlx::query(
-                    "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, \
-                     delivery_id, notification_id) VALUES (?1, ?2, ?3, ?4, 0, ?5) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(instance_id)
-                .bind(&key.fingerprint)
-                .bind(&key.status)
-                .bind(&key.starts_at)
-                .bind(notification_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(WHAT))?
-                .rows_affected();
-                if added == 1 {
+            // One statement per message: the keys not sent to this instance yet are added
+            // (delivery_id 0 until the delivery exists, set below) and come back.
+            let keys: Vec<(usize, &AmAlertKey)> = message
+                .alerts
+                .iter()
+                .filter_map(|&i| n.alerts.get(i).map(|key| (i, key)))
+                .collect();
+            let keys_json = to_json(
+                &keys
+                    .iter()
+                    .map(|(_, k)| (&k.fingerprint, &k.status, &k.starts_at))
+                    .collect::<Vec<_>>(),
+            )?;
+            let added: Vec<(String, String, String)> = sqlx::query_as(
+                "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, \
+                 delivery_id, notification_id) \
+                 SELECT ?1, k.value ->> '$[0]', k.value ->> '$[1]', k.value ->> '$[2]', 0, ?2 \
+                 FROM json_each(?3) AS k WHERE true ORDER BY k.key \
+                 ON CONFLICT DO NOTHING RETURNING fingerprint, status, starts_at",
+            )
+            .bind(instance_id)
+            .bind(notification_id)
+            .bind(&keys_json)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+            let mut added: HashSet<(String, String, String)> = added.into_iter().collect();
+            let mut fresh = Vec::with_capacity(keys.len());
+            for (i, key) in keys {
+                // `remove`: a key listed twice in one message is sent once.
+                let tuple = (
+                    key.fingerprint.clone(),
+                    key.status.clone(),
+                    key.starts_at.clone(),
+                );
+                if added.remove(&tuple) {
                     fresh.push(i);
                 } else {
                     duplicates += 1;
