@@ -187,6 +187,22 @@ describe('console against an open server', () => {
     await edit.waitFor({ state: 'detached' });
     const saved = (await server.api('GET', `instances/${created.id}`)).body;
     assert.deepEqual(saved.params, created.params);
+
+    // An optional stored secret (the proxy) is removed only when asked to.
+    const { name, kind, enabled, rate_per_minute } = saved;
+    const withProxy = await server.api('PUT', `instances/${created.id}`, { name, kind, enabled, rate_per_minute, params: { ...saved.params, proxy: 'http://127.0.0.1:3128' } });
+    assert.equal(withProxy.status, 200, JSON.stringify(withProxy.body));
+    await page.reload();
+    await page.getByRole('row').filter({ hasText: 'wecom-app' }).getByRole('button', { name: 'Edit' }).click();
+    const edit2 = page.getByRole('dialog', { name: 'Edit alert instance “wecom-app”' });
+    const remove = edit2.getByRole('checkbox', { name: 'Remove the stored proxy' });
+    await remove.check();
+    assert.equal(await edit2.getByLabel(/^proxy\b/).isDisabled(), true);
+    await edit2.getByRole('button', { name: 'Save' }).click();
+    await edit2.waitFor({ state: 'detached' });
+    const cleared = (await server.api('GET', `instances/${created.id}`)).body;
+    assert.equal(cleared.params.proxy, undefined);
+    assert.equal(cleared.params.secret, '******', 'the other secret is kept');
   });
 
   test('creates a group with the instance', async () => {

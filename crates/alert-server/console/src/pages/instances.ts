@@ -1,7 +1,7 @@
 // Alert instances: list, forms generated from the plugin schemas, test sends.
 
 import { api, ApiError, MASK, raw, type HistoryEntry, type Instance, type ParamSpec, type Plugin } from '../api';
-import { clear, fmtTime, h } from '../dom';
+import { clear, fmtTime, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
 import { badge, errorText, field, formError, notice, openDialog, pageHead, revealButton, showFormError, table, toggle } from '../ui';
@@ -197,11 +197,13 @@ export function instanceForm(kinds: Plugin[], inst: Instance | null, done: () =>
     const kindHelp = h('p', { class: 'help' });
     const paramsBox = h('fieldset', { class: 'params' });
     const controls = new Map<string, { spec: ParamSpec; control: HTMLElement }>();
+    const removals = new Map<string, HTMLInputElement>();
 
     function renderParams(): void {
       const plugin = kinds.find((k) => k.kind === kindSelect.value);
       clear(paramsBox);
       controls.clear();
+      removals.clear();
       kindHelp.textContent = plugin?.description ?? '';
       paramsBox.append(h('legend', null, t('inst.params')));
       for (const spec of plugin?.params ?? []) {
@@ -213,15 +215,24 @@ export function instanceForm(kinds: Plugin[], inst: Instance | null, done: () =>
         if (spec.type === 'list') helps.push(t('inst.listHelp'));
         if (spec.default !== null && spec.default !== undefined && spec.default !== '')
           helps.push(t('common.default', { value: Array.isArray(spec.default) ? spec.default.join(', ') : String(spec.default) }));
-        paramsBox.append(
-          field(spec.name, control, {
-            help: helps.filter(Boolean).join(' '),
-            required: spec.required,
-            apiField: `params.${spec.name}`,
-            inline: spec.type === 'bool',
-            addon: spec.secret ? revealButton(control as HTMLInputElement) : undefined,
-          }),
-        );
+        const wrap = field(spec.name, control, {
+          help: helps.filter(Boolean).join(' '),
+          required: spec.required,
+          apiField: `params.${spec.name}`,
+          inline: spec.type === 'bool',
+          addon: spec.secret ? revealButton(control as HTMLInputElement) : undefined,
+        });
+        if (spec.secret && !spec.required && control.dataset.secret === 'stored') {
+          // Leaving the field empty keeps a stored secret; removing one takes an explicit choice.
+          const id = uid('rm');
+          const box = h('input', { type: 'checkbox', id, name: `remove:${spec.name}` });
+          box.addEventListener('change', () => {
+            (control as HTMLInputElement).disabled = box.checked;
+          });
+          removals.set(spec.name, box);
+          wrap.append(h('div', { class: 'field-inline' }, box, h('label', { for: id, class: 'plain' }, t('inst.removeSecret', { name: spec.name }))));
+        }
+        paramsBox.append(wrap);
       }
     }
     kindSelect.addEventListener('change', renderParams);
@@ -243,6 +254,7 @@ export function instanceForm(kinds: Plugin[], inst: Instance | null, done: () =>
       ev.preventDefault();
       const params: Record<string, unknown> = {};
       for (const [name, { spec, control }] of controls) {
+        if (removals.get(name)?.checked) continue; // left out: the PUT removes it
         const v = paramValue(spec, control);
         if (v !== undefined) params[name] = v;
       }
