@@ -105,6 +105,11 @@ export const clustersPage: Page = async (main, ctx) => {
     if (focus) title.focus();
     const tick = async (): Promise<void> => {
       if (shown !== c || !jobs.isConnected) return;
+      if (document.hidden) {
+        // A background tab does not poll; it catches up when shown again.
+        timer = window.setTimeout(tick, JOBS_REFRESH_MS);
+        return;
+      }
       try {
         const r = await api<JobsAnswer>('GET', `clusters/${c.id}/jobs`);
         if (shown !== c) return;
