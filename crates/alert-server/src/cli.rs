@@ -34,6 +34,23 @@ pub enum Command {
     /// Import alert configuration from another system (dry run unless --apply).
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Copy every instance, group, binding, cluster and the history into a new, empty database
+    /// (e.g. SQLite to PostgreSQL); stop the servers first (see docs/DEPLOY.md).
+    Migrate(MigrateArgs),
+}
+
+/// `alert-server migrate`
+#[derive(Debug, Clone, Default, Args)]
+pub struct MigrateArgs {
+    /// The database to copy from (`sqlite://PATH` or `postgres://USER@HOST/DB`).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The database to copy into; it must hold no data (its schema is created if missing).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Print what would be copied (counts per table) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `alert-server import <SOURCE>`

@@ -15,6 +15,7 @@ pub mod docs;
 pub mod import;
 pub mod input;
 pub mod metrics;
+pub mod migrate;
 pub mod plugins;
 pub mod routing;
 pub mod send;

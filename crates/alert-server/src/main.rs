@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use alert_server::cli::{Cli, Command, ImportCommand, ServeArgs};
 use alert_server::config::{FlagOverrides, ServerConfig};
-use alert_server::{exit, plugins, send};
+use alert_server::{exit, migrate, plugins, send};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -58,6 +58,26 @@ fn main() -> ExitCode {
                 }
             };
             let report = runtime.block_on(alert_server::import::run_dinky(&args));
+            for line in &report.stdout {
+                println!("{line}");
+            }
+            for line in &report.stderr {
+                eprintln!("{line}");
+            }
+            ExitCode::from(report.code)
+        }
+        Command::Migrate(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let report = runtime.block_on(migrate::run(&args));
             for line in &report.stdout {
                 println!("{line}");
             }

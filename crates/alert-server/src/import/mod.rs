@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use crate::cli::DinkyImportArgs;
 use crate::config::{FlagOverrides, ServerConfig};
 use crate::delivery::now_ms;
-use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use dinky::plan::{plan, Action, Plan, PlanError};
 use dinky::source::SourceSpec;
@@ -64,13 +63,17 @@ pub async fn run_dinky(args: &DinkyImportArgs) -> Report {
         Ok(d) => d,
         Err(e) => return Report::error(e),
     };
-    let store = match SqliteStore::connect(&config.database_url).await {
+    // SQLite or PostgreSQL, by the URL's scheme, as `serve` opens it.
+    let store = match crate::serve::open_store(&config).await {
         Ok(s) => s,
-        Err(e) => return Report::error(format!("opening {}: {e}", config.database_url)),
+        Err(e) => {
+            return Report::error(format!(
+                "opening {}: {e}",
+                crate::migrate::display_url(&config.database_url)
+            ))
+        }
     };
-    let report = run_with_store(&data, &spec.identity(), args, &store).await;
-    store.close().await;
-    report
+    run_with_store(&data, &spec.identity(), args, store.as_ref()).await
 }
 
 /// Plans (and with `--apply` writes) an import of `data` into `store`; what `run_dinky` does

@@ -5,6 +5,7 @@
 //! database). Times are Unix milliseconds (`i64`) throughout.
 
 pub mod postgres;
+pub mod snapshot;
 pub mod sqlite;
 
 use alert_core::{JobEvent, JobStatus};
@@ -745,6 +746,16 @@ pub trait Store: Send + Sync + 'static {
     fn is_shared(&self) -> bool;
     /// Checks the database answers (for `/healthz`).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Every row of the tables `alert-server migrate` copies ([`snapshot::TABLES`]), read in
+    /// one consistent snapshot, with the position of each id sequence.
+    async fn export_all(&self) -> StoreResult<snapshot::Snapshot>;
+    /// Writes a snapshot into this store in one transaction, ids as given, then moves every id
+    /// sequence past the snapshot's. `InUse` (naming the tables that hold rows) when any copied
+    /// table is not empty; nothing is written then.
+    async fn import_all(&self, snapshot: &snapshot::Snapshot) -> StoreResult<()>;
+    /// `(label, rows)` per copied table, in [`snapshot::TABLES`] order.
+    async fn row_counts(&self) -> StoreResult<Vec<(&'static str, u64)>>;
 }
 
 /// The GCRA parameters of a `rate_per_minute` budget: the cost of one token (ms, rounded up

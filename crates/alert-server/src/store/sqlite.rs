@@ -1801,6 +1801,27 @@ impl Store for SqliteStore {
             .map_err(db("pinging the database"))?;
         Ok(())
     }
+
+    async fn export_all(&self) -> StoreResult<super::snapshot::Snapshot> {
+        // One read transaction: every table as of one moment.
+        let mut tx = self.read_tx("exporting the database").await?;
+        let snapshot = super::snapshot::sqlite_io::export(&mut tx).await?;
+        tx.commit().await.map_err(db("exporting the database"))?;
+        Ok(snapshot)
+    }
+
+    async fn import_all(&self, snapshot: &super::snapshot::Snapshot) -> StoreResult<()> {
+        let mut tx = self.write_tx("importing into the database").await?;
+        super::snapshot::sqlite_io::import(&mut tx, snapshot).await?;
+        tx.commit().await.map_err(db("importing into the database"))
+    }
+
+    async fn row_counts(&self) -> StoreResult<Vec<(&'static str, u64)>> {
+        let mut tx = self.read_tx("counting rows").await?;
+        let counts = super::snapshot::sqlite_io::counts(&mut tx).await?;
+        tx.commit().await.map_err(db("counting rows"))?;
+        Ok(counts)
+    }
 }
 
 /// A budget write's error: `BadReference` for an unknown instance.

@@ -1,0 +1,286 @@
+//! `alert-server migrate --from URL --to URL`: copies a whole store into an empty one, e.g. the
+//! embedded SQLite database into the PostgreSQL database several replicas share.
+//!
+//! What is copied: instances (parameters as stored, secrets included), groups (members in
+//! order), bindings (job and Alertmanager ones), clusters with their watcher state (so the
+//! watchers on the new database do not alert again what they alerted before), import records,
+//! and the history: events, deliveries with their attempts, digests, Alertmanager notifications
+//! and their dedup keys. Ids are kept, so history references stay valid, and the target's id
+//! sequences are moved past them. Deliveries still pending are copied pending and unclaimed: the
+//! servers on the new database deliver them. Watcher leases and rate budgets are runtime state
+//! and are not copied. See [`snapshot`](crate::store::snapshot) for the tables.
+//!
+//! The copy is one read of the source and one transaction on the target, which must be empty
+//! (no row in any copied table): a second run refuses instead of mixing two histories. Stop
+//! every server using either database first; `--dry-run` prints the counts and writes nothing.
+//! URLs are printed with their user and password masked.
+//!
+//! Exit codes: 0 copied (or dry run), 2 bad flags or a target that is not empty (nothing
+//! written), 1 the copy failed (nothing written: the target transaction rolled back).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use alert_core::text::redact_url;
+
+use crate::cli::MigrateArgs;
+use crate::config::ServerConfig;
+use crate::import::Report;
+use crate::store::snapshot::{Cell, Snapshot};
+use crate::store::{Store, StoreError};
+
+/// Exit code: the copy failed after both databases were opened.
+pub const EXIT_FAILED: u8 = 1;
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn error(code: u8, message: impl std::fmt::Display) -> Report {
+    Report {
+        stdout: Vec::new(),
+        stderr: vec![format!("error: {message}")],
+        code,
+    }
+}
+
+/// A URL as it may be printed: SQLite paths as given, server URLs without user and password.
+pub fn display_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        url.to_owned()
+    } else {
+        redact_url(url)
+    }
+}
+
+/// The file of a `sqlite:` URL (`sqlite://rel/path.db`, `sqlite:///abs.db`, `sqlite:path.db`),
+/// without its `?options`.
+fn sqlite_path(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or(rest)
+}
+
+/// Checks one flag's URL: a supported scheme, a source file that exists, no in-memory database.
+fn check_url(flag: &str, url: &str, source: bool) -> Result<Backend, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(format!("{flag}: empty database URL"));
+    }
+    if url.starts_with("sqlite:") {
+        let path = sqlite_path(url);
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(format!(
+                "{flag}: an in-memory SQLite database cannot be migrated (it lives in one process)"
+            ));
+        }
+        if path.is_empty() {
+            return Err(format!(
+                "{flag}: no file in `{url}` (use sqlite://PATH or sqlite:///ABSOLUTE/PATH)"
+            ));
+        }
+        if source && !std::path::Path::new(path).is_file() {
+            return Err(format!("{flag}: no SQLite database at {path}"));
+        }
+        return Ok(Backend::Sqlite);
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if url::Url::parse(url).is_err() {
+            return Err(format!(
+                "{flag}: not a valid PostgreSQL URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB)"
+            ));
+        }
+        return Ok(Backend::Postgres);
+    }
+    let scheme: String = url
+        .split_once(':')
+        .map(|(s, _)| s)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
+        .take(20)
+        .collect();
+    if scheme.is_empty() {
+        Err(format!(
+            "{flag}: not a database URL (use sqlite://PATH or postgres://USER@HOST/DB)"
+        ))
+    } else {
+        Err(format!(
+            "{flag}: unsupported database `{scheme}` (use sqlite://PATH or postgres://USER@HOST/DB)"
+        ))
+    }
+}
+
+/// Opens a store as `serve` would.
+async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let config = ServerConfig {
+        database_url: url.trim().to_owned(),
+        ..ServerConfig::default()
+    };
+    crate::serve::open_store(&config).await
+}
+
+/// `label N` for every table, with the digests and pending deliveries among the deliveries.
+fn counts_line(snapshot: &Snapshot, pending: usize) -> String {
+    let digests = digests(snapshot);
+    let mut line = String::new();
+    for (i, (label, n)) in snapshot.counts().into_iter().enumerate() {
+        if i > 0 {
+            line.push_str(", ");
+        }
+        let _ = write!(line, "{label} {n}");
+        if label == "deliveries" {
+            let _ = write!(line, " ({digests} digests, {pending} pending)");
+        }
+    }
+    line
+}
+
+/// Digest deliveries: neither an event's nor an Alertmanager notification's.
+fn digests(snapshot: &Snapshot) -> usize {
+    let Some(spec) = crate::store::snapshot::table("deliveries") else {
+        return 0;
+    };
+    let (Some(event), Some(am)) = (spec.column("event_id"), spec.column("am_notification_id"))
+    else {
+        return 0;
+    };
+    snapshot
+        .rows("deliveries")
+        .iter()
+        .filter(|r| r[event] == Cell::Null && r[am] == Cell::Null)
+        .count()
+}
+
+/// Runs `alert-server migrate`.
+pub async fn run(args: &MigrateArgs) -> Report {
+    let (from_kind, to_kind) = match (
+        check_url("--from", &args.from, true),
+        check_url("--to", &args.to, false),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return error(crate::exit::INVALID_INPUT, e),
+    };
+    if args.from.trim() == args.to.trim()
+        || (from_kind == Backend::Sqlite
+            && to_kind == Backend::Sqlite
+            && sqlite_path(args.from.trim()) == sqlite_path(args.to.trim()))
+    {
+        return error(
+            crate::exit::INVALID_INPUT,
+            "--to: names the same database as --from",
+        );
+    }
+    let (from, to) = (display_url(&args.from), display_url(&args.to));
+    let source = match open(&args.from).await {
+        Ok(s) => s,
+        Err(e) => return error(crate::exit::INVALID_INPUT, format!("--from {from}: {e}")),
+    };
+    let target = match open(&args.to).await {
+        Ok(s) => s,
+        Err(e) => return error(crate::exit::INVALID_INPUT, format!("--to {to}: {e}")),
+    };
+    match target.row_counts().await {
+        Ok(counts) => {
+            let held: Vec<String> = counts
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(label, n)| format!("{label} {n}"))
+                .collect();
+            if !held.is_empty() {
+                return error(
+                    crate::exit::INVALID_INPUT,
+                    format!(
+                        "--to {to} is not empty: it holds {}; migrate only into a new, empty \
+                         database (nothing was written)",
+                        held.join(", ")
+                    ),
+                );
+            }
+        }
+        Err(e) => return error(EXIT_FAILED, format!("--to {to}: {e}")),
+    }
+    let mut snapshot = match source.export_all().await {
+        Ok(s) => s,
+        Err(e) => return error(EXIT_FAILED, format!("--from {from}: reading: {e}")),
+    };
+    let pending = snapshot.release_pending_claims(crate::delivery::now_ms());
+    let counts = counts_line(&snapshot, pending);
+    let mut stdout = vec![format!("from {from} to {to}")];
+    if args.dry_run {
+        stdout.push(format!("would copy: {counts}"));
+        stdout.push("dry run: nothing written; run again without --dry-run to copy".to_owned());
+    } else {
+        if let Err(e) = target.import_all(&snapshot).await {
+            let code = match e {
+                StoreError::InUse(_) => crate::exit::INVALID_INPUT,
+                _ => EXIT_FAILED,
+            };
+            return error(
+                code,
+                format!("--to {to}: copying failed, nothing was written: {e}"),
+            );
+        }
+        stdout.push(format!("copied: {counts}"));
+        if pending > 0 {
+            stdout.push(format!(
+                "{pending} pending deliveries copied as pending and unclaimed: the servers on \
+                 the new database deliver them"
+            ));
+        }
+        stdout.push(
+            "ids kept and id sequences moved past them; not copied: watcher leases and rate \
+             budgets (runtime state, taken afresh)"
+                .to_owned(),
+        );
+        stdout.push(format!(
+            "next: start the servers with database_url = {to} (keep the old ones stopped)"
+        ));
+    }
+    Report {
+        stdout,
+        stderr: Vec::new(),
+        code: crate::exit::OK,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_per_flag() {
+        assert_eq!(
+            check_url("--to", "postgres://u:pw@h/db", false),
+            Ok(Backend::Postgres)
+        );
+        assert_eq!(
+            check_url("--to", "sqlite://x/y.db", false),
+            Ok(Backend::Sqlite)
+        );
+        let e = check_url("--from", "mysql://u:pw@h/db", true).unwrap_err();
+        assert!(e.starts_with("--from: unsupported database `mysql`"), "{e}");
+        assert!(!e.contains("pw"), "{e}");
+        let e = check_url("--from", "sqlite:///nonexistent/x.db", true).unwrap_err();
+        assert_eq!(e, "--from: no SQLite database at /nonexistent/x.db");
+        assert!(check_url("--to", "sqlite::memory:", false).is_err());
+        assert!(check_url("--to", "", false)
+            .unwrap_err()
+            .starts_with("--to:"));
+    }
+
+    #[test]
+    fn printed_urls_hide_credentials() {
+        assert_eq!(
+            display_url("postgres://alice:s3cret@db:5432/alerts"),
+            "postgres://***:***@db:5432/alerts"
+        );
+        assert_eq!(display_url("sqlite://./data/a.db"), "sqlite://./data/a.db");
+        assert_eq!(sqlite_path("sqlite:///abs/a.db?mode=rwc"), "/abs/a.db");
+    }
+}
