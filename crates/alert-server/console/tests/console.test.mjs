@@ -114,8 +114,7 @@ describe('console against an open server', () => {
     assert.equal(await toggle.isChecked(), true);
     await toggle.focus();
     await page.keyboard.press('Space');
-    await page.getByText('Saved.').waitFor();
-    assert.equal((await server.api('GET', 'instances')).body[0].enabled, false);
+    await waitUntil(async () => (await server.api('GET', 'instances')).body[0].enabled === false);
     await page.keyboard.press('Space');
     await page.waitForFunction(() => document.querySelector('[role=switch]')?.checked === true);
     await waitUntil(async () => (await server.api('GET', 'instances')).body[0].enabled === true);
