@@ -226,6 +226,15 @@ impl ReplicaSet {
                 .await
             {
                 if res.status() == 200 {
+                    // Where it says, it says who it is and what it runs on.
+                    let body: Value = res.json().await.unwrap_or(Value::Null);
+                    let r = &self.replicas[i];
+                    if let Some(backend) = body.get("backend") {
+                        assert_eq!(backend, "postgres", "healthz of {}: {body}", r.id);
+                    }
+                    if let Some(replica) = body.get("replica") {
+                        assert_eq!(replica, &json!(r.id), "healthz of {}: {body}", r.id);
+                    }
                     return;
                 }
             }
