@@ -14,20 +14,25 @@
 //!   1,000 events posted round-robin to all replicas (8 in flight), bound to 2 unlimited
 //!   instances: every (event, instance) reaches its robot, none twice, and the history API
 //!   shows every delivery `sent`.
-//! - `kill_9_mid_send_redelivers_after_the_lease`: 500 events posted quickly (32 at a time) to two
-//!   replicas sending to a slow robot (1 s per answer, up to 256 sends in flight per replica);
-//!   one replica is SIGKILLed as soon as the last event is committed, while its sends are in
-//!   flight. After its lease (3 s) the survivor delivers everything; the duplicates (sends whose answer the dead
-//!   replica never recorded) are printed and bounded by the rows it had claimed.
+//! - `kill_9_mid_send_redelivers_after_the_lease`: 500 events posted quickly (32 at a time)
+//!   to two replicas sending to a slow robot (1 s per answer, up to 256 sends in flight per
+//!   replica); one replica is SIGKILLed as soon as the last event is committed, while its
+//!   sends are in flight. The survivor delivers everything, taking each of the dead replica's
+//!   rows only after its lease (3 s) ended; the duplicates (sends that reached the robot but
+//!   whose answer the dead replica never recorded) are printed and bounded by the rows it had
+//!   claimed.
 //! - `watcher_fails_over_and_alerts_a_cancel_once`: a mock Flink JobManager watched by one of
 //!   two replicas (watch lease 1.5 s). Nothing is alerted for the running job; the watching
 //!   replica is SIGKILLed, the job is canceled while no one watches, the other replica takes
 //!   the cluster over within two lease periods (plus slack) and the cancel is alerted exactly
 //!   once.
 //! - `rate_budget_holds_across_replicas`: 3 replicas, 100 events for one DingTalk robot with
-//!   `rate_per_minute: 20`: the robot never receives more than 20 requests in any 60 s window,
-//!   and every event is sent or suppressed into a digest that was sent; the bodies together
-//!   name all 100 jobs.
+//!   `rate_per_minute: 20`: every event ends sent, or suppressed into a digest that was sent
+//!   (so nothing more will ever be sent for them, and what the robot received is complete);
+//!   the bodies together name all 100 jobs, and no 60 s window holds more than 20 requests.
+//!
+//! The replicas run a private hard link (or copy) of the binary cargo built for this run, so
+//! that another build in the same target directory cannot swap it mid-test.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
