@@ -33,11 +33,12 @@ impl Server {
             listen: "127.0.0.1:0".parse().expect("address"),
             database_url: format!("sqlite://{}", dir.join("alerts.db").display()),
             token: token.map(alert_core::Secret::new),
-            log: "warn".into(),
             delivery: DeliveryConfig {
                 shutdown_grace_secs: 1,
                 ..DeliveryConfig::default()
             },
+            // The rest (log filter, storage settings, ...) as by default.
+            ..ServerConfig::default()
         };
         let running = alert_server::serve::start(config)
             .await
