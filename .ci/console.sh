@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONSOLE=crates/alert-server/console
 
-if ! command -v chromium >/dev/null; then
-  echo "== installing chromium"
+if ! command -v chromium >/dev/null || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
+  echo "== installing chromium (and a CJK font)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null
 fi
