@@ -26,8 +26,8 @@ use alert_core::text::redact_url;
 use crate::cli::MigrateArgs;
 use crate::config::ServerConfig;
 use crate::import::Report;
-use crate::store::snapshot::{Cell, Snapshot};
-use crate::store::{Store, StoreError};
+use crate::store::snapshot::{release_claims, Cell, RowSink, RowWriter, TableSpec, TABLES};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// Exit code: the copy failed after both databases were opened.
 pub const EXIT_FAILED: u8 = 1;
@@ -125,34 +125,75 @@ async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     crate::serve::open_store(&config).await
 }
 
-/// `label N` for every table, with the digests and pending deliveries among the deliveries.
-fn counts_line(snapshot: &Snapshot, pending: usize) -> String {
-    let digests = digests(snapshot);
-    let mut line = String::new();
-    for (i, (label, n)) in snapshot.counts().into_iter().enumerate() {
-        if i > 0 {
-            line.push_str(", ");
-        }
-        let _ = write!(line, "{label} {n}");
-        if label == "deliveries" {
-            let _ = write!(line, " ({digests} digests, {pending} pending)");
-        }
-    }
-    line
+/// Counts what the export hands over and, unless a dry run, writes it into the target.
+struct Copier {
+    /// The target's open copy; `None` for a dry run.
+    writer: Option<Box<dyn RowWriter>>,
+    /// Rows per table, in [`TABLES`] order.
+    counts: Vec<u64>,
+    /// Pending deliveries (copied unclaimed).
+    pending: usize,
+    /// Digest deliveries.
+    digests: usize,
+    /// When the copy started: claimed pending rows become due by then.
+    now: i64,
+    /// The last write into the target failed (not the read of the source).
+    target_failed: bool,
 }
 
-/// Digest deliveries: neither an event's nor an Alertmanager notification's.
-fn digests(snapshot: &Snapshot) -> usize {
-    let Some(spec) = crate::store::snapshot::table("deliveries") else {
+#[async_trait::async_trait]
+impl RowSink for Copier {
+    async fn rows(
+        &mut self,
+        spec: &'static TableSpec,
+        mut rows: Vec<Vec<Cell>>,
+    ) -> StoreResult<()> {
+        if let Some(i) = TABLES.iter().position(|t| t.name == spec.name) {
+            self.counts[i] += rows.len() as u64;
+        }
+        self.pending += release_claims(spec, &mut rows, self.now);
+        self.digests += digests(spec, &rows);
+        if let Some(writer) = self.writer.as_mut() {
+            if let Err(e) = writer.write(spec, &rows).await {
+                self.target_failed = true;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Copier {
+    /// `label N` for every table, with the digests and pending deliveries among the deliveries.
+    fn counts_line(&self) -> String {
+        let mut line = String::new();
+        for (i, (spec, n)) in TABLES.iter().zip(&self.counts).enumerate() {
+            if i > 0 {
+                line.push_str(", ");
+            }
+            let _ = write!(line, "{} {n}", spec.label);
+            if spec.name == "deliveries" {
+                let _ = write!(
+                    line,
+                    " ({} digests, {} pending)",
+                    self.digests, self.pending
+                );
+            }
+        }
+        line
+    }
+}
+
+/// Digest deliveries among `rows`: neither an event's nor an Alertmanager notification's.
+fn digests(spec: &TableSpec, rows: &[Vec<Cell>]) -> usize {
+    if spec.name != "deliveries" {
         return 0;
-    };
+    }
     let (Some(event), Some(am)) = (spec.column("event_id"), spec.column("am_notification_id"))
     else {
         return 0;
     };
-    snapshot
-        .rows("deliveries")
-        .iter()
+    rows.iter()
         .filter(|r| r[event] == Cell::Null && r[am] == Cell::Null)
         .count()
 }
@@ -205,42 +246,71 @@ pub async fn run(args: &MigrateArgs) -> Report {
         }
         Err(e) => return error(EXIT_FAILED, format!("--to {to}: {e}")),
     }
-    let mut snapshot = match source.export_all().await {
-        Ok(s) => s,
-        Err(e) => return error(EXIT_FAILED, format!("--from {from}: reading: {e}")),
-    };
-    let pending = snapshot.release_pending_claims(crate::delivery::now_ms());
-    let counts = counts_line(&snapshot, pending);
-    let mut stdout = vec![format!("from {from} to {to}")];
-    if args.dry_run {
-        stdout.push(format!("would copy: {counts}"));
-        stdout.push("dry run: nothing written; run again without --dry-run to copy".to_owned());
+    let writer = if args.dry_run {
+        None
     } else {
-        if let Err(e) = target.import_all(&snapshot).await {
-            let code = match e {
-                StoreError::InUse(_) => crate::exit::INVALID_INPUT,
-                _ => EXIT_FAILED,
-            };
-            return error(
-                code,
-                format!("--to {to}: copying failed, nothing was written: {e}"),
-            );
+        match target.begin_import().await {
+            Ok(w) => Some(w),
+            Err(e @ StoreError::InUse(_)) => {
+                return error(crate::exit::INVALID_INPUT, format!("--to {to}: {e}"))
+            }
+            Err(e) => return error(EXIT_FAILED, format!("--to {to}: {e}")),
         }
-        stdout.push(format!("copied: {counts}"));
-        if pending > 0 {
+    };
+    let mut copier = Copier {
+        writer,
+        counts: vec![0; TABLES.len()],
+        pending: 0,
+        digests: 0,
+        now: crate::delivery::now_ms(),
+        target_failed: false,
+    };
+    let sequences = match source.export_rows(&mut copier).await {
+        Ok(s) => s,
+        Err(e) if copier.target_failed => {
+            return error(
+                EXIT_FAILED,
+                format!("--to {to}: copying failed, nothing was written: {e}"),
+            )
+        }
+        Err(e) => {
+            return error(
+                EXIT_FAILED,
+                format!("--from {from}: reading failed, nothing was written: {e}"),
+            )
+        }
+    };
+    let counts = copier.counts_line();
+    let mut stdout = vec![format!("from {from} to {to}")];
+    match copier.writer.take() {
+        None => {
+            stdout.push(format!("would copy: {counts}"));
+            stdout.push("dry run: nothing written; run again without --dry-run to copy".to_owned());
+        }
+        Some(writer) => {
+            if let Err(e) = writer.commit(&sequences).await {
+                return error(
+                    EXIT_FAILED,
+                    format!("--to {to}: copying failed, nothing was written: {e}"),
+                );
+            }
+            stdout.push(format!("copied: {counts}"));
+            if copier.pending > 0 {
+                stdout.push(format!(
+                    "{} pending deliveries copied as pending and unclaimed: the servers on \
+                     the new database deliver them",
+                    copier.pending
+                ));
+            }
+            stdout.push(
+                "ids kept and id sequences moved past them; not copied: watcher leases and rate \
+                 budgets (runtime state, taken afresh)"
+                    .to_owned(),
+            );
             stdout.push(format!(
-                "{pending} pending deliveries copied as pending and unclaimed: the servers on \
-                 the new database deliver them"
+                "next: start the servers with database_url = {to} (keep the old ones stopped)"
             ));
         }
-        stdout.push(
-            "ids kept and id sequences moved past them; not copied: watcher leases and rate \
-             budgets (runtime state, taken afresh)"
-                .to_owned(),
-        );
-        stdout.push(format!(
-            "next: start the servers with database_url = {to} (keep the old ones stopped)"
-        ));
     }
     Report {
         stdout,

@@ -689,3 +689,71 @@ async fn import_dinky_into_postgres() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("3 unchanged"), "{}", stdout(&out));
 }
+
+/// A history larger than one export page (5,000 rows) arrives whole, in order, with its
+/// sequences; claimed pending rows arrive unclaimed.
+#[tokio::test]
+async fn a_history_of_several_pages_is_copied_whole() {
+    use sqlx::Connection;
+    let dir = TempDir::new();
+    let from = dir.url("big.db");
+    let store = SqliteStore::connect(&from).await.unwrap();
+    store
+        .create_instance(
+            &instance("hook", "webhook", json!({"url": "http://x/"})),
+            T0,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&from).await.unwrap();
+    for sql in [
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6001) \
+         INSERT INTO events (id, job_id, job_name, cluster, status, previous_status, occurred_at, \
+         occurred_at_ms, duration_ms, error, url, labels, received_at) \
+         SELECT i, printf('%032x', i), 'job_' || i, 'prod', 'FAILED', NULL, \
+         '2026-11-25T10:00:00Z', i, NULL, 'boom ' || i, NULL, '{}', i FROM n",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12002) \
+         INSERT INTO deliveries (id, event_id, instance_id, instance_name, instance_kind, \
+         group_id, state, attempts, next_attempt_at, deadline_at, claimed_by, lease_until, \
+         created_at, sent_at) \
+         SELECT i, (i + 1) / 2, 1, 'hook', 'webhook', NULL, \
+         CASE WHEN i % 1000 = 0 THEN 'pending' ELSE 'sent' END, 1, i, i + 1000, \
+         CASE WHEN i % 2000 = 0 THEN 'old' END, CASE WHEN i % 2000 = 0 THEN i END, i, i FROM n",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12002) \
+         INSERT INTO attempts (id, delivery_id, number, started_at, finished_at, outcome, error, \
+         warnings) SELECT i, i, 1, i, i + 5, 'sent', NULL, '[]' FROM n",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5003) \
+         INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, delivery_id, \
+         notification_id) SELECT 1, printf('fp%05d', i), 'firing', 'x', i, 0 FROM n",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let source = SqliteStore::connect(&from)
+        .await
+        .unwrap()
+        .export_all()
+        .await
+        .unwrap();
+    assert_eq!(source.rows("deliveries").len(), 12_002);
+
+    let db = pg::PgDb::create("migratebig").await;
+    let out = migrate(&from, &db.url, &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("events 6001, alertmanager notifications 0, deliveries 12002 (0 digests, 12 pending), attempts 12002, alertmanager dedup keys 5003"),
+        "{}",
+        stdout(&out)
+    );
+    let target = PgStore::connect(&db.url).await.unwrap();
+    assert_same_rows(&source, &target.export_all().await.unwrap(), now_ms());
+    assert_eq!(target.pending_count().await.unwrap(), 12);
+    target.close().await;
+}

@@ -747,13 +747,34 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the database answers (for `/healthz`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Every row of the tables `alert-server migrate` copies ([`snapshot::TABLES`]), read in
-    /// one consistent snapshot, with the position of each id sequence.
-    async fn export_all(&self) -> StoreResult<snapshot::Snapshot>;
-    /// Writes a snapshot into this store in one transaction, ids as given, then moves every id
-    /// sequence past the snapshot's. `InUse` (naming the tables that hold rows) when any copied
-    /// table is not empty; nothing is written then.
-    async fn import_all(&self, snapshot: &snapshot::Snapshot) -> StoreResult<()>;
+    /// Reads every row of the tables `alert-server migrate` copies ([`snapshot::TABLES`]) in
+    /// one consistent read, handing them to `sink` in batches, table by table; returns where
+    /// each id sequence stands (the highest id handed out, deleted rows' included).
+    async fn export_rows(
+        &self,
+        sink: &mut dyn snapshot::RowSink,
+    ) -> StoreResult<Vec<(&'static str, i64)>>;
+    /// Starts a copy into this store, in one transaction: `InUse` (naming the tables that hold
+    /// rows) unless every copied table is empty. Nothing is visible before the writer commits.
+    async fn begin_import(&self) -> StoreResult<Box<dyn snapshot::RowWriter>>;
+    /// Every copied row in memory (tests, small stores): [`export_rows`](Self::export_rows)
+    /// into a [`snapshot::Snapshot`].
+    async fn export_all(&self) -> StoreResult<snapshot::Snapshot> {
+        let mut all = snapshot::Snapshot::empty();
+        all.sequences = self.export_rows(&mut all).await?;
+        Ok(all)
+    }
+    /// Writes a whole snapshot with [`begin_import`](Self::begin_import), ids as given, and
+    /// moves the id sequences past the snapshot's.
+    async fn import_all(&self, all: &snapshot::Snapshot) -> StoreResult<()> {
+        let mut writer = self.begin_import().await?;
+        for table in &all.tables {
+            if !table.rows.is_empty() {
+                writer.write(table.spec, &table.rows).await?;
+            }
+        }
+        writer.commit(&all.sequences).await
+    }
     /// `(label, rows)` per copied table, in [`snapshot::TABLES`] order.
     async fn row_counts(&self) -> StoreResult<Vec<(&'static str, u64)>>;
 }

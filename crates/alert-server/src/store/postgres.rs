@@ -1862,18 +1862,20 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn export_all(&self) -> StoreResult<super::snapshot::Snapshot> {
+    async fn export_rows(
+        &self,
+        sink: &mut dyn super::snapshot::RowSink,
+    ) -> StoreResult<Vec<(&'static str, i64)>> {
         // REPEATABLE READ: every table as of one moment.
         let mut tx = self.read_tx("exporting the database").await?;
-        let snapshot = super::snapshot::pg_io::export(&mut tx).await?;
+        let sequences = super::snapshot::pg_io::export(&mut tx, sink).await?;
         tx.commit().await.map_err(db("exporting the database"))?;
-        Ok(snapshot)
+        Ok(sequences)
     }
 
-    async fn import_all(&self, snapshot: &super::snapshot::Snapshot) -> StoreResult<()> {
-        let mut tx = self.write_tx("importing into the database").await?;
-        super::snapshot::pg_io::import(&mut tx, snapshot).await?;
-        tx.commit().await.map_err(db("importing into the database"))
+    async fn begin_import(&self) -> StoreResult<Box<dyn super::snapshot::RowWriter>> {
+        let tx = self.write_tx("importing into the database").await?;
+        super::snapshot::pg_io::begin(tx).await
     }
 
     async fn row_counts(&self) -> StoreResult<Vec<(&'static str, u64)>> {

@@ -57,7 +57,7 @@ impl TableSpec {
     }
 }
 
-use super::StoreError;
+use super::{StoreError, StoreResult};
 use ColType::{Bool, Int, OptInt, OptText, Text};
 
 /// Every copied table, parents before children (the order of inserts: foreign keys hold at
@@ -327,43 +327,97 @@ impl Snapshot {
             .collect()
     }
 
-    /// Clears the lease (`claimed_by`, `lease_until`) of every pending delivery, so that the
-    /// replicas of the target claim them at once; returns how many deliveries are pending.
-    ///
-    /// A claimed row's `next_attempt_at` is its lease end (the claim moves it there, see the
-    /// store modules); it was due when claimed, so it becomes due at `now` at the latest.
+    /// Clears the lease of every pending delivery (see [`release_claims`]); returns how many
+    /// deliveries are pending.
     pub fn release_pending_claims(&mut self, now: i64) -> usize {
-        let mut pending = 0;
-        for t in self
-            .tables
+        self.tables
             .iter_mut()
-            .filter(|t| t.spec.name == "deliveries")
-        {
-            let (Some(state), Some(by), Some(until), Some(due)) = (
-                t.spec.column("state"),
-                t.spec.column("claimed_by"),
-                t.spec.column("lease_until"),
-                t.spec.column("next_attempt_at"),
-            ) else {
-                continue;
-            };
-            for row in &mut t.rows {
-                if row[state].as_text() != Some("pending") {
-                    continue;
-                }
-                pending += 1;
-                if row[by] != Cell::Null {
-                    if let Some(at) = row[due].as_int() {
-                        row[due] = Cell::Int(at.min(now));
-                    }
-                }
-                row[by] = Cell::Null;
-                row[until] = Cell::Null;
-            }
+            .map(|t| release_claims(t.spec, &mut t.rows, now))
+            .sum()
+    }
+
+    /// A snapshot of every table in [`TABLES`], without rows.
+    pub fn empty() -> Self {
+        Self {
+            tables: TABLES
+                .iter()
+                .map(|spec| TableRows {
+                    spec,
+                    rows: Vec::new(),
+                })
+                .collect(),
+            sequences: Vec::new(),
         }
-        pending
     }
 }
+
+/// Clears the lease (`claimed_by`, `lease_until`) of the pending rows among `rows` of the
+/// `deliveries` table (other tables: nothing), so that the servers of the target claim them at
+/// once; returns how many of them are pending.
+///
+/// A claimed row's `next_attempt_at` is its lease end (the claim moves it there, see the store
+/// modules); it was due when claimed, so it becomes due at `now` at the latest.
+pub fn release_claims(spec: &TableSpec, rows: &mut [Vec<Cell>], now: i64) -> usize {
+    if spec.name != "deliveries" {
+        return 0;
+    }
+    let (Some(state), Some(by), Some(until), Some(due)) = (
+        spec.column("state"),
+        spec.column("claimed_by"),
+        spec.column("lease_until"),
+        spec.column("next_attempt_at"),
+    ) else {
+        return 0;
+    };
+    let mut pending = 0;
+    for row in rows {
+        if row[state].as_text() != Some("pending") {
+            continue;
+        }
+        pending += 1;
+        if row[by] != Cell::Null {
+            if let Some(at) = row[due].as_int() {
+                row[due] = Cell::Int(at.min(now));
+            }
+        }
+        row[by] = Cell::Null;
+        row[until] = Cell::Null;
+    }
+    pending
+}
+
+/// Receives the rows of an export ([`Store::export_rows`](super::Store::export_rows)) in
+/// batches, table by table in [`TABLES`] order, each table's rows in primary-key order.
+#[async_trait::async_trait]
+pub trait RowSink: Send {
+    /// The next rows of `spec` (never empty).
+    async fn rows(&mut self, spec: &'static TableSpec, rows: Vec<Vec<Cell>>) -> StoreResult<()>;
+}
+
+/// A copy into an empty store, in one transaction
+/// ([`Store::begin_import`](super::Store::begin_import)): dropped without
+/// [`commit`](Self::commit), it writes nothing.
+#[async_trait::async_trait]
+pub trait RowWriter: Send {
+    /// Inserts rows of `spec`, ids as given (parents before children: foreign keys hold).
+    async fn write(&mut self, spec: &'static TableSpec, rows: &[Vec<Cell>]) -> StoreResult<()>;
+    /// Moves every id sequence to at least the given last id, and commits.
+    async fn commit(self: Box<Self>, sequences: &[(&'static str, i64)]) -> StoreResult<()>;
+}
+
+#[async_trait::async_trait]
+impl RowSink for Snapshot {
+    async fn rows(&mut self, spec: &'static TableSpec, rows: Vec<Vec<Cell>>) -> StoreResult<()> {
+        match self.tables.iter_mut().find(|t| t.spec.name == spec.name) {
+            Some(t) => t.rows.extend(rows),
+            None => self.tables.push(TableRows { spec, rows }),
+        }
+        Ok(())
+    }
+}
+
+/// Rows per page of an export.
+const EXPORT_BATCH: usize = 5_000;
 
 /// The largest number of bound values in one `INSERT` (under SQLite's 32766 and PostgreSQL's
 /// 65535).
@@ -387,11 +441,12 @@ fn occupied(counts: &[(&'static str, u64)]) -> Option<String> {
 macro_rules! backend_io {
     ($module:ident, $seq:ident, $db:ty, $conn:ty, $row:ty) => {
         pub(crate) mod $module {
-            use sqlx::{QueryBuilder, Row};
+            use sqlx::{QueryBuilder, Row, Transaction};
 
             use super::super::{StoreError, StoreResult};
             use super::{
-                db_error, occupied, Cell, ColType, Snapshot, TableRows, MAX_BINDS, TABLES,
+                db_error, occupied, Cell, ColType, RowSink, RowWriter, TableSpec, EXPORT_BATCH,
+                MAX_BINDS, TABLES,
             };
 
             fn cell(row: &$row, i: usize, ty: ColType) -> Result<Cell, sqlx::Error> {
@@ -408,115 +463,185 @@ macro_rules! backend_io {
                 })
             }
 
-            /// Reads every copied table (in the caller's read transaction).
-            pub(crate) async fn export(conn: &mut $conn) -> StoreResult<Snapshot> {
-                let mut snapshot = Snapshot::default();
+            /// Reads every copied table (in the caller's read transaction) in pages of
+            /// `EXPORT_BATCH` rows (by id where there is one), handing each page to `sink`;
+            /// returns where the id sequences stand.
+            pub(crate) async fn export(
+                conn: &mut $conn,
+                sink: &mut dyn RowSink,
+            ) -> StoreResult<Vec<(&'static str, i64)>> {
+                let mut sequences = Vec::new();
                 for spec in TABLES {
-                    let sql = format!(
-                        "SELECT {} FROM {} ORDER BY {}",
-                        spec.column_list(),
-                        spec.name,
-                        spec.order_by
-                    );
-                    let rows = sqlx::query(&sql)
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(|e| db_error(&format!("reading {}", spec.name), e))?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let cells = spec
-                            .columns
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (_, ty))| cell(row, i, *ty))
-                            .collect::<Result<Vec<_>, _>>()
+                    let mut last_id: Option<i64> = None;
+                    let mut offset = 0;
+                    loop {
+                        let sql = match (spec.has_id, last_id) {
+                            (true, Some(id)) => format!(
+                                "SELECT {} FROM {} WHERE id > {id} ORDER BY id LIMIT {EXPORT_BATCH}",
+                                spec.column_list(),
+                                spec.name
+                            ),
+                            (true, None) => format!(
+                                "SELECT {} FROM {} ORDER BY id LIMIT {EXPORT_BATCH}",
+                                spec.column_list(),
+                                spec.name
+                            ),
+                            (false, _) => format!(
+                                "SELECT {} FROM {} ORDER BY {} LIMIT {EXPORT_BATCH} OFFSET {offset}",
+                                spec.column_list(),
+                                spec.name,
+                                spec.order_by
+                            ),
+                        };
+                        let rows = sqlx::query(&sql)
+                            .fetch_all(&mut *conn)
+                            .await
                             .map_err(|e| db_error(&format!("reading {}", spec.name), e))?;
-                        out.push(cells);
+                        let mut page = Vec::with_capacity(rows.len());
+                        for row in &rows {
+                            let cells = spec
+                                .columns
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (_, ty))| cell(row, i, *ty))
+                                .collect::<Result<Vec<_>, _>>()
+                                .map_err(|e| db_error(&format!("reading {}", spec.name), e))?;
+                            page.push(cells);
+                        }
+                        drop(rows);
+                        let n = page.len();
+                        offset += n;
+                        if let Some(id) = page.last().and_then(|r| r[0].as_int()) {
+                            if spec.has_id {
+                                last_id = Some(id);
+                            }
+                        }
+                        if n > 0 {
+                            sink.rows(spec, page).await?;
+                        }
+                        if n < EXPORT_BATCH {
+                            break;
+                        }
                     }
                     if spec.has_id {
-                        let max_id = out.iter().filter_map(|r| r[0].as_int()).max().unwrap_or(0);
                         let handed_out = super::$seq::sequence(conn, spec.name).await?;
-                        snapshot.sequences.push((spec.name, max_id.max(handed_out)));
+                        sequences.push((spec.name, last_id.unwrap_or(0).max(handed_out)));
                     }
-                    snapshot.tables.push(TableRows { spec, rows: out });
                 }
-                Ok(snapshot)
+                Ok(sequences)
             }
 
             /// `(label, rows)` per copied table.
-            pub(crate) async fn counts(conn: &mut $conn) -> StoreResult<Vec<(&'static str, u64)>> {
+            pub(crate) async fn counts(
+                conn: &mut $conn,
+            ) -> StoreResult<Vec<(&'static str, u64)>> {
                 let mut counts = Vec::with_capacity(TABLES.len());
                 for spec in TABLES {
-                    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", spec.name))
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(|e| db_error(&format!("counting {}", spec.name), e))?;
+                    let n: i64 =
+                        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", spec.name))
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(|e| db_error(&format!("counting {}", spec.name), e))?;
                     counts.push((spec.label, u64::try_from(n).unwrap_or(0)));
                 }
                 Ok(counts)
             }
 
-            /// Writes a snapshot (in the caller's write transaction) into empty tables.
-            pub(crate) async fn import(conn: &mut $conn, snapshot: &Snapshot) -> StoreResult<()> {
-                if let Some(held) = occupied(&counts(conn).await?) {
+            /// Inserts rows of one table, `MAX_BINDS` values per statement.
+            async fn insert(
+                conn: &mut $conn,
+                spec: &'static TableSpec,
+                rows: &[Vec<Cell>],
+            ) -> StoreResult<()> {
+                let per_insert = (MAX_BINDS / spec.columns.len()).max(1);
+                for chunk in rows.chunks(per_insert) {
+                    let mut insert: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
+                        "INSERT INTO {} ({}) ",
+                        spec.name,
+                        spec.column_list()
+                    ));
+                    let mut bad = None;
+                    insert.push_values(chunk, |mut b, row| {
+                        for ((name, ty), value) in spec.columns.iter().zip(row) {
+                            match (ty, value) {
+                                (ColType::Int | ColType::OptInt, Cell::Int(v)) => {
+                                    b.push_bind(*v);
+                                }
+                                (ColType::OptInt, Cell::Null) => {
+                                    b.push_bind(None::<i64>);
+                                }
+                                (ColType::Text | ColType::OptText, Cell::Text(v)) => {
+                                    b.push_bind(v.clone());
+                                }
+                                (ColType::OptText, Cell::Null) => {
+                                    b.push_bind(None::<String>);
+                                }
+                                (ColType::Bool, Cell::Bool(v)) => {
+                                    b.push_bind(*v);
+                                }
+                                (_, other) => {
+                                    bad = Some(format!(
+                                        "{}.{name}: {other:?} for {ty:?}",
+                                        spec.name
+                                    ));
+                                    b.push_bind(None::<i64>);
+                                }
+                            }
+                        }
+                    });
+                    if let Some(bad) = bad {
+                        return Err(StoreError::Database(format!(
+                            "a value of the wrong type: {bad}"
+                        )));
+                    }
+                    insert
+                        .build()
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| db_error(&format!("writing {}", spec.name), e))?;
+                }
+                Ok(())
+            }
+
+            /// A copy in one write transaction.
+            struct Writer {
+                tx: Transaction<'static, $db>,
+            }
+
+            #[async_trait::async_trait]
+            impl RowWriter for Writer {
+                async fn write(
+                    &mut self,
+                    spec: &'static TableSpec,
+                    rows: &[Vec<Cell>],
+                ) -> StoreResult<()> {
+                    insert(&mut self.tx, spec, rows).await
+                }
+
+                async fn commit(
+                    mut self: Box<Self>,
+                    sequences: &[(&'static str, i64)],
+                ) -> StoreResult<()> {
+                    for (name, last) in sequences {
+                        super::$seq::set_sequence(&mut self.tx, name, *last).await?;
+                    }
+                    self.tx
+                        .commit()
+                        .await
+                        .map_err(|e| db_error("committing the copy", e))
+                }
+            }
+
+            /// Starts a copy in `tx`: `InUse` when a copied table holds rows.
+            pub(crate) async fn begin(
+                mut tx: Transaction<'static, $db>,
+            ) -> StoreResult<Box<dyn RowWriter>> {
+                if let Some(held) = occupied(&counts(&mut tx).await?) {
                     return Err(StoreError::InUse(format!(
                         "the database is not empty: it holds {held}"
                     )));
                 }
-                for table in &snapshot.tables {
-                    let spec = table.spec;
-                    let per_insert = (MAX_BINDS / spec.columns.len()).max(1);
-                    for chunk in table.rows.chunks(per_insert) {
-                        let mut insert: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
-                            "INSERT INTO {} ({}) ",
-                            spec.name,
-                            spec.column_list()
-                        ));
-                        let mut bad = None;
-                        insert.push_values(chunk, |mut b, row| {
-                            for ((name, ty), value) in spec.columns.iter().zip(row) {
-                                match (ty, value) {
-                                    (ColType::Int | ColType::OptInt, Cell::Int(v)) => {
-                                        b.push_bind(*v);
-                                    }
-                                    (ColType::OptInt, Cell::Null) => {
-                                        b.push_bind(None::<i64>);
-                                    }
-                                    (ColType::Text | ColType::OptText, Cell::Text(v)) => {
-                                        b.push_bind(v.clone());
-                                    }
-                                    (ColType::OptText, Cell::Null) => {
-                                        b.push_bind(None::<String>);
-                                    }
-                                    (ColType::Bool, Cell::Bool(v)) => {
-                                        b.push_bind(*v);
-                                    }
-                                    (_, other) => {
-                                        bad = Some(format!(
-                                            "{}.{name}: {other:?} for {ty:?}",
-                                            spec.name
-                                        ));
-                                        b.push_bind(None::<i64>);
-                                    }
-                                }
-                            }
-                        });
-                        if let Some(bad) = bad {
-                            return Err(StoreError::Database(format!(
-                                "snapshot value of the wrong type: {bad}"
-                            )));
-                        }
-                        insert
-                            .build()
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(|e| db_error(&format!("writing {}", spec.name), e))?;
-                    }
-                }
-                for (name, last) in &snapshot.sequences {
-                    super::$seq::set_sequence(conn, name, *last).await?;
-                }
-                Ok(())
+                Ok(Box::new(Writer { tx }))
             }
         }
     };

@@ -1802,18 +1802,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn export_all(&self) -> StoreResult<super::snapshot::Snapshot> {
+    async fn export_rows(
+        &self,
+        sink: &mut dyn super::snapshot::RowSink,
+    ) -> StoreResult<Vec<(&'static str, i64)>> {
         // One read transaction: every table as of one moment.
         let mut tx = self.read_tx("exporting the database").await?;
-        let snapshot = super::snapshot::sqlite_io::export(&mut tx).await?;
+        let sequences = super::snapshot::sqlite_io::export(&mut tx, sink).await?;
         tx.commit().await.map_err(db("exporting the database"))?;
-        Ok(snapshot)
+        Ok(sequences)
     }
 
-    async fn import_all(&self, snapshot: &super::snapshot::Snapshot) -> StoreResult<()> {
-        let mut tx = self.write_tx("importing into the database").await?;
-        super::snapshot::sqlite_io::import(&mut tx, snapshot).await?;
-        tx.commit().await.map_err(db("importing into the database"))
+    async fn begin_import(&self) -> StoreResult<Box<dyn super::snapshot::RowWriter>> {
+        let tx = self.write_tx("importing into the database").await?;
+        super::snapshot::sqlite_io::begin(tx).await
     }
 
     async fn row_counts(&self) -> StoreResult<Vec<(&'static str, u64)>> {
