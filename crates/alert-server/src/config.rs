@@ -27,6 +27,11 @@ pub struct ServerConfig {
     pub log: String,
     /// Delivery tuning (`FLINK_ALERT_DELIVERY__<FIELD>`).
     pub delivery: DeliveryConfig,
+    /// Flink watchers (`FLINK_ALERT_WATCH__<FIELD>`).
+    pub watch: WatchConfig,
+    /// This process's name among replicas (`FLINK_ALERT_REPLICA_ID`): it holds delivery
+    /// claims and watcher leases. Default: `<hostname>-<pid>`. Must differ between replicas.
+    pub replica_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -37,7 +42,25 @@ impl Default for ServerConfig {
             token: None,
             log: "info".to_owned(),
             delivery: DeliveryConfig::default(),
+            watch: WatchConfig::default(),
+            replica_id: None,
         }
+    }
+}
+
+/// How Flink watchers share clusters between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchConfig {
+    /// On a shared database (PostgreSQL), a replica watches a cluster while it holds the
+    /// cluster's lease: renewed every third of this, taken over by another replica once it has
+    /// expired (so within two lease periods of the holder's death). Default 15 000 ms.
+    pub lease_ms: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self { lease_ms: 15_000 }
     }
 }
 
@@ -161,7 +184,37 @@ impl ServerConfig {
                 "delivery: need 0 < backoff_min_ms <= backoff_max_ms".into(),
             ));
         }
+        if self.watch.lease_ms < 300 {
+            return Err(ConfigError(
+                "watch: lease_ms must be at least 300 (it is renewed every third of it)".into(),
+            ));
+        }
+        if self
+            .replica_id
+            .as_ref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            return Err(ConfigError("replica_id: must not be empty when set".into()));
+        }
         Ok(())
+    }
+
+    /// The replica id: the configured one, else `<hostname>-<pid>`.
+    pub fn replica_id(&self) -> String {
+        if let Some(id) = &self.replica_id {
+            return id.trim().to_owned();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("{host}-{}", std::process::id())
     }
 }
 

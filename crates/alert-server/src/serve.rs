@@ -113,6 +113,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let channels = Arc::new(ChannelCache::default());
     let wake = Arc::new(Notify::new());
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let replica = config.replica_id();
 
     let engine = Engine::new(
         Arc::clone(&store),
@@ -120,6 +121,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         Arc::clone(&metrics),
         config.delivery.clone(),
         Arc::clone(&wake),
+        // Unique per start: rows a previous run of this replica claimed are not "ours".
+        format!("{replica}@{}", crate::delivery::now_ms()),
     );
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 
@@ -130,6 +133,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         Arc::clone(&wake),
         Arc::clone(&metrics),
         config.delivery.clone(),
+        replica.clone(),
+        config.watch.lease_ms,
     ));
     watchers.start_all().await?;
     let state = AppState {
@@ -141,6 +146,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         delivery: config.delivery.clone(),
         routing,
         watchers: Arc::clone(&watchers),
+        replica: replica.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -161,7 +167,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
-    tracing::info!(%local_addr, database = %redact_db_url(&config.database_url), auth = config.token.is_some(), "alert-server listening");
+    tracing::info!(%local_addr, database = %redact_db_url(&config.database_url), auth = config.token.is_some(), %replica, "alert-server listening");
     Ok(RunningServer {
         local_addr,
         shutdown,

@@ -1,25 +1,54 @@
 //! Flink cluster watchers inside the server: one [`alert_flink::ClusterWatcher`] per enabled
 //! cluster, whose polls are routed like `POST /api/v1/events` and committed, together with the
 //! watcher's state, in one transaction (a restart neither re-alerts nor misses a transition).
+//!
+//! On a shared database (PostgreSQL, several replicas) a replica watches a cluster only while
+//! it holds the cluster's lease (`watch:<id>` in the store): a loop renews the leases every
+//! third of `watch.lease_ms`, starts the watchers of the leases it gets and stops those it
+//! loses; a replica that dies stops renewing and another takes its clusters over once the
+//! lease expires (within two lease periods). The new watcher starts from the state the old
+//! one committed, so it neither re-alerts old transitions nor misses the one during the
+//! failover. Before committing a poll the watcher renews its lease, and a watcher that lost it
+//! stops without committing, so two replicas never alert the same transition.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alert_flink::{
-    ClusterConfig, ClusterRef, ClusterView, ClusterWatcher, DetectorState, EventSink, Finding,
-    PollReport, SinkError, WatcherHandle,
+    ClusterConfig, ClusterRef, ClusterView, ClusterWatcher, Detector, DetectorConfig,
+    DetectorState, EventSink, Finding, PollReport, SinkError, WatcherHandle,
 };
-use tokio::sync::{Mutex, Notify, Semaphore};
+use tokio::sync::{watch, Mutex, Notify, Semaphore};
 
 use crate::config::DeliveryConfig;
 use crate::delivery::now_ms;
 use crate::metrics::Metrics;
 use crate::routing::{binding_matches, groups_for, RoutingCache, Snapshot};
-use crate::store::{Cluster, EventTimes, RoutedEvent, Store};
+use crate::store::{Cluster, ClusterInput, EventTimes, RoutedEvent, Store};
 
 /// Polls running at once over all clusters.
 const MAX_CONCURRENT_POLLS: usize = 16;
+
+/// The lease of a cluster's watcher.
+pub fn lease_name(cluster_id: i64) -> String {
+    format!("watch:{cluster_id}")
+}
+
+/// Who this replica is and how long its watcher leases last.
+#[derive(Debug, Clone)]
+struct Lease {
+    holder: String,
+    ttl_ms: i64,
+}
+
+/// A watcher this process runs, with the cluster settings it was started with.
+struct Running {
+    input: ClusterInput,
+    handle: WatcherHandle,
+    /// When its lease was last renewed (shared database only).
+    renewed_at: i64,
+}
 
 /// The watchers of this process, by cluster id.
 pub struct Watchers {
@@ -31,7 +60,10 @@ pub struct Watchers {
     limiter: Arc<Semaphore>,
     /// One connection pool for every cluster (a client per cluster costs ~26 KB and a pool).
     http: Option<reqwest::Client>,
-    handles: Mutex<HashMap<i64, WatcherHandle>>,
+    /// Set on a shared database: watchers run under leases.
+    lease: Option<Lease>,
+    closing: watch::Sender<bool>,
+    handles: Mutex<HashMap<i64, Running>>,
 }
 
 impl std::fmt::Debug for Watchers {
@@ -41,14 +73,21 @@ impl std::fmt::Debug for Watchers {
 }
 
 impl Watchers {
-    /// No watcher yet; [`start_all`](Self::start_all) starts those of enabled clusters.
+    /// No watcher yet; [`start_all`](Self::start_all) starts those of enabled clusters. On a
+    /// shared store, `replica` holds the leases, each for `lease_ms`.
     pub fn new(
         store: Arc<dyn Store>,
         routing: Arc<RoutingCache>,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
         delivery: DeliveryConfig,
+        replica: String,
+        lease_ms: u64,
     ) -> Self {
+        let lease = store.is_shared().then(|| Lease {
+            holder: replica,
+            ttl_ms: i64::try_from(lease_ms).unwrap_or(i64::MAX),
+        });
         Self {
             store,
             routing,
@@ -59,24 +98,186 @@ impl Watchers {
             http: alert_flink::FlinkClient::http_pool(Duration::from_secs(5))
                 .map_err(|e| tracing::warn!(error = %e, "no shared HTTP client for watchers"))
                 .ok(),
+            lease,
+            closing: watch::channel(false).0,
             handles: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Starts a watcher for every enabled cluster.
-    pub async fn start_all(&self) -> Result<(), crate::store::StoreError> {
-        for cluster in self.store.list_clusters().await? {
-            self.apply(&cluster).await;
+    /// Starts a watcher for every enabled cluster; on a shared store, for every cluster whose
+    /// lease this replica gets, and a task that keeps renewing and rebalancing them.
+    pub async fn start_all(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
+        let Some(lease) = &self.lease else {
+            for cluster in self.store.list_clusters().await? {
+                self.apply(&cluster).await;
+            }
+            return Ok(());
+        };
+        self.rebalance().await?;
+        let every = Duration::from_millis(u64::try_from(lease.ttl_ms / 3).unwrap_or(1).max(1));
+        let me = Arc::clone(self);
+        let mut closing = self.closing.subscribe();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = closing.changed() => break,
+                }
+                if *closing.borrow() {
+                    break;
+                }
+                if let Err(e) = me.rebalance().await {
+                    tracing::warn!(error = %e, "renewing watcher leases failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Shared store: renews or takes the lease of every enabled cluster, starts the watchers of
+    /// the leases held and stops the others (also those whose cluster changed or went away).
+    async fn rebalance(&self) -> Result<(), crate::store::StoreError> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        let clusters = self.store.list_clusters().await;
+        let now = now_ms();
+        let clusters = match clusters {
+            Ok(c) => c,
+            Err(e) => {
+                // Without the database no lease can be renewed: stop what may have expired.
+                self.stop_expired(now).await;
+                return Err(e);
+            }
+        };
+        let mut handles = self.handles.lock().await;
+        let gone: Vec<i64> = handles
+            .keys()
+            .filter(|id| !clusters.iter().any(|c| c.id == **id && c.input.enabled))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(running) = handles.remove(&id) {
+                running.handle.stop().await;
+            }
+            let _ = self
+                .store
+                .release_lease(&lease_name(id), &lease.holder)
+                .await;
+        }
+        for cluster in clusters.iter().filter(|c| c.input.enabled) {
+            let name = lease_name(cluster.id);
+            match self
+                .store
+                .acquire_lease(&name, &lease.holder, now, lease.ttl_ms)
+                .await
+            {
+                Ok(true) => {
+                    let current = handles
+                        .get_mut(&cluster.id)
+                        .filter(|r| r.input == cluster.input && !r.handle.is_finished());
+                    if let Some(running) = current {
+                        running.renewed_at = now;
+                        continue;
+                    }
+                    if let Some(old) = handles.remove(&cluster.id) {
+                        old.handle.stop().await;
+                    }
+                    if let Some(handle) = self.spawn_watcher(cluster).await {
+                        tracing::info!(cluster = %cluster.input.name, replica = %lease.holder, "took the watcher lease");
+                        handles.insert(
+                            cluster.id,
+                            Running {
+                                input: cluster.input.clone(),
+                                handle,
+                                renewed_at: now,
+                            },
+                        );
+                    }
+                }
+                Ok(false) => {
+                    if let Some(running) = handles.remove(&cluster.id) {
+                        tracing::info!(cluster = %cluster.input.name, "another replica holds the watcher lease; stopping");
+                        running.handle.stop().await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %cluster.input.name, error = %e, "renewing a watcher lease failed");
+                    if handles
+                        .get(&cluster.id)
+                        .is_some_and(|r| r.renewed_at + lease.ttl_ms <= now)
+                    {
+                        if let Some(running) = handles.remove(&cluster.id) {
+                            running.handle.stop().await;
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
 
-    /// (Re)starts the cluster's watcher after a create or update (stops it when disabled).
+    /// Stops the watchers whose lease may have expired (not renewed for a whole period).
+    async fn stop_expired(&self, now: i64) {
+        let Some(lease) = &self.lease else { return };
+        let mut handles = self.handles.lock().await;
+        let expired: Vec<i64> = handles
+            .iter()
+            .filter(|(_, r)| r.renewed_at + lease.ttl_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(running) = handles.remove(&id) {
+                tracing::warn!(
+                    cluster_id = id,
+                    "watcher lease not renewed in time; stopping"
+                );
+                running.handle.stop().await;
+            }
+        }
+    }
+
+    /// (Re)starts the cluster's watcher after a create or update (stops it when disabled). On
+    /// a shared store, only when this replica gets the cluster's lease (other replicas pick the
+    /// change up at their next renewal).
     pub async fn apply(&self, cluster: &Cluster) {
-        self.stop(cluster.id).await;
+        self.stop_local(cluster.id).await;
         if !cluster.input.enabled {
+            self.release(cluster.id).await;
             return;
         }
+        let now = now_ms();
+        if let Some(lease) = &self.lease {
+            match self
+                .store
+                .acquire_lease(&lease_name(cluster.id), &lease.holder, now, lease.ttl_ms)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(cluster = %cluster.input.name, error = %e, "cannot take the watcher lease; the next renewal retries");
+                    return;
+                }
+            }
+        }
+        if let Some(handle) = self.spawn_watcher(cluster).await {
+            self.handles.lock().await.insert(
+                cluster.id,
+                Running {
+                    input: cluster.input.clone(),
+                    handle,
+                    renewed_at: now,
+                },
+            );
+        }
+    }
+
+    /// Starts a watcher for `cluster`, from its stored state when there is one.
+    async fn spawn_watcher(&self, cluster: &Cluster) -> Option<WatcherHandle> {
         let config = ClusterConfig::new(cluster.input.name.clone(), cluster.input.url.clone())
             .with_poll_interval(Duration::from_millis(cluster.input.poll_interval_ms));
         let client = match &self.http {
@@ -92,25 +293,12 @@ impl Watchers {
             Ok(w) => w.with_limiter(Arc::clone(&self.limiter)),
             Err(e) => {
                 tracing::error!(cluster = %cluster.input.name, error = %e, "cannot watch this cluster");
-                return;
+                return None;
             }
         };
-        let watcher = match self.store.watcher_state(cluster.id).await {
-            // A state seen at another URL belongs to another Flink: its jobs would be "vanished".
-            Ok(Some((url, state))) if url == cluster.input.url => {
-                match serde_json::from_value::<DetectorState>(state) {
-                    Ok(state) => watcher.restore(state),
-                    Err(e) => {
-                        tracing::warn!(cluster = %cluster.input.name, error = %e, "stored watcher state unreadable; starting afresh");
-                        watcher
-                    }
-                }
-            }
-            Ok(_) => watcher,
-            Err(e) => {
-                tracing::warn!(cluster = %cluster.input.name, error = %e, "cannot read the watcher state; starting afresh");
-                watcher
-            }
+        let watcher = match self.stored_state(cluster).await {
+            Some(state) => watcher.restore(state),
+            None => watcher,
         };
         let cluster_ref = watcher.cluster().clone();
         let sink = StoreSink {
@@ -122,37 +310,108 @@ impl Watchers {
             wake: Arc::clone(&self.wake),
             metrics: Arc::clone(&self.metrics),
             delivery: self.delivery.clone(),
+            lease: self.lease.clone(),
         };
         tracing::info!(cluster = %cluster.input.name, url = %cluster.input.url, "watching Flink cluster");
-        self.handles
+        Some(watcher.spawn(sink))
+    }
+
+    /// The state the cluster's watcher last committed, when it was observed at the cluster's
+    /// current URL (a state seen at another URL belongs to another Flink: its jobs would be
+    /// "vanished").
+    async fn stored_state(&self, cluster: &Cluster) -> Option<DetectorState> {
+        match self.store.watcher_state(cluster.id).await {
+            Ok(Some((url, state))) if url == cluster.input.url => {
+                match serde_json::from_value::<DetectorState>(state) {
+                    Ok(state) => Some(state),
+                    Err(e) => {
+                        tracing::warn!(cluster = %cluster.input.name, error = %e, "stored watcher state unreadable; starting afresh");
+                        None
+                    }
+                }
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(cluster = %cluster.input.name, error = %e, "cannot read the watcher state; starting afresh");
+                None
+            }
+        }
+    }
+
+    async fn stop_local(&self, cluster_id: i64) {
+        let running = self.handles.lock().await.remove(&cluster_id);
+        if let Some(running) = running {
+            running.handle.stop().await;
+        }
+    }
+
+    async fn release(&self, cluster_id: i64) {
+        if let Some(lease) = &self.lease {
+            if let Err(e) = self
+                .store
+                .release_lease(&lease_name(cluster_id), &lease.holder)
+                .await
+            {
+                tracing::warn!(cluster_id, error = %e, "could not release a watcher lease; it will expire");
+            }
+        }
+    }
+
+    /// Stops the cluster's watcher, if it runs here (cluster deleted or disabled).
+    pub async fn stop(&self, cluster_id: i64) {
+        self.stop_local(cluster_id).await;
+        self.release(cluster_id).await;
+    }
+
+    /// Stops every watcher and gives up their leases (shutdown), so that another replica takes
+    /// them over at its next renewal rather than after they expire.
+    pub async fn stop_all(&self) {
+        let _ = self.closing.send(true);
+        let handles: Vec<_> = self.handles.lock().await.drain().collect();
+        for (id, running) in handles {
+            running.handle.stop().await;
+            self.release(id).await;
+        }
+    }
+
+    /// The clusters this process watches now, by id.
+    pub async fn watching(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .handles
             .lock()
             .await
-            .insert(cluster.id, watcher.spawn(sink));
+            .iter()
+            .filter(|(_, r)| !r.handle.is_finished())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
-    /// Stops the cluster's watcher, if it runs.
-    pub async fn stop(&self, cluster_id: i64) {
-        let handle = self.handles.lock().await.remove(&cluster_id);
-        if let Some(handle) = handle {
-            handle.stop().await;
-        }
-    }
-
-    /// Stops every watcher (shutdown).
-    pub async fn stop_all(&self) {
-        let handles: Vec<_> = self.handles.lock().await.drain().collect();
-        for (_, handle) in handles {
-            handle.stop().await;
-        }
-    }
-
-    /// What the cluster's watcher sees, when it runs.
+    /// What the cluster's watcher sees, when it runs here.
     pub async fn view(&self, cluster_id: i64) -> Option<ClusterView> {
         self.handles
             .lock()
             .await
             .get(&cluster_id)
-            .map(WatcherHandle::view)
+            .map(|r| r.handle.view())
+    }
+
+    /// The jobs as the cluster's watcher last committed them (when another replica watches
+    /// it, or none does): the stored state, without live task counts.
+    pub async fn stored_view(&self, cluster: &Cluster) -> Option<ClusterView> {
+        let state = self.stored_state(cluster).await?;
+        let detector = Detector::restore(DetectorConfig::default(), state);
+        Some(ClusterView {
+            name: cluster.input.name.clone(),
+            web_ui: alert_flink::ClusterRef::new(
+                cluster.input.name.clone(),
+                &url::Url::parse(&cluster.input.url).ok()?,
+            )
+            .web_ui,
+            health: detector.health(),
+            jobs: detector.jobs(),
+        })
     }
 }
 
@@ -166,11 +425,34 @@ struct StoreSink {
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     delivery: DeliveryConfig,
+    /// On a shared store: renewed before each commit; lost → the watcher stops.
+    lease: Option<Lease>,
 }
 
 #[async_trait::async_trait]
 impl EventSink for StoreSink {
     async fn deliver(&self, report: &PollReport) -> Result<(), SinkError> {
+        if let Some(lease) = &self.lease {
+            // The lease now runs a whole period past this commit: no other replica can have
+            // taken the cluster over before it lands.
+            match self
+                .store
+                .acquire_lease(
+                    &lease_name(self.cluster_id),
+                    &lease.holder,
+                    now_ms(),
+                    lease.ttl_ms,
+                )
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(cluster = %self.cluster.name, "watcher lease lost to another replica; stopping without committing");
+                    return Err(SinkError::Closed);
+                }
+                Err(e) => return Err(SinkError::Failed(e.to_string())),
+            }
+        }
         let snapshot = self
             .routing
             .get(self.store.as_ref())

@@ -182,8 +182,14 @@ pub async fn jobs(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let cluster = load(&state, id).await?;
-    let view = state.watchers.view(id).await;
-    let mut out = serde_json::json!({"cluster_id": cluster.id, "cluster": cluster.input.name, "watching": view.is_some()});
+    let live = state.watchers.view(id).await;
+    let watching = live.is_some();
+    // Watched by another replica (or by none): the state it last committed.
+    let view = match live {
+        Some(view) => Some(view),
+        None => state.watchers.stored_view(&cluster).await,
+    };
+    let mut out = serde_json::json!({"cluster_id": cluster.id, "cluster": cluster.input.name, "watching": watching});
     if let Some(view) = view {
         let shown = serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?;
         if let Value::Object(map) = shown {

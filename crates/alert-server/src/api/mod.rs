@@ -48,6 +48,8 @@ pub struct AppState {
     pub routing: Arc<RoutingCache>,
     /// Flink cluster watchers.
     pub watchers: Arc<crate::watch::Watchers>,
+    /// This replica's id (`replica_id`).
+    pub replica: String,
 }
 
 impl std::fmt::Debug for AppState {

@@ -9,16 +9,30 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::AppState;
 
-/// `GET /healthz`: 200 when the database answers.
-#[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, body = Object, example = json!({"status": "ok"})), (status = 503, body = Object)))]
+/// `GET /healthz`: 200 when the database answers (503 otherwise), with this replica's id and
+/// the clusters it watches (on PostgreSQL: the watcher leases it holds).
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, body = Object, example = json!({"status": "ok", "database": "ok", "backend": "postgres", "replica": "host-a-4242", "watching": [1, 3]})), (status = 503, body = Object)))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.pending_count().await {
-        Ok(_) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+    let backend = if state.store.is_shared() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let watching = state.watchers.watching().await;
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "database": "ok", "backend": backend,
+                "replica": state.replica, "watching": watching})),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": "error"})),
+                Json(
+                    json!({"status": "unavailable", "database": "error", "backend": backend,
+                    "replica": state.replica, "watching": watching}),
+                ),
             )
         }
     }

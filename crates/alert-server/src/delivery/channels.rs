@@ -1,8 +1,13 @@
 //! Built channels per instance, cached (a WeCom channel keeps its client and token cache warm).
+//!
+//! This process's API invalidates what it changes at once; a change made through another
+//! replica is seen within [`RECHECK_AFTER`] (the entry is then checked against the stored
+//! `updated_at` and rebuilt only when it differs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use alert_core::Channel;
 
@@ -17,6 +22,8 @@ pub struct ReadyInstance {
     pub name: String,
     /// Channel kind.
     pub kind: String,
+    /// The stored instance's `updated_at` it was built from.
+    pub updated_at: i64,
     /// Whether it is enabled.
     pub enabled: bool,
     /// Budget per minute (`None` = unlimited).
@@ -35,6 +42,7 @@ impl ReadyInstance {
             id: instance.id,
             name: instance.input.name.clone(),
             kind: instance.input.kind.clone(),
+            updated_at: instance.updated_at,
             enabled: instance.input.enabled,
             rate_per_minute: instance.input.rate_per_minute.filter(|r| *r > 0),
             channel,
@@ -42,10 +50,14 @@ impl ReadyInstance {
     }
 }
 
-/// Instance id → ready instance; the API invalidates entries it changes.
+/// How long a cached instance is used before it is checked against the store again.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(2);
+
+/// Instance id → ready instance (and when it was last checked); the API invalidates entries
+/// it changes.
 #[derive(Default)]
 pub struct ChannelCache {
-    map: RwLock<HashMap<i64, Arc<ReadyInstance>>>,
+    map: RwLock<HashMap<i64, (Instant, Arc<ReadyInstance>)>>,
     /// Bumped by every invalidation: an instance read across one is not cached (it may be stale).
     generation: AtomicU64,
 }
@@ -63,18 +75,25 @@ impl ChannelCache {
         store: &dyn Store,
         id: i64,
     ) -> Result<Option<Arc<ReadyInstance>>, String> {
-        if let Some(ready) = self.map.read().expect("not poisoned").get(&id) {
-            return Ok(Some(Arc::clone(ready)));
+        let cached = self.map.read().expect("not poisoned").get(&id).cloned();
+        if let Some((checked, ready)) = &cached {
+            if checked.elapsed() < RECHECK_AFTER {
+                return Ok(Some(Arc::clone(ready)));
+            }
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let Some(instance) = store.get_instance(id).await.map_err(|e| e.to_string())? else {
+            self.map.write().expect("not poisoned").remove(&id);
             return Ok(None);
         };
-        let ready = Arc::new(ReadyInstance::build(&instance));
+        let ready = match cached {
+            Some((_, ready)) if ready.updated_at == instance.updated_at => ready,
+            _ => Arc::new(ReadyInstance::build(&instance)),
+        };
         let mut map = self.map.write().expect("not poisoned");
         // An update committed while we read: what we read may predate it, so don't keep it.
         if self.generation.load(Ordering::SeqCst) == generation {
-            map.insert(id, Arc::clone(&ready));
+            map.insert(id, (Instant::now(), Arc::clone(&ready)));
         }
         Ok(Some(ready))
     }

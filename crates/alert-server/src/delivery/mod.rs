@@ -85,15 +85,16 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine over `store`; `wake` is notified when new deliveries are committed.
+    /// An engine over `store`; `wake` is notified when new deliveries are committed; `worker`
+    /// names this process in delivery claims (unique among replicas).
     pub fn new(
         store: Arc<dyn Store>,
         channels: Arc<ChannelCache>,
         metrics: Arc<Metrics>,
         config: DeliveryConfig,
         wake: Arc<Notify>,
+        worker: String,
     ) -> Self {
-        let worker = format!("{}-{}", std::process::id(), now_ms());
         let shared = Shared {
             store,
             channels,
@@ -236,12 +237,32 @@ impl Engine {
                 fail_all(tx, &rows, now, e).await;
                 continue;
             }
-            let decision = s.pacer.lock().expect("not poisoned").decide(
-                instance_id,
-                ready.rate_per_minute,
-                rows.len(),
-                now,
-            );
+            let decision = if s.store.is_shared() {
+                // Replicas share the instance's budget through the database.
+                match pacing::decide_shared(
+                    s.store.as_ref(),
+                    instance_id,
+                    ready.rate_per_minute,
+                    rows.len(),
+                    now,
+                )
+                .await
+                {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(error = %e, instance_id, "reading the send budget failed; will retry");
+                        release(s, &rows, now + 1_000).await;
+                        continue;
+                    }
+                }
+            } else {
+                s.pacer.lock().expect("not poisoned").decide(
+                    instance_id,
+                    ready.rate_per_minute,
+                    rows.len(),
+                    now,
+                )
+            };
             match decision {
                 Decision::SendAll => {
                     let room = s.instance_room(instance_id).min(rows.len());
@@ -489,6 +510,11 @@ async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> A
                         .inc();
                     let until = finished_at + millis(retry_after);
                     s.pacer.lock().expect("not poisoned").block(ready.id, until);
+                    if s.store.is_shared() {
+                        if let Err(e) = s.store.block_instance(ready.id, until).await {
+                            tracing::warn!(error = %e, instance_id = ready.id, "could not share the channel's pause with other replicas");
+                        }
+                    }
                     Some(until)
                 }
                 ErrorKind::RefreshAuth | ErrorKind::TooLong | ErrorKind::Permanent => None,

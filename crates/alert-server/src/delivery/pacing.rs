@@ -1,12 +1,14 @@
-//! Per-instance pacing: the instance's `rate_per_minute` budget (governor) and the pause a
-//! channel imposed ("send too fast"), deciding per batch whether to send, fold or wait.
+//! Per-instance pacing: the instance's `rate_per_minute` budget (a sliding minute, see
+//! [`window_take`]) and the pause a channel imposed ("send too fast"), deciding per batch
+//! whether to send, fold or wait.
+//!
+//! One process ([`Pacer`]) keeps the budgets in memory. Replicas sharing a database
+//! ([`decide_shared`]) keep them in it, so a DingTalk robot's 20 per minute is one budget for
+//! all of them.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use crate::store::{window_take, Store, StoreResult};
 
 /// What to do with the deliveries waiting for one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,24 +21,12 @@ pub enum Decision {
     WaitUntil(i64),
 }
 
+#[derive(Default)]
 struct Lane {
-    rate: Option<u32>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// Send times still in the window.
+    sent: Vec<i64>,
     /// A channel's own "too fast" answer pauses the instance until then (ms).
     blocked_until: i64,
-}
-
-impl Lane {
-    fn new(rate: Option<u32>) -> Self {
-        let limiter = rate
-            .and_then(NonZeroU32::new)
-            .map(|r| RateLimiter::direct(Quota::per_minute(r)));
-        Self {
-            rate,
-            limiter,
-            blocked_until: 0,
-        }
-    }
 }
 
 /// The pacing state of every instance this process sends to.
@@ -53,10 +43,24 @@ impl std::fmt::Debug for Pacer {
     }
 }
 
+/// The decision for `waiting` deliveries given a way to take `n` sends from the budget:
+/// all of them when they fit, one digest when one more message fits, or wait.
+fn decide_with(waiting: usize, mut take: impl FnMut(u32) -> Result<(), i64>) -> Decision {
+    let n = u32::try_from(waiting).unwrap_or(u32::MAX).max(1);
+    match take(n) {
+        Ok(()) => Decision::SendAll,
+        Err(_) if n > 1 => match take(1) {
+            Ok(()) => Decision::Digest,
+            Err(at) => Decision::WaitUntil(at),
+        },
+        Err(at) => Decision::WaitUntil(at),
+    }
+}
+
 impl Pacer {
     /// Decides for `waiting` deliveries of `instance` (budget `rate` per minute, `None` or 0 =
-    /// unlimited) at `now` (ms):
-    /// all of them when the budget allows, one digest when it allows one more message, or wait.
+    /// unlimited) at `now` (ms): all of them when the budget allows, one digest when it allows
+    /// one more message, or wait.
     pub fn decide(
         &mut self,
         instance: i64,
@@ -64,52 +68,18 @@ impl Pacer {
         waiting: usize,
         now: i64,
     ) -> Decision {
-        let lane = self
-            .lanes
-            .entry(instance)
-            .or_insert_with(|| Lane::new(rate));
-        if lane.rate != rate {
-            *lane = Lane {
-                blocked_until: lane.blocked_until,
-                ..Lane::new(rate)
-            };
-        }
+        let lane = self.lanes.entry(instance).or_default();
         if now < lane.blocked_until {
             return Decision::WaitUntil(lane.blocked_until);
         }
-        let Some(limiter) = &lane.limiter else {
-            return Decision::SendAll;
-        };
-        let n = u32::try_from(waiting)
-            .ok()
-            .and_then(NonZeroU32::new)
-            .unwrap_or(NonZeroU32::MIN);
-        if let Ok(Ok(())) = limiter.check_n(n) {
-            return Decision::SendAll;
-        }
-        match limiter.check() {
-            Ok(()) if waiting > 1 => Decision::Digest,
-            Ok(()) => Decision::SendAll,
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Decision::WaitUntil(now + millis(wait).max(1))
-            }
-        }
+        let rate = rate.unwrap_or(0);
+        decide_with(waiting, |n| window_take(&mut lane.sent, rate, n, now))
     }
 
     /// The channel said "too fast": pause the instance until `until` (ms).
     pub fn block(&mut self, instance: i64, until: i64) {
-        if let Some(lane) = self.lanes.get_mut(&instance) {
-            lane.blocked_until = lane.blocked_until.max(until);
-        } else {
-            self.lanes.insert(
-                instance,
-                Lane {
-                    blocked_until: until,
-                    ..Lane::new(None)
-                },
-            );
-        }
+        let lane = self.lanes.entry(instance).or_default();
+        lane.blocked_until = lane.blocked_until.max(until);
     }
 
     /// Forgets an instance (deleted or reconfigured).
@@ -118,8 +88,24 @@ impl Pacer {
     }
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// [`Pacer::decide`] on the budget kept in `store`, shared by every replica on it.
+pub async fn decide_shared(
+    store: &dyn Store,
+    instance: i64,
+    rate: Option<u32>,
+    waiting: usize,
+    now: i64,
+) -> StoreResult<Decision> {
+    let rate = rate.unwrap_or(0);
+    let n = u32::try_from(waiting).unwrap_or(u32::MAX).max(1);
+    Ok(match store.take_budget(instance, rate, n, now).await? {
+        Ok(()) => Decision::SendAll,
+        Err(_) if n > 1 => match store.take_budget(instance, rate, 1, now).await? {
+            Ok(()) => Decision::Digest,
+            Err(at) => Decision::WaitUntil(at),
+        },
+        Err(at) => Decision::WaitUntil(at),
+    })
 }
 
 #[cfg(test)]
@@ -138,17 +124,15 @@ mod tests {
     #[test]
     fn budget_then_digest_then_wait() {
         let mut p = Pacer::default();
-        // 20 per minute: the burst allows 20 single sends.
-        for _ in 0..19 {
-            assert_eq!(p.decide(1, Some(20), 1, 0), Decision::SendAll);
+        // 20 per minute: the free half (10) as single sends...
+        for i in 0..10 {
+            assert_eq!(p.decide(1, Some(20), 1, i), Decision::SendAll);
         }
-        // 5 waiting, 1 token left: one digest.
-        assert_eq!(p.decide(1, Some(20), 5, 0), Decision::Digest);
-        // Budget spent: wait about 3 s (60 s / 20).
-        let Decision::WaitUntil(at) = p.decide(1, Some(20), 3, 1_000) else {
-            panic!("expected a wait")
-        };
-        assert!((1_001..=1_000 + 3_100).contains(&at), "{at}");
+        // ...then the paced half: 5 waiting fold into one digest every 6 s.
+        assert_eq!(p.decide(1, Some(20), 5, 100), Decision::WaitUntil(6_009));
+        assert_eq!(p.decide(1, Some(20), 5, 6_009), Decision::Digest);
+        assert_eq!(p.decide(1, Some(20), 1, 6_100), Decision::WaitUntil(12_009));
+        assert_eq!(p.decide(1, Some(20), 1, 12_009), Decision::SendAll);
     }
 
     #[test]
@@ -157,5 +141,20 @@ mod tests {
         p.block(7, 60_000);
         assert_eq!(p.decide(7, None, 1, 1_000), Decision::WaitUntil(60_000));
         assert_eq!(p.decide(7, None, 1, 60_000), Decision::SendAll);
+    }
+
+    #[test]
+    fn the_shared_decision_is_the_same() {
+        decide_with(3, |_| Ok(()));
+        let mut calls = Vec::new();
+        let d = decide_with(3, |n| {
+            calls.push(n);
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(5)
+            }
+        });
+        assert_eq!((d, calls), (Decision::Digest, vec![3, 1]));
     }
 }

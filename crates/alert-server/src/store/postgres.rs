@@ -1786,59 +1786,40 @@ impl Store for PgStore {
         now: i64,
     ) -> StoreResult<Result<(), i64>> {
         const WHAT: &str = "taking a send budget";
-        let params = super::budget_params(rate_per_minute);
-        let cost = params.map(|(token, tolerance)| (token * i64::from(n), tolerance));
-        if let Some((cost, tolerance)) = cost.filter(|(c, t)| *c <= *t && n > 0) {
-            // GCRA in one statement, atomic across replicas: the first use inserts; later ones
-            // lock the row and move `tat` only when the whole cost fits in the window and no
-            // block is in force.
-            let taken: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO rate_budgets (instance_id, tat, blocked_until) \
-                 VALUES ($1, $2 + $3, 0) \
-                 ON CONFLICT (instance_id) DO UPDATE SET \
-                 tat = GREATEST(rate_budgets.tat, $2) + $3 \
-                 WHERE rate_budgets.blocked_until <= $2 \
-                 AND GREATEST(rate_budgets.tat, $2) + $3 <= $2 + $4 \
-                 RETURNING tat",
-            )
+        // The row lock serialises the replicas taking from one instance's budget.
+        let mut tx = self.pool.begin().await.map_err(db(WHAT))?;
+        sqlx::query("INSERT INTO rate_budgets (instance_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(instance_id)
-            .bind(now)
-            .bind(cost)
-            .bind(tolerance)
-            .fetch_optional(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| budget_error(e, instance_id, WHAT))?;
-            if taken.is_some() {
-                return Ok(Ok(()));
-            }
+        let (mut sent, blocked_until): (Vec<i64>, i64) = sqlx::query_as(
+            "SELECT sent, blocked_until FROM rate_budgets WHERE instance_id = $1 FOR UPDATE",
+        )
+        .bind(instance_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        if blocked_until > now {
+            return Ok(Err(blocked_until));
         }
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT tat, blocked_until FROM rate_budgets WHERE instance_id = $1")
+        let taken = super::window_take(&mut sent, rate_per_minute, n, now);
+        if taken.is_ok() && rate_per_minute > 0 {
+            sqlx::query("UPDATE rate_budgets SET sent = $1 WHERE instance_id = $2")
+                .bind(&sent)
                 .bind(instance_id)
-                .fetch_optional(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db(WHAT))?;
-        let (tat, blocked_until) = row.unwrap_or((now, 0));
-        if params.is_none() || n == 0 {
-            // Unlimited, or nothing asked: only a block refuses.
-            return Ok(if blocked_until > now {
-                Err(blocked_until)
-            } else {
-                Ok(())
-            });
+            tx.commit().await.map_err(db(WHAT))?;
         }
-        Ok(Err(super::budget_retry_at(
-            rate_per_minute,
-            tat,
-            blocked_until,
-            now,
-        )))
+        Ok(taken)
     }
 
     async fn block_instance(&self, instance_id: i64, until: i64) -> StoreResult<()> {
         const WHAT: &str = "blocking an instance";
         sqlx::query(
-            "INSERT INTO rate_budgets (instance_id, tat, blocked_until) VALUES ($1, 0, $2) \
+            "INSERT INTO rate_budgets (instance_id, blocked_until) VALUES ($1, $2) \
              ON CONFLICT (instance_id) DO UPDATE SET \
              blocked_until = GREATEST(rate_budgets.blocked_until, excluded.blocked_until)",
         )

@@ -1728,57 +1728,40 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<Result<(), i64>> {
         const WHAT: &str = "taking a send budget";
-        let params = super::budget_params(rate_per_minute);
-        let cost = params.map(|(token, tolerance)| (token * i64::from(n), tolerance));
-        if let Some((cost, tolerance)) = cost.filter(|(c, t)| *c <= *t && n > 0) {
-            // GCRA in one statement: the first use inserts, later ones move `tat` only when
-            // the whole cost fits in the window and no block is in force.
-            let taken: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO rate_budgets (instance_id, tat, blocked_until) VALUES (?1, ?2 + ?3, 0) \
-                 ON CONFLICT (instance_id) DO UPDATE SET \
-                 tat = MAX(rate_budgets.tat, ?2) + ?3 \
-                 WHERE rate_budgets.blocked_until <= ?2 \
-                 AND MAX(rate_budgets.tat, ?2) + ?3 <= ?2 + ?4 \
-                 RETURNING tat",
-            )
+        let mut tx = self.write_tx(WHAT).await?;
+        sqlx::query("INSERT INTO rate_budgets (instance_id) VALUES (?1) ON CONFLICT DO NOTHING")
             .bind(instance_id)
-            .bind(now)
-            .bind(cost)
-            .bind(tolerance)
-            .fetch_optional(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(|e| budget_error(e, instance_id, WHAT))?;
-            if taken.is_some() {
-                return Ok(Ok(()));
-            }
-        }
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT tat, blocked_until FROM rate_budgets WHERE instance_id = ?1")
+        let (sent, blocked_until): (String, i64) =
+            sqlx::query_as("SELECT sent, blocked_until FROM rate_budgets WHERE instance_id = ?1")
                 .bind(instance_id)
-                .fetch_optional(&self.writer)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db(WHAT))?;
-        let (tat, blocked_until) = row.unwrap_or((now, 0));
-        if params.is_none() || n == 0 {
-            // Unlimited, or nothing asked: only a block refuses.
-            return Ok(if blocked_until > now {
-                Err(blocked_until)
-            } else {
-                Ok(())
-            });
+        if blocked_until > now {
+            return Ok(Err(blocked_until));
         }
-        Ok(Err(super::budget_retry_at(
-            rate_per_minute,
-            tat,
-            blocked_until,
-            now,
-        )))
+        let mut sent: Vec<i64> =
+            serde_json::from_str(&sent).map_err(|e| corrupt("rate_budgets.sent", e))?;
+        let taken = super::window_take(&mut sent, rate_per_minute, n, now);
+        if taken.is_ok() && rate_per_minute > 0 {
+            sqlx::query("UPDATE rate_budgets SET sent = ?1 WHERE instance_id = ?2")
+                .bind(to_json(&sent)?)
+                .bind(instance_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(WHAT))?;
+            tx.commit().await.map_err(db(WHAT))?;
+        }
+        Ok(taken)
     }
 
     async fn block_instance(&self, instance_id: i64, until: i64) -> StoreResult<()> {
         const WHAT: &str = "blocking an instance";
         sqlx::query(
-            "INSERT INTO rate_budgets (instance_id, tat, blocked_until) VALUES (?1, 0, ?2) \
+            "INSERT INTO rate_budgets (instance_id, blocked_until) VALUES (?1, ?2) \
              ON CONFLICT (instance_id) DO UPDATE SET \
              blocked_until = MAX(rate_budgets.blocked_until, excluded.blocked_until)",
         )

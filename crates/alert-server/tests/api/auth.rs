@@ -68,8 +68,8 @@ async fn with_a_token_api_calls_need_it() {
     assert_eq!(
         srv.raw(get.clone(), "/healthz", None, Some(None))
             .await
-            .body,
-        json!({"status": "ok"})
+            .body["status"],
+        json!("ok")
     );
 }
 

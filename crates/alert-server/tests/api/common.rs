@@ -145,6 +145,7 @@ pub fn test_config(dir: &Path) -> ServerConfig {
             shutdown_grace_secs: 1,
             ..DeliveryConfig::default()
         },
+        ..ServerConfig::default()
     }
 }
 

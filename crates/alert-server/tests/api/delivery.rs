@@ -305,8 +305,9 @@ async fn throttle_with_retry_after_is_delivered_after_the_window() {
     assert_eq!(log[1]["outcome"], "sent", "{log}");
 }
 
-/// rate 2/min, 6 events: the first is throttled by the channel for 1 s, the other five arrive
-/// during the pause; when it ends the six wait together and go out as one digest.
+/// rate 4/min (2 sends free, then one per 30 s), 6 events: the first is throttled by the
+/// channel for 1 s, the other five arrive during the pause; when it ends the six wait together,
+/// do not fit in the one free send left, and go out as one digest.
 #[tokio::test]
 async fn paced_instance_folds_waiting_alerts_into_one_digest() {
     let srv = TestServer::start().await;
@@ -317,7 +318,7 @@ async fn paced_instance_folds_waiting_alerts_into_one_digest() {
         1,
     )
     .await;
-    route_all(&srv, &ding, json!({"rate_per_minute": 2})).await;
+    route_all(&srv, &ding, json!({"rate_per_minute": 4})).await;
     srv.event(&job_event("storm-0", "storm_job_0", "FAILED", AT))
         .await
         .expect(202);
@@ -510,7 +511,19 @@ async fn restart_delivers_what_was_in_flight_at_shutdown() {
 async fn metrics_and_health() {
     let srv = TestServer::start().await;
     let health = srv.get("/healthz").await.expect(200);
-    assert_eq!(health, json!({"status": "ok"}));
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok", "{health}");
+    let backend = if srv.config.database_url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(health["backend"], backend);
+    assert!(
+        !health["replica"].as_str().unwrap_or_default().is_empty(),
+        "{health}"
+    );
+    assert_eq!(health["watching"], json!([]), "no cluster, nothing watched");
     let ding = robot(None).await;
     route_all(&srv, &ding, json!({})).await;
     srv.event(&job_event("m-1", "orders", "FAILED", AT))
