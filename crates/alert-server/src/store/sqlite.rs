@@ -1598,8 +1598,11 @@ impl Store for SqliteStore {
                     message: format!("instance {instance_id} does not exist"),
                 });
             };
+            // INDEXED BY: without statistics SQLite prefers the primary key's `instance_id`
+            // prefix, a scan of every key ever sent to the instance (0.8 ms at 12,000 keys and
+            // growing); the notification's own 10 or so rows are one index range away.
             sqlx::query(
-                "UPDATE am_sent SET delivery_id = ?1 \
+                "UPDATE am_sent INDEXED BY am_sent_notification SET delivery_id = ?1 \
                  WHERE instance_id = ?2 AND notification_id = ?3 AND delivery_id = 0",
             )
             .bind(delivery_id)
