@@ -10,27 +10,44 @@
 //! 2. builds (`cargo build --release -p alert-server`, unless `--server-bin` is given) and starts
 //!    the server as a child process on a free loopback port with a fresh SQLite database in a
 //!    temporary directory and `FLINK_ALERT_LOG=warn` (every other `FLINK_ALERT_*` variable is
-//!    removed from its environment), then waits for `GET /healthz`;
+//!    removed from its environment), then waits for `GET /healthz`.
+//!
+//!    With `--database-url postgres://USER@HOST[:PORT]/DB` it instead creates a fresh database
+//!    `fa_load_<random>` on that PostgreSQL server (with `psql`, connected to `DB`), gives it to
+//!    the servers (through `FLINK_ALERT_DATABASE_URL`, so that a password stays out of `ps`) and
+//!    drops it (`WITH (FORCE)`) at the end, also when the run fails. With `--replicas R` it
+//!    starts R servers on that one database, each on its own loopback port with
+//!    `FLINK_ALERT_REPLICA_ID=load-<i>`;
 //! 3. creates K DingTalk instances pointing at the mock (`rate_per_minute: 0`, unlimited), one
-//!    group holding them all and one binding `{"job":"*"}`;
+//!    group holding them all and one binding `{"job":"*"}`, all through the first replica (with
+//!    several, then waits [`CONFIG_SPREAD`] for the others' routing caches to see it);
 //! 4. **phase A, throughput**: posts N `FAILED` events, each with its own job id, as fast as
-//!    `--concurrency` requests in flight allow, then waits for the N×K robot requests. Reports
+//!    `--concurrency` requests in flight allow (round-robin over the replicas: event i goes to
+//!    replica i mod R), then waits for the N×K robot requests. Reports
 //!    events accepted per second, deliveries per second end to end (N×K ÷ time from the first
 //!    POST to the last robot request), the rate between the 10th and 90th percentile arrivals,
-//!    and checks that every (event, instance) pair arrived exactly once;
+//!    and checks that every (event, instance) pair arrived exactly once: missing pairs and
+//!    duplicates are counted and reported, and the report starts with a `PASS`/`FAIL` verdict
+//!    (FAIL, and a non-zero exit, when a pair is missing, was sent twice, a POST failed or a
+//!    wait timed out);
 //! 5. **phase B, latency**: posts events on a fixed schedule of `--rate` per second for
 //!    `--duration-secs`, and reports the percentiles of the time from *just before the POST is
 //!    sent* to the robot request for that (event, instance) (also from the 202 answer, and the
 //!    POST's own round trip);
-//! 6. reads the server's `VmRSS` (and `VmHWM`, the peak) from `/proc/<pid>/status` right after
+//! 6. reads each server's `VmRSS` (and `VmHWM`, the peak) from `/proc/<pid>/status` right after
 //!    start and again after the load, once idle;
-//! 7. stops the server with SIGTERM (SIGKILL if it is still running after 15 s) and prints a
+//! 7. stops the servers with SIGTERM (SIGKILL if one is still running after 15 s) and prints a
 //!    Markdown report on stdout.
 //!
-//! To tell where the time goes, each phase also reports the CPU seconds of the server, of the
+//! To tell where the time goes, each phase also reports the CPU seconds of every server
+//! replica, of PostgreSQL (every process of the machine named `postgres`: its backends, the
+//! ones serving the load's database counted apart, and its WAL writer, checkpointer, …), of the
 //! load generator, of the mock robot and of every other process of the machine (`/proc`), the
-//! server's busiest threads (the Tokio workers, SQLite's connection threads), and prints on
-//! stderr a per-second timeline of accepted events and robot requests.
+//! servers' busiest threads (the Tokio workers, SQLite's connection threads), and prints on
+//! stderr a per-second timeline of accepted events and robot requests. On PostgreSQL it also
+//! reports the load database's transaction and row counters (`pg_stat_database`, read after
+//! the servers stopped). `--quiet-wait-secs S` first waits (at most S s) for the machine to be
+//! quiet, and the report says whether it was: the servers share the cores with everything else.
 //!
 //! `cargo xtask` builds xtask in the dev profile; `load` runs itself again with `cargo run
 //! --release` so that an unoptimized load generator does not take CPU from the server.
@@ -74,6 +91,11 @@ const SETTLE: Duration = Duration::from_millis(500);
 const IDLE_WAIT: Duration = Duration::from_secs(5);
 /// The prefix of every job id the load test sends (`load-000123`).
 const JOB_PREFIX: &str = "load-";
+/// With several replicas, the wait after configuring through the first one: the others'
+/// routing caches are re-read after 1 s (`RoutingCache`'s TTL in alert-server).
+const CONFIG_SPREAD: Duration = Duration::from_millis(2_500);
+/// Bound on one `psql` command (create, size or drop of the load's PostgreSQL database).
+const PSQL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `cargo xtask load`: load test of alert-server on loopback (see `xtask/src/load.rs`).
 #[derive(Debug, Parser)]
@@ -97,6 +119,20 @@ struct LoadArgs {
     /// Give up waiting for a phase's robot requests after this many seconds.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     drain_timeout_secs: u64,
+    /// PostgreSQL server to use instead of SQLite, as the URL of an existing database to
+    /// connect to (`postgres://postgres@127.0.0.1:5432/test`): the run creates a database
+    /// `fa_load_<random>` there for the servers and drops it at the end. Needs `psql`.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Server processes on the one database (PostgreSQL only beyond 1); events are posted to
+    /// them round-robin.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    replicas: u64,
+    /// Before starting, wait up to this many seconds for the machine to be quiet (under 20 %
+    /// of its cores busy for 5 s in a row), and say in the report whether it was; 0: start at
+    /// once.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    quiet_wait_secs: u64,
     /// The server binary to run (default: build and run target/release/alert-server).
     #[arg(long, value_name = "PATH")]
     server_bin: Option<PathBuf>,
@@ -119,6 +155,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let args =
         LoadArgs::parse_from(std::iter::once("cargo xtask load".to_owned()).chain(args.to_vec()));
+    ensure!(
+        args.database_url.is_some() || args.replicas == 1,
+        "--replicas {} needs --database-url postgres://…: a SQLite database belongs to one process",
+        args.replicas
+    );
     let bin = match &args.server_bin {
         Some(path) => path.clone(),
         None => {
@@ -139,29 +180,58 @@ pub fn run(args: &[String]) -> Result<()> {
             .map_or(0, |d| d.as_millis())
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let result = run_in(&args, &bin, &dir);
+    let result = (|| {
+        // Dropped (the database with it) after `run_in` has stopped the servers, also on error.
+        let pg = args.database_url.as_deref().map(PgDb::create).transpose()?;
+        run_in(&args, &bin, &dir, pg.as_ref())
+    })();
     if result.is_err() || args.keep {
-        eprintln!("kept {} (database and server log)", dir.display());
+        eprintln!("kept {} (database and server logs)", dir.display());
     } else {
         std::fs::remove_dir_all(&dir).ok();
     }
     result
 }
 
-/// The load test proper, with the server's files in `dir`.
-fn run_in(args: &LoadArgs, bin: &Path, dir: &Path) -> Result<()> {
+/// The load test proper, with the servers' files in `dir` and their database in `pg` (when
+/// given) or a SQLite file in `dir`.
+fn run_in(args: &LoadArgs, bin: &Path, dir: &Path, pg: Option<&PgDb>) -> Result<()> {
+    let quiet = wait_quiet(Duration::from_secs(args.quiet_wait_secs));
+    eprintln!("machine: {quiet}");
     let total_b = args.rate * args.duration_secs;
     let recorder = Arc::new(Recorder::new(
         usize::try_from(args.events + total_b)?,
         usize::try_from(args.instances)?,
     ));
     let mock = Mock::start(Arc::clone(&recorder))?;
-    let mut server = Server::start(bin, dir)?;
+    let db_url = pg.map_or_else(
+        || format!("sqlite://{}", dir.join("load.db").display()),
+        |pg| pg.url.clone(),
+    );
+    // Free ports: bind them all, note them, release them (the servers bind them a moment later).
+    let listeners = (0..args.replicas)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("cannot find free ports")?;
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    drop(listeners);
+    let mut servers = Vec::new();
+    for (i, port) in ports.into_iter().enumerate() {
+        servers.push(Server::start(bin, dir, i, port, &db_url)?);
+    }
+    for server in &servers {
+        eprintln!(
+            "server {} pid {} on {}",
+            server.replica, server.pid, server.base
+        );
+    }
     eprintln!(
-        "server pid {} on {}, mock robot on {}, database in {}",
-        server.pid,
-        server.base,
+        "mock robot on {}, database {}, files in {}",
         mock.addr,
+        pg.map_or_else(|| "SQLite".to_owned(), |pg| pg.shown.clone()),
         dir.display()
     );
 
@@ -169,21 +239,47 @@ fn run_in(args: &LoadArgs, bin: &Path, dir: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(drive(args, &mut server, &mock, &recorder));
-    let stop = server.stop();
+    let outcome = runtime.block_on(drive(
+        quiet,
+        args,
+        &mut servers,
+        &mock,
+        &recorder,
+        pg.map(|pg| pg.name.as_str()),
+    ));
+    let stops: Vec<Result<Stopped>> = servers.iter_mut().map(Server::stop).collect();
     mock.stop();
-    let report = outcome?;
-    let stop = stop?;
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let mut report = outcome?;
+    let stops = stops.into_iter().collect::<Result<Vec<_>>>()?;
+    let logs: Vec<String> = servers
+        .iter()
+        .map(|s| std::fs::read_to_string(&s.log).unwrap_or_default())
+        .collect();
+    let log_lines: Vec<usize> = logs.iter().map(|l| l.lines().count()).collect();
+    let db_bytes = match pg {
+        Some(pg) => pg.size(),
+        None => Some(db_size(dir)),
+    };
+    report.pg_stats = pg.and_then(PgDb::stats);
     print!(
         "{}",
-        report.markdown(args, bin, &stop, log.lines().count(), db_size(dir))
+        report.markdown(args, bin, pg, &stops, &log_lines, db_bytes)
     );
-    if log.lines().count() > 0 {
-        eprintln!("server log ({} lines, first 10):", log.lines().count());
-        for line in log.lines().take(10) {
-            eprintln!("  {line}");
+    for (server, log) in servers.iter().zip(&logs) {
+        if log.lines().count() > 0 {
+            eprintln!(
+                "{} log ({} lines, first 10):",
+                server.replica,
+                log.lines().count()
+            );
+            for line in log.lines().take(10) {
+                eprintln!("  {line}");
+            }
         }
+    }
+    let failures = report.failures();
+    if !failures.is_empty() {
+        bail!("FAIL: {}", failures.join("; "));
     }
     Ok(())
 }
@@ -211,6 +307,169 @@ fn db_size(dir: &Path) -> u64 {
         .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
         .map(|m| m.len())
         .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL database of a run
+
+/// A database `fa_load_<random>` created for one run on a PostgreSQL server, dropped (with
+/// `WITH (FORCE)`, closing whatever connections are left) when this is dropped.
+#[derive(Debug)]
+struct PgDb {
+    /// The URL given (an existing database on the server), for `CREATE`/`DROP DATABASE`.
+    admin: String,
+    name: String,
+    /// The new database's URL, for the servers.
+    url: String,
+    /// `url` with its password masked, for the report.
+    shown: String,
+    /// `admin` with its password masked, for the report.
+    admin_shown: String,
+}
+
+impl PgDb {
+    fn create(admin: &str) -> Result<Self> {
+        let mut url = reqwest::Url::parse(admin).context("--database-url is not a URL")?;
+        ensure!(
+            matches!(url.scheme(), "postgres" | "postgresql"),
+            "--database-url must be postgres://USER@HOST[:PORT]/DB (SQLite is the default)"
+        );
+        let random = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            h.finish()
+        };
+        let name = format!("fa_load_{random:016x}");
+        psql(admin, &format!("CREATE DATABASE {name}"))
+            .with_context(|| format!("cannot create database {name}"))?;
+        let masked = |url: &reqwest::Url| {
+            let mut url = url.clone();
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        };
+        let admin_shown = masked(&url);
+        url.set_path(&format!("/{name}"));
+        let shown = masked(&url);
+        eprintln!("created database {name}");
+        Ok(Self {
+            admin: admin.to_owned(),
+            name,
+            url: url.to_string(),
+            shown,
+            admin_shown,
+        })
+    }
+
+    /// The database's transaction and row counters (`pg_stat_database`), read once the servers
+    /// have exited (their backends flush their counters when they end).
+    fn stats(&self) -> Option<PgStats> {
+        let out = psql(
+            &self.admin,
+            &format!(
+                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted \
+                 FROM pg_stat_database WHERE datname = '{}'",
+                self.name
+            ),
+        )
+        .ok()?;
+        let v: Vec<u64> = out
+            .trim()
+            .split('|')
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        match v.as_slice() {
+            &[commits, rollbacks, inserted, updated, deleted] => Some(PgStats {
+                commits,
+                rollbacks,
+                inserted,
+                updated,
+                deleted,
+            }),
+            _ => None,
+        }
+    }
+
+    /// `pg_database_size`, in bytes.
+    fn size(&self) -> Option<u64> {
+        psql(
+            &self.admin,
+            &format!("SELECT pg_database_size('{}')", self.name),
+        )
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        match psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            Ok(_) => eprintln!("dropped database {}", self.name),
+            Err(e) => eprintln!("could not drop database {}: {e:#}", self.name),
+        }
+    }
+}
+
+/// `pg_stat_database` counters of the load's database over the whole run (setup included).
+#[derive(Debug, Clone, Copy)]
+struct PgStats {
+    commits: u64,
+    rollbacks: u64,
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+}
+
+/// Runs one SQL command with `psql` on `url`, within [`PSQL_TIMEOUT`]; its output.
+fn psql(url: &str, sql: &str) -> Result<String> {
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run psql (the PostgreSQL client; apt-get install postgresql-client)")?;
+    let deadline = Instant::now() + PSQL_TIMEOUT;
+    while child.try_wait()?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("psql did not finish within {} s", PSQL_TIMEOUT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "psql: {} ({})",
+        String::from_utf8_lossy(&out.stderr).trim(),
+        out.status
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,10 +680,12 @@ impl Mock {
 // ---------------------------------------------------------------------------------------------
 // The server under test
 
-/// The child `alert-server`; killed on drop if still running.
+/// One child `alert-server`; killed on drop if still running.
 struct Server {
     child: Child,
     pid: u32,
+    /// Its `FLINK_ALERT_REPLICA_ID`, `load-<i>`.
+    replica: String,
     /// `http://127.0.0.1:<port>`
     base: String,
     log: PathBuf,
@@ -441,21 +702,16 @@ struct Stopped {
 }
 
 impl Server {
-    fn start(bin: &Path, dir: &Path) -> Result<Self> {
-        // A free port: bind, note it, release it (the server binds it a moment later).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("cannot find a free port")?
-            .port();
-        let log = dir.join("server.log");
+    /// Replica `index` on `port`, on the database `db_url`, its output in `dir/server-<index>.log`.
+    fn start(bin: &Path, dir: &Path, index: usize, port: u16, db_url: &str) -> Result<Self> {
+        let replica = format!("load-{index}");
+        let log = dir.join(format!("server-{index}.log"));
         let out = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         let mut command = Command::new(bin);
         command
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .arg("--database-url")
-            .arg(format!("sqlite://{}", dir.join("load.db").display()))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -465,13 +721,18 @@ impl Server {
                 command.env_remove(key);
             }
         }
-        command.env("FLINK_ALERT_LOG", "warn");
+        command
+            .env("FLINK_ALERT_LOG", "warn")
+            // In the environment rather than on the command line: a password stays out of `ps`.
+            .env("FLINK_ALERT_DATABASE_URL", db_url)
+            .env("FLINK_ALERT_REPLICA_ID", &replica);
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         Ok(Self {
             pid: child.id(),
             child,
+            replica,
             base: format!("http://127.0.0.1:{port}"),
             log,
         })
@@ -483,7 +744,11 @@ impl Server {
         let url = format!("{}/healthz", self.base);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("the server exited at start ({status})");
+                bail!(
+                    "{} exited at start ({status}); see {}",
+                    self.replica,
+                    self.log.display()
+                );
             }
             let answer = client
                 .get(&url)
@@ -495,7 +760,8 @@ impl Server {
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "the server did not answer /healthz within {} s",
+                    "{} did not answer /healthz within {} s",
+                    self.replica,
                     STARTUP_TIMEOUT.as_secs()
                 );
             }
@@ -507,7 +773,7 @@ impl Server {
     fn stop(&mut self) -> Result<Stopped> {
         let asked = Instant::now();
         if let Some(status) = self.child.try_wait()? {
-            bail!("the server had already exited ({status})");
+            bail!("{} had already exited ({status})", self.replica);
         }
         // std has no way to send SIGTERM (and this workspace forbids unsafe): use kill(1).
         let sent = Command::new("kill")
@@ -592,14 +858,62 @@ fn cpu_secs(stat: &Path) -> f64 {
     secs
 }
 
-/// CPU seconds used so far by the server, the load generator and the mock robot.
-#[derive(Debug, Clone, Copy, Default)]
+/// CPU seconds used so far by each server, PostgreSQL's processes, the load generator and the
+/// mock robot, and the machine; [`CpuSnap::since`] makes a [`Cpu`] of two of them.
+#[derive(Debug, Clone, Default)]
+struct CpuSnap {
+    servers: Vec<f64>,
+    /// Every `postgres` process by pid: whether it serves the load's database, its seconds.
+    postgres: HashMap<u32, (bool, f64)>,
+    generator: f64,
+    mock: f64,
+    machine: f64,
+}
+
+/// CPU seconds used in a phase.
+#[derive(Debug, Clone, Default)]
 struct Cpu {
-    server: f64,
+    /// Per server replica, in replica order.
+    servers: Vec<f64>,
+    /// Every process named `postgres` (backends of any database, WAL writer, checkpointer, …).
+    postgres: f64,
+    /// Of which the backends connected to the load's database.
+    postgres_load: f64,
     generator: f64,
     mock: f64,
     /// Every process of the machine (`/proc/stat`: all but idle and iowait).
     machine: f64,
+}
+
+/// The CPU seconds of every process named `postgres`, by pid, and whether its title (`postgres:
+/// USER DB HOST(PORT) STATE`) names the database `db`.
+fn postgres_cpu(db: Option<&str>) -> HashMap<u32, (bool, f64)> {
+    let mut found = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if std::fs::read_to_string(path.join("comm")).map_or(true, |c| c.trim() != "postgres") {
+            continue;
+        }
+        let ours = db.is_some_and(|db| {
+            std::fs::read(path.join("cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .split(|ch: char| ch.is_whitespace() || ch == '\0')
+                    .any(|word| word == db)
+            })
+        });
+        found.insert(pid, (ours, cpu_secs(&path.join("stat"))));
+    }
+    found
 }
 
 /// Busy CPU seconds of the whole machine since boot, from the first line of `/proc/stat`.
@@ -626,34 +940,76 @@ fn machine_busy_secs() -> f64 {
     secs
 }
 
-impl Cpu {
-    fn now(server: u32, mock: &Mock) -> Self {
+impl CpuSnap {
+    fn now(servers: &[u32], mock: &Mock, db: Option<&str>) -> Self {
         let mock_secs = cpu_secs(&mock.stat);
         Self {
-            server: cpu_secs(Path::new(&format!("/proc/{server}/stat"))),
+            servers: servers
+                .iter()
+                .map(|pid| cpu_secs(Path::new(&format!("/proc/{pid}/stat"))))
+                .collect(),
+            postgres: postgres_cpu(db),
             generator: cpu_secs(Path::new("/proc/self/stat")) - mock_secs,
             mock: mock_secs,
             machine: machine_busy_secs(),
         }
     }
 
-    fn since(self, before: Self) -> Self {
-        Self {
-            server: self.server - before.server,
+    /// What was used from `before` to `self`. A `postgres` process that started in between
+    /// counts whole; one that exited in between is missed (the servers' pools keep theirs).
+    fn since(&self, before: &Self) -> Cpu {
+        let (mut postgres, mut postgres_load) = (0.0, 0.0);
+        for (pid, (ours, secs)) in &self.postgres {
+            let used = secs - before.postgres.get(pid).map_or(0.0, |(_, s)| *s);
+            postgres += used;
+            if *ours {
+                postgres_load += used;
+            }
+        }
+        Cpu {
+            servers: self
+                .servers
+                .iter()
+                .zip(&before.servers)
+                .map(|(a, b)| a - b)
+                .collect(),
+            postgres,
+            postgres_load,
             generator: self.generator - before.generator,
             mock: self.mock - before.mock,
             machine: self.machine - before.machine,
         }
     }
+}
 
-    /// "server 1.2 s (61 %), load generator …, other processes …" over `wall`.
-    fn describe(self, wall: Duration) -> String {
+impl Cpu {
+    fn server_total(&self) -> f64 {
+        self.servers.iter().sum()
+    }
+
+    /// "servers 1.2 s (61 %: load-0 …), PostgreSQL …, load generator …, other processes …"
+    /// over `wall`.
+    fn describe(&self, wall: Duration) -> String {
         let pct = |s: f64| 100.0 * s / wall.as_secs_f64().max(1e-9);
-        let other = (self.machine - self.server - self.generator - self.mock).max(0.0);
+        let server = self.server_total();
+        let other = (self.machine - server - self.postgres - self.generator - self.mock).max(0.0);
+        let per_replica = if self.servers.len() > 1 {
+            let each: Vec<String> = self
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("load-{i} {:.0} %", pct(*s)))
+                .collect();
+            format!(": {}", each.join(", "))
+        } else {
+            String::new()
+        };
         format!(
-            "server {:.1} s ({:.0} %), load generator {:.1} s ({:.0} %), mock robot {:.1} s ({:.0} %), other processes {:.1} s ({:.0} %) of {:.1} s wall ({} cores = {} %)",
-            self.server,
-            pct(self.server),
+            "server {server:.1} s ({:.0} %{per_replica}), PostgreSQL {:.1} s ({:.0} %; the load database's backends {:.0} %), load generator {:.1} s ({:.0} %), mock robot {:.1} s ({:.0} %), other processes {:.1} s ({:.0} %) of {:.1} s wall ({} cores = {} %)",
+            pct(server),
+            self.postgres,
+            pct(self.postgres),
+            pct(self.postgres_load),
             self.generator,
             pct(self.generator),
             self.mock,
@@ -667,18 +1023,20 @@ impl Cpu {
     }
 }
 
-/// CPU seconds of each thread of `pid`, by thread id, with the thread's name.
-fn thread_cpu(pid: u32) -> HashMap<String, (String, f64)> {
+/// CPU seconds of each thread of the processes `pids`, by thread id, with the thread's name.
+fn thread_cpu(pids: &[u32]) -> HashMap<String, (String, f64)> {
     let mut threads = HashMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return threads;
-    };
-    for task in tasks.flatten() {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        threads.insert(
-            task.file_name().to_string_lossy().into_owned(),
-            (name.trim().to_owned(), cpu_secs(&task.path().join("stat"))),
-        );
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            threads.insert(
+                task.file_name().to_string_lossy().into_owned(),
+                (name.trim().to_owned(), cpu_secs(&task.path().join("stat"))),
+            );
+        }
     }
     threads
 }
@@ -719,6 +1077,49 @@ fn busiest_threads(
         .join(", ")
 }
 
+/// Waits, for at most `max`, until the machine has been under 20 % busy (all cores) for 5 s
+/// in a row; says how that went.
+fn wait_quiet(max: Duration) -> String {
+    const WINDOW: usize = 5;
+    if max.is_zero() {
+        return "no wait for a quiet machine".to_owned();
+    }
+    let started = Instant::now();
+    #[allow(clippy::cast_precision_loss)]
+    let capacity = cores() as f64;
+    let mut samples = vec![machine_busy_secs()];
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        samples.push(machine_busy_secs());
+        if samples.len() > WINDOW {
+            let busy = 100.0 * (samples[samples.len() - 1] - samples[samples.len() - 1 - WINDOW])
+                / (WINDOW as f64 * capacity);
+            if busy < 20.0 {
+                return format!(
+                    "quiet after {:.0} s ({busy:.0} % busy over 5 s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            if started.elapsed() >= max {
+                return format!(
+                    "NOT quiet within {} s ({busy:.0} % busy over the last 5 s)",
+                    max.as_secs()
+                );
+            }
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
@@ -729,13 +1130,20 @@ fn cores() -> usize {
 /// Everything measured.
 #[derive(Debug, Default)]
 struct Report {
-    rss_start: Memory,
-    rss_idle: Memory,
-    idle_cpu: f64,
+    /// Per replica.
+    rss_start: Vec<Memory>,
+    rss_idle: Vec<Memory>,
+    idle_cpu: Vec<f64>,
     a: PhaseA,
     b: PhaseB,
     requests: u64,
     unmatched: u64,
+    /// `/proc/loadavg`'s first three fields when the servers were up.
+    loadavg: String,
+    /// How busy the machine was before the run ([`wait_quiet`]).
+    quiet: String,
+    /// The load database's counters, read after the servers stopped (PostgreSQL only).
+    pg_stats: Option<PgStats>,
 }
 
 #[derive(Debug, Default)]
@@ -816,22 +1224,30 @@ async fn create(client: &reqwest::Client, url: &str, body: Value) -> Result<i64>
 }
 
 async fn drive(
+    quiet: String,
     args: &LoadArgs,
-    server: &mut Server,
+    servers: &mut [Server],
     mock: &Mock,
     recorder: &Arc<Recorder>,
+    db: Option<&str>,
 ) -> Result<Report> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
         .build()?;
-    server.wait_healthy(&client).await?;
+    for server in servers.iter_mut() {
+        server.wait_healthy(&client).await?;
+    }
+    let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
     let mut report = Report {
-        rss_start: memory(server.pid)?,
+        quiet,
+        loadavg: loadavg(),
+        rss_start: pids.iter().map(|&p| memory(p)).collect::<Result<_>>()?,
         ..Report::default()
     };
 
-    let api = format!("{}/api/v1", server.base);
+    // Configuration through the first replica.
+    let api = format!("{}/api/v1", servers[0].base);
     let mut ids = Vec::new();
     for k in 0..args.instances {
         let body = json!({
@@ -854,7 +1270,16 @@ async fn drive(
         json!({"job": "*", "group_id": group}),
     )
     .await?;
-    let events_url = format!("{api}/events");
+    if servers.len() > 1 {
+        tokio::time::sleep(CONFIG_SPREAD).await;
+    }
+    // Event i goes to replica i mod R.
+    let events_urls: Arc<Vec<String>> = Arc::new(
+        servers
+            .iter()
+            .map(|s| format!("{}/api/v1/events", s.base))
+            .collect(),
+    );
     let drain = Duration::from_secs(args.drain_timeout_secs);
     let k = usize::try_from(args.instances)?;
 
@@ -864,8 +1289,8 @@ async fn drive(
         "phase A: {n} events, {} in flight, {k} instances",
         args.concurrency
     );
-    let cpu0 = Cpu::now(server.pid, mock);
-    let threads0 = thread_cpu(server.pid);
+    let cpu0 = CpuSnap::now(&pids, mock, db);
+    let threads0 = thread_cpu(&pids);
     let start_ns = recorder.now_ns();
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(usize::try_from(args.concurrency)?));
@@ -881,14 +1306,14 @@ async fn drive(
     let acks = Arc::new(Mutex::new(Vec::with_capacity(n)));
     for i in 0..n {
         let permit = Arc::clone(&permits).acquire_owned().await?;
-        let (client, url, rec, acks) = (
+        let (client, urls, rec, acks) = (
             client.clone(),
-            events_url.clone(),
+            Arc::clone(&events_urls),
             Arc::clone(recorder),
             Arc::clone(&acks),
         );
         posts.spawn(async move {
-            let r = post_event(&client, &url, i).await;
+            let r = post_event(&client, &urls[i % urls.len()], i).await;
             acks.lock().expect("not poisoned").push(rec.now_ns());
             drop(permit);
             r
@@ -904,8 +1329,8 @@ async fn drive(
     report.a.rejected = rejected;
     report.a.first_error = first_error;
     report.a.complete = recorder.wait_filled(n * k, drain).await;
-    let cpu1 = Cpu::now(server.pid, mock);
-    let threads1 = thread_cpu(server.pid);
+    let cpu1 = CpuSnap::now(&pids, mock, db);
+    let threads1 = thread_cpu(&pids);
     tokio::time::sleep(SETTLE).await;
     let slots = recorder.slots(0..n);
     let mut arrivals: Vec<u64> = slots
@@ -933,7 +1358,7 @@ async fn drive(
         .iter()
         .map(|s| u64::from(s.count.saturating_sub(1)))
         .sum();
-    report.a.cpu = cpu1.since(cpu0);
+    report.a.cpu = cpu1.since(&cpu0);
     report.a.threads = busiest_threads(&threads0, &threads1, report.a.end_to_end);
 
     // Phase B: latency at a fixed rate.
@@ -942,8 +1367,8 @@ async fn drive(
         "phase B: {} events/s for {} s ({m} events)",
         args.rate, args.duration_secs
     );
-    let cpu0 = Cpu::now(server.pid, mock);
-    let threads0 = thread_cpu(server.pid);
+    let cpu0 = CpuSnap::now(&pids, mock, db);
+    let threads0 = thread_cpu(&pids);
     let period_ns = 1e9 / args.rate as f64;
     let permits = Arc::new(Semaphore::new(PHASE_B_IN_FLIGHT));
     let begin = tokio::time::Instant::now();
@@ -968,15 +1393,15 @@ async fn drive(
         tokio::time::sleep_until(due).await;
         let permit = Arc::clone(&permits).acquire_owned().await?;
         max_lag = max_lag.max(tokio::time::Instant::now() - due);
-        let (client, url, rec, timings) = (
+        let (client, urls, rec, timings) = (
             client.clone(),
-            events_url.clone(),
+            Arc::clone(&events_urls),
             Arc::clone(recorder),
             Arc::clone(&timings),
         );
         posts.spawn(async move {
             let sent = rec.now_ns();
-            let r = post_event(&client, &url, n + j).await;
+            let r = post_event(&client, &urls[(n + j) % urls.len()], n + j).await;
             let acked = rec.now_ns();
             timings.lock().expect("not poisoned")[j] = (sent, acked);
             drop(permit);
@@ -996,9 +1421,8 @@ async fn drive(
     report.b.first_error = first_error;
     report.b.complete = recorder.wait_filled((n + m) * k, drain).await;
     report.b.wall = begin.elapsed();
-    let cpu1 = Cpu::now(server.pid, mock);
-    report.b.cpu = cpu1.since(cpu0);
-    report.b.threads = busiest_threads(&threads0, &thread_cpu(server.pid), report.b.wall);
+    report.b.cpu = CpuSnap::now(&pids, mock, db).since(&cpu0);
+    report.b.threads = busiest_threads(&threads0, &thread_cpu(&pids), report.b.wall);
     tokio::time::sleep(SETTLE).await;
     let slots = recorder.slots(n..n + m);
     let timings = timings.lock().expect("not poisoned").clone();
@@ -1055,10 +1479,10 @@ async fn drive(
         .sum();
 
     // Idle.
-    let cpu0 = Cpu::now(server.pid, mock);
+    let cpu0 = CpuSnap::now(&pids, mock, db);
     tokio::time::sleep(IDLE_WAIT).await;
-    report.idle_cpu = Cpu::now(server.pid, mock).since(cpu0).server;
-    report.rss_idle = memory(server.pid)?;
+    report.idle_cpu = CpuSnap::now(&pids, mock, db).since(&cpu0).servers;
+    report.rss_idle = pids.iter().map(|&p| memory(p)).collect::<Result<_>>()?;
     report.requests = recorder.requests.load(Ordering::Relaxed);
     report.unmatched = recorder.unmatched.load(Ordering::Relaxed);
     Ok(report)
@@ -1130,13 +1554,54 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 impl Report {
+    /// Why the run failed: missing or duplicate pairs, failed POSTs, timeouts (empty: passed).
+    fn failures(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        for (phase, missing, duplicates, rejected, complete) in [
+            (
+                "A",
+                self.a.missing,
+                self.a.duplicates,
+                self.a.rejected,
+                self.a.complete,
+            ),
+            (
+                "B",
+                self.b.missing,
+                self.b.duplicates,
+                self.b.rejected,
+                self.b.complete,
+            ),
+        ] {
+            if missing > 0 {
+                why.push(format!(
+                    "{phase}: {missing} (event, instance) pairs never delivered"
+                ));
+            }
+            if duplicates > 0 {
+                why.push(format!("{phase}: {duplicates} duplicate deliveries"));
+            }
+            if rejected > 0 {
+                why.push(format!("{phase}: {rejected} POSTs failed"));
+            }
+            if !complete && missing == 0 {
+                why.push(format!("{phase}: timed out"));
+            }
+        }
+        if self.unmatched > 0 {
+            why.push(format!("{} unrecognized robot requests", self.unmatched));
+        }
+        why
+    }
+
     fn markdown(
         &self,
         args: &LoadArgs,
         bin: &Path,
-        stop: &Stopped,
-        log_lines: usize,
-        db_bytes: u64,
+        pg: Option<&PgDb>,
+        stops: &[Stopped],
+        log_lines: &[usize],
+        db_bytes: Option<u64>,
     ) -> String {
         #[allow(clippy::cast_precision_loss)]
         let (n, k) = (args.events as f64, args.instances as f64);
@@ -1148,19 +1613,44 @@ impl Report {
         let mut row = |metric: &str, value: String| {
             let _ = writeln!(out, "| {metric} | {value} |");
         };
+        let failures = self.failures();
+        row(
+            "verdict",
+            if failures.is_empty() {
+                "**PASS**: every (event, instance) pair delivered exactly once".to_owned()
+            } else {
+                format!("**FAIL** ❌: {}", failures.join("; "))
+            },
+        );
         row(
             "command",
             format!(
-                "`cargo xtask load --events {} --instances {} --rate {} --duration-secs {} --concurrency {}`",
-                args.events, args.instances, args.rate, args.duration_secs, args.concurrency
+                "`cargo xtask load --events {} --instances {} --rate {} --duration-secs {} --concurrency {}{}{}`",
+                args.events,
+                args.instances,
+                args.rate,
+                args.duration_secs,
+                args.concurrency,
+                pg.map(|pg| format!(" --database-url {}", pg.admin_shown))
+                    .unwrap_or_default(),
+                if args.replicas > 1 {
+                    format!(" --replicas {}", args.replicas)
+                } else {
+                    String::new()
+                }
             ),
         );
         row(
             "server",
             format!(
-                "`{}` ({} cores shared with the load generator and the mock robot)",
+                "{} × `{}` on {} ({} cores shared with {}the load generator and the mock robot; load average at start {}; before the run: {})",
+                args.replicas,
                 bin.display(),
-                cores()
+                pg.map_or_else(|| "SQLite".to_owned(), |pg| format!("PostgreSQL, database `{}`", pg.name)),
+                cores(),
+                if pg.is_some() { "PostgreSQL, " } else { "" },
+                self.loadavg,
+                self.quiet
             ),
         );
         row(
@@ -1245,43 +1735,102 @@ impl Report {
         );
         row("B: CPU", b.cpu.describe(b.wall));
         row("B: busiest server threads", b.threads.clone());
+        let each = |f: &dyn Fn(usize) -> String| -> String {
+            (0..self.rss_start.len().max(self.rss_idle.len()))
+                .map(|i| {
+                    if self.rss_start.len() > 1 {
+                        format!("load-{i} {}", f(i))
+                    } else {
+                        f(i)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         row(
             "RSS after start (idle)",
-            format!(
-                "**{}** {}",
-                mib(self.rss_start.rss_kib),
-                verdict(self.rss_start.rss_kib < 30 * 1024)
-            ),
+            each(&|i| {
+                let m = self.rss_start.get(i).copied().unwrap_or_default();
+                format!("**{}** {}", mib(m.rss_kib), verdict(m.rss_kib < 30 * 1024))
+            }),
         );
         row(
             "RSS after the load (idle)",
             format!(
-                "**{}** {} (peak VmHWM {}; server CPU while idle {:.2} s over {} s)",
-                mib(self.rss_idle.rss_kib),
-                verdict(self.rss_idle.rss_kib < 30 * 1024),
-                mib(self.rss_idle.peak_kib),
-                self.idle_cpu,
+                "{} (server CPU while idle over {} s)",
+                each(&|i| {
+                    let m = self.rss_idle.get(i).copied().unwrap_or_default();
+                    format!(
+                        "**{}** {} (peak VmHWM {}; {:.2} s CPU)",
+                        mib(m.rss_kib),
+                        verdict(m.rss_kib < 30 * 1024),
+                        mib(m.peak_kib),
+                        self.idle_cpu.get(i).copied().unwrap_or(0.0)
+                    )
+                }),
                 IDLE_WAIT.as_secs()
             ),
         );
+        #[allow(clippy::cast_precision_loss)]
+        let db_mib = |b: u64| b as f64 / 1_048_576.0;
         row(
             "database",
-            format!("{:.1} MiB (db + WAL)", db_bytes as f64 / 1048576.0),
+            match (pg, db_bytes) {
+                (None, Some(b)) => format!("{:.1} MiB (db + WAL)", db_mib(b)),
+                (Some(_), Some(b)) => format!("{:.1} MiB (pg_database_size)", db_mib(b)),
+                (_, None) => "size unknown".to_owned(),
+            },
         );
+        if let Some(st) = self.pg_stats {
+            #[allow(clippy::cast_precision_loss)]
+            let events = (args.events + args.rate * args.duration_secs) as f64;
+            #[allow(clippy::cast_precision_loss)]
+            let per = |v: u64| v as f64 / events;
+            row(
+                "PostgreSQL transactions (whole run)",
+                format!(
+                    "{} commits + {} rollbacks = {:.2} per event; rows inserted {}, updated {}, deleted {} ({:.1} / {:.1} per event)",
+                    st.commits,
+                    st.rollbacks,
+                    per(st.commits + st.rollbacks),
+                    st.inserted,
+                    st.updated,
+                    st.deleted,
+                    per(st.inserted),
+                    per(st.updated)
+                ),
+            );
+        }
         row(
             "robot requests",
             format!("{} in all, {} unrecognized", self.requests, self.unmatched),
         );
         row(
             "shutdown",
+            stops
+                .iter()
+                .map(|stop| {
+                    format!(
+                        "SIGTERM → exit in {:.2} s ({}, {})",
+                        stop.took.as_secs_f64(),
+                        if stop.graceful { "graceful" } else { "KILLED" },
+                        stop.status
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        row(
+            "server log",
             format!(
-                "SIGTERM → exit in {:.2} s ({}, {})",
-                stop.took.as_secs_f64(),
-                if stop.graceful { "graceful" } else { "KILLED" },
-                stop.status
+                "{} lines at level warn",
+                log_lines
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" + ")
             ),
         );
-        row("server log", format!("{log_lines} lines at level warn"));
         format!("| metric | value |\n|---|---|\n{out}")
     }
 }
@@ -1306,6 +1855,24 @@ mod tests {
         assert!((percentile(&v, 99.0) - 99.0).abs() < 1e-9);
         assert!((percentile(&v, 100.0) - 100.0).abs() < 1e-9);
         assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn missing_pairs_and_duplicates_fail_the_run() {
+        let mut report = Report::default();
+        report.a.complete = true;
+        report.b.complete = true;
+        assert!(report.failures().is_empty());
+        report.b.duplicates = 3;
+        report.a.missing = 2;
+        report.a.complete = false;
+        let why = report.failures().join("; ");
+        assert!(
+            why.contains("A: 2 (event, instance) pairs never delivered"),
+            "{why}"
+        );
+        assert!(why.contains("B: 3 duplicate deliveries"), "{why}");
+        assert!(!why.contains("timed out"), "{why}");
     }
 
     #[test]
