@@ -1786,6 +1786,19 @@ impl Store for PgStore {
         now: i64,
     ) -> StoreResult<Result<(), i64>> {
         const WHAT: &str = "taking a send budget";
+        if rate_per_minute == 0 {
+            // Unlimited: only a channel's pause applies; one read, no lock, no write.
+            let blocked: Option<i64> =
+                sqlx::query_scalar("SELECT blocked_until FROM rate_budgets WHERE instance_id = $1")
+                    .bind(instance_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(WHAT))?;
+            return Ok(match blocked {
+                Some(until) if until > now => Err(until),
+                _ => Ok(()),
+            });
+        }
         // The row lock serialises the replicas taking from one instance's budget.
         let mut tx = self.pool.begin().await.map_err(db(WHAT))?;
         sqlx::query("INSERT INTO rate_budgets (instance_id) VALUES ($1) ON CONFLICT DO NOTHING")

@@ -1731,6 +1731,19 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<Result<(), i64>> {
         const WHAT: &str = "taking a send budget";
+        if rate_per_minute == 0 {
+            // Unlimited: only a channel's pause applies; one read, no lock, no write.
+            let blocked: Option<i64> =
+                sqlx::query_scalar("SELECT blocked_until FROM rate_budgets WHERE instance_id = ?1")
+                    .bind(instance_id)
+                    .fetch_optional(&self.reader)
+                    .await
+                    .map_err(db(WHAT))?;
+            return Ok(match blocked {
+                Some(until) if until > now => Err(until),
+                _ => Ok(()),
+            });
+        }
         let mut tx = self.write_tx(WHAT).await?;
         sqlx::query("INSERT INTO rate_budgets (instance_id) VALUES (?1) ON CONFLICT DO NOTHING")
             .bind(instance_id)
