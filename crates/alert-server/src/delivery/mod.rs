@@ -36,8 +36,21 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// How long rows of an instance at its in-flight share wait before being claimed again.
+/// How long rows of an instance at its in-flight share wait before being claimed again, when
+/// its queue is full.
 const BUSY_INSTANCE_DELAY_MS: i64 = 200;
+
+/// An instance at its in-flight share keeps up to this many times
+/// `max_in_flight_per_instance` claimed rows in memory, sent as its sends finish.
+const QUEUED_PER_SHARE: usize = 4;
+
+/// A claimed row waiting in memory for its instance to have room.
+struct Queued {
+    row: ClaimedDelivery,
+    ready: Arc<ReadyInstance>,
+    /// When it was claimed (ms): rows are given back well before their lease ends.
+    since: i64,
+}
 
 /// Everything the engine shares with its send tasks.
 struct Shared {
@@ -53,6 +66,10 @@ struct Shared {
     per_instance: Mutex<HashMap<i64, usize>>,
     /// The earliest time a row this process put back becomes due (the loop wakes for it).
     next_due: Mutex<Option<i64>>,
+    /// Claimed rows of instances at their in-flight share, by instance, oldest first: fed to
+    /// the channel as its sends finish instead of going back to the database and being claimed
+    /// again (which capped one instance at a few hundred messages a second).
+    queued: Mutex<HashMap<i64, std::collections::VecDeque<Queued>>>,
     worker: String,
 }
 
@@ -105,6 +122,7 @@ impl Engine {
             in_flight: Mutex::new(HashSet::new()),
             per_instance: Mutex::new(HashMap::new()),
             next_due: Mutex::new(None),
+            queued: Mutex::new(HashMap::new()),
             worker,
         };
         Self {
@@ -128,6 +146,7 @@ impl Engine {
                 break;
             }
             while sends.try_join_next().is_some() {}
+            self.feed_queued(&permits, &mut sends, &tx).await;
             let now = now_ms();
             if now >= next_depth_update {
                 if let Ok(depth) = s.store.pending_count().await {
@@ -166,9 +185,12 @@ impl Engine {
                         u64::try_from(at - now_ms()).unwrap_or(0),
                     ))
                 });
+                let queued = !s.queued.lock().expect("not poisoned").is_empty();
                 tokio::select! {
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(nap) => {}
+                    // A send finished: its instance may take a queued row.
+                    Some(_) = sends.join_next(), if queued => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -185,7 +207,14 @@ impl Engine {
         }
         drop(tx);
         let _ = recorder.await;
-        let left: Vec<i64> = s.in_flight.lock().expect("not poisoned").drain().collect();
+        let mut left: Vec<i64> = s.in_flight.lock().expect("not poisoned").drain().collect();
+        left.extend(
+            s.queued
+                .lock()
+                .expect("not poisoned")
+                .drain()
+                .flat_map(|(_, q)| q.into_iter().map(|w| w.row.delivery.id)),
+        );
         if !left.is_empty() {
             tracing::info!(
                 count = left.len(),
@@ -194,6 +223,43 @@ impl Engine {
             if let Err(e) = s.store.release(&left, now_ms()).await {
                 tracing::warn!(error = %e, "could not release deliveries; their lease will expire");
             }
+        }
+    }
+
+    /// Sends queued rows of instances that have room again (as many as the free permits
+    /// allow), and gives back to the outbox the rows that waited a quarter of their lease.
+    async fn feed_queued(
+        &self,
+        permits: &Arc<Semaphore>,
+        sends: &mut JoinSet<()>,
+        tx: &mpsc::Sender<AttemptRecord>,
+    ) {
+        let s = &self.shared;
+        let now = now_ms();
+        let max_wait = i64::try_from(s.config.lease_secs * 1000 / 4).unwrap_or(i64::MAX);
+        let mut stale = Vec::new();
+        let mut ready_rows = Vec::new();
+        {
+            let mut queued = s.queued.lock().expect("not poisoned");
+            if queued.is_empty() {
+                return;
+            }
+            let mut free = permits.available_permits();
+            queued.retain(|&instance, queue| {
+                while queue.front().is_some_and(|w| now - w.since > max_wait) {
+                    stale.extend(queue.pop_front().map(|w| w.row));
+                }
+                let take = s.instance_room(instance).min(free).min(queue.len());
+                free -= take;
+                ready_rows.extend(queue.drain(..take));
+                !queue.is_empty()
+            });
+        }
+        for w in ready_rows {
+            spawn_send(s, &w.ready, w.row, permits, sends, tx).await;
+        }
+        if !stale.is_empty() {
+            release(s, &stale, now).await;
         }
     }
 
@@ -267,14 +333,33 @@ impl Engine {
                 Decision::SendAll => {
                     let room = s.instance_room(instance_id).min(rows.len());
                     let mut rows = rows;
-                    let later = rows.split_off(room);
+                    let mut later = rows.split_off(room);
                     for row in rows {
                         spawn_send(s, &ready, row, permits, sends, tx).await;
                     }
                     if !later.is_empty() {
-                        // This instance is at its share of the sends: the rest wait a moment
-                        // in the outbox instead of taking permits from other instances.
-                        release(s, &later, now + BUSY_INSTANCE_DELAY_MS).await;
+                        // This instance is at its share of the sends: the rest wait (in
+                        // memory, up to a bound, else in the outbox) instead of taking permits
+                        // from other instances.
+                        let overflow = {
+                            let mut queued = s.queued.lock().expect("not poisoned");
+                            let queue = queued.entry(instance_id).or_default();
+                            let bound = s.config.max_in_flight_per_instance * QUEUED_PER_SHARE;
+                            let fit = bound.saturating_sub(queue.len()).min(later.len());
+                            let overflow = later.split_off(fit);
+                            queue.extend(later.into_iter().map(|row| Queued {
+                                row,
+                                ready: Arc::clone(&ready),
+                                since: now,
+                            }));
+                            if queue.is_empty() {
+                                queued.remove(&instance_id);
+                            }
+                            overflow
+                        };
+                        if !overflow.is_empty() {
+                            release(s, &overflow, now + BUSY_INSTANCE_DELAY_MS).await;
+                        }
                     }
                 }
                 Decision::Digest if s.instance_room(instance_id) == 0 => {
