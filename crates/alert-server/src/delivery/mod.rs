@@ -65,7 +65,9 @@ struct Shared {
     /// `max_in_flight_per_instance` of the global permits, so it never starves the others.
     per_instance: Mutex<HashMap<i64, usize>>,
     /// The earliest time a row this process put back becomes due (the loop wakes for it).
-    next_due: Mutex<Option<i64>>,
+    /// (Every time rows were put back for, until it passes: keeping only the earliest lost the
+    /// later ones once it had passed, and the loop then slept a whole poll interval.)
+    next_due: Mutex<std::collections::BTreeSet<i64>>,
     /// Claimed rows of instances at their in-flight share, by instance, oldest first: fed to
     /// the channel as its sends finish instead of going back to the database and being claimed
     /// again (which capped one instance at a few hundred messages a second).
@@ -121,7 +123,7 @@ impl Engine {
             pacer: Mutex::new(Pacer::default()),
             in_flight: Mutex::new(HashSet::new()),
             per_instance: Mutex::new(HashMap::new()),
-            next_due: Mutex::new(None),
+            next_due: Mutex::new(std::collections::BTreeSet::new()),
             queued: Mutex::new(HashMap::new()),
             worker,
         };
@@ -179,19 +181,37 @@ impl Engine {
             if claimed.is_empty() {
                 // Rows this loop put back (instance busy, budget spent) are due before the next
                 // poll: wake for them rather than a whole poll interval later.
-                let soon = s.next_due.lock().expect("not poisoned").take();
+                let now = now_ms();
+                let soon = {
+                    let mut due = s.next_due.lock().expect("not poisoned");
+                    // Times already passed: their rows were due for the claim just made.
+                    *due = due.split_off(&(now + 1));
+                    due.first().copied()
+                };
                 let nap = soon.map_or(poll, |at| {
                     poll.min(Duration::from_millis(
-                        u64::try_from(at - now_ms()).unwrap_or(0),
+                        u64::try_from(at - now).unwrap_or(0).max(1),
                     ))
                 });
-                let queued = !s.queued.lock().expect("not poisoned").is_empty();
-                tokio::select! {
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(nap) => {}
-                    // A send finished: its instance may take a queued row.
-                    Some(_) = sends.join_next(), if queued => {}
-                    _ = shutdown.changed() => {}
+                let until = tokio::time::Instant::now() + nap;
+                let mut fed = false;
+                loop {
+                    let queued = !s.queued.lock().expect("not poisoned").is_empty();
+                    if fed && !queued {
+                        break;
+                    }
+                    tokio::select! {
+                        () = self.wake.notified() => break,
+                        () = tokio::time::sleep_until(until) => break,
+                        // A send finished: its instance may take a queued row. Feed it without
+                        // claiming (a claim is a write transaction; new rows wake the loop).
+                        Some(_) = sends.join_next(), if queued => {
+                            while sends.try_join_next().is_some() {}
+                            self.feed_queued(&permits, &mut sends, &tx).await;
+                            fed = true;
+                        }
+                        _ = shutdown.changed() => break,
+                    }
                 }
                 continue;
             }
@@ -396,8 +416,7 @@ impl Engine {
 
 async fn release(s: &Shared, rows: &[ClaimedDelivery], at: i64) {
     {
-        let mut next = s.next_due.lock().expect("not poisoned");
-        *next = Some(next.map_or(at, |n| n.min(at)));
+        s.next_due.lock().expect("not poisoned").insert(at);
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
     if let Err(e) = s.store.release(&ids, at).await {
