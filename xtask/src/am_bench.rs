@@ -87,6 +87,22 @@ struct Args {
     /// Keep the temporary directory (database, logs, Alertmanager config).
     #[arg(long)]
     keep: bool,
+    /// Also run, in each round, a control phase `webhook2`: the same second route, but to a
+    /// plain webhook (the robot mock) instead of alert-server; it tells what any second
+    /// receiver costs Alertmanager here.
+    #[arg(long)]
+    second_webhook: bool,
+}
+
+/// The second receiver of a phase, besides the baseline webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Second {
+    /// None (`alone`).
+    None,
+    /// alert-server's ingest (`bridge`).
+    Bridge,
+    /// A plain webhook to the robot mock (`webhook2`), the control.
+    Webhook,
 }
 
 /// Runs `cargo xtask am-bench`; `args` are the words after `am-bench`.
@@ -629,9 +645,14 @@ async fn drive(
     let mut phases = Vec::new();
     let mut offset = 0;
     for round in 1..=args.rounds {
-        for bridge in [false, true] {
+        let seconds: &[Second] = if args.second_webhook {
+            &[Second::None, Second::Bridge, Second::Webhook]
+        } else {
+            &[Second::None, Second::Bridge]
+        };
+        for &second in seconds {
             let phase = run_phase(
-                args, am_bin, dir, base, server, mocks, &client, bridge, round, offset,
+                args, am_bin, dir, base, server, mocks, &client, second, round, offset,
             )
             .await?;
             offset += args.alerts;
@@ -650,11 +671,17 @@ async fn run_phase(
     server: &Proc,
     mocks: &Mocks,
     client: &reqwest::Client,
-    bridge: bool,
+    second: Second,
     round: u32,
     offset: u32,
 ) -> Result<Phase> {
-    let name = if bridge { "bridge" } else { "alone" };
+    // Either second receiver is counted at the robot mock (it counts alerts in any body).
+    let bridge = second != Second::None;
+    let name = match second {
+        Second::None => "alone",
+        Second::Bridge => "bridge",
+        Second::Webhook => "webhook2",
+    };
     let am_dir = dir.join(format!("am-{name}-{round}"));
     std::fs::create_dir_all(&am_dir)?;
     let wait = format!("{}ms", args.group_wait_ms);
@@ -664,20 +691,29 @@ async fn run_phase(
          group_interval: {wait}\n  repeat_interval: 1h\n  routes:\n    - receiver: baseline\n      \
          continue: true\n"
     );
-    if bridge {
-        config.push_str("    - receiver: flink-alert\n");
+    match second {
+        Second::None => {}
+        Second::Bridge => config.push_str("    - receiver: flink-alert\n"),
+        Second::Webhook => config.push_str("    - receiver: second\n"),
     }
     write!(
         config,
         "receivers:\n  - name: baseline\n    webhook_configs:\n      - url: {baseline_url}\n        \
          send_resolved: false\n"
     )?;
-    if bridge {
-        write!(
+    match second {
+        Second::None => {}
+        Second::Bridge => write!(
             config,
             "  - name: flink-alert\n    webhook_configs:\n      - url: {base}/api/v1/ingest/alertmanager\n        \
              send_resolved: false\n"
-        )?;
+        )?,
+        Second::Webhook => write!(
+            config,
+            "  - name: second\n    webhook_configs:\n      - url: http://{}/robot/send\n        \
+             send_resolved: false\n",
+            mocks.addr
+        )?,
     }
     let config_path = am_dir.join("alertmanager.yml");
     std::fs::write(&config_path, &config)?;
