@@ -2,7 +2,9 @@
 //!
 //! One loop claims due deliveries (leased, so a crashed process's rows come back), groups them
 //! by instance, asks the [`pacing::Pacer`] whether to send, fold into a digest, or wait, and
-//! spawns sends bounded by a global semaphore. Each outcome kind moves the row: sent, retry
+//! spawns sends bounded by a global semaphore and a per-instance share of it (rows beyond the
+//! share wait in a bounded in-memory queue, fed as that instance's sends finish, and go back
+//! to the outbox after a quarter of their lease). Each outcome kind moves the row: sent, retry
 //! with backoff until the deadline, wait out a throttle, or fail with the reason. Results are
 //! recorded in batches by one recorder task.
 //!
