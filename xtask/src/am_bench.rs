@@ -42,12 +42,12 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::proc::Stopped;
+
 /// Linux's `USER_HZ`, the unit of the CPU times in `/proc/<pid>/stat`.
 const USER_HZ: f64 = 100.0;
 /// How long a process may take to get ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a process may take to exit after SIGTERM before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// The prefix of every alert's `bench_id` label.
 const ID_PREFIX: &str = "amb-";
 /// After a phase, how long Alertmanager's idle CPU is measured.
@@ -390,18 +390,7 @@ impl Mocks {
     }
 
     fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
+        crate::proc::stop_thread(self.stop.take(), self.thread.take());
     }
 }
 
@@ -416,12 +405,6 @@ struct Proc {
 }
 
 /// How a child stopped.
-#[derive(Debug)]
-struct Stopped {
-    took: Duration,
-    graceful: bool,
-}
-
 impl Proc {
     fn spawn(name: &'static str, mut command: Command, log: &Path) -> Result<Self> {
         let out = std::fs::File::create(log)
@@ -465,42 +448,15 @@ impl Proc {
         cpu_secs(Path::new(&format!("/proc/{}/stat", self.pid)))
     }
 
-    /// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
+    /// SIGTERM, then SIGKILL after [`crate::proc::STOP_TIMEOUT`].
     fn stop(&mut self) -> Result<Stopped> {
-        let asked = Instant::now();
-        if let Some(status) = self.child.try_wait()? {
-            bail!("{} had already exited ({status})", self.name);
-        }
-        // std cannot send SIGTERM (and unsafe code is forbidden here): kill(1).
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .context("cannot run kill")?;
-        ensure!(sent.success(), "kill -TERM {} failed", self.pid);
-        while asked.elapsed() < STOP_TIMEOUT {
-            if self.child.try_wait()?.is_some() {
-                return Ok(Stopped {
-                    took: asked.elapsed(),
-                    graceful: true,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(Stopped {
-            took: asked.elapsed(),
-            graceful: false,
-        })
+        crate::proc::terminate(&mut self.child, self.pid, self.name)
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        crate::proc::kill_if_running(&mut self.child);
     }
 }
 

@@ -74,13 +74,13 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::proc::Stopped;
+
 /// Linux's `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every mainstream
 /// architecture; `getconf CLK_TCK`).
 const USER_HZ: f64 = 100.0;
 /// How long the server may take to answer `/healthz` after it was started.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the server may take to exit after SIGTERM before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound on one API request of the load generator.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on the requests in flight in phase B (the schedule slips, and says so, beyond it).
@@ -662,18 +662,7 @@ impl Mock {
 
     /// Stops serving; waits up to 5 s for the thread (it is left behind after that).
     fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
+        crate::proc::stop_thread(self.stop.take(), self.thread.take());
     }
 }
 
@@ -689,16 +678,6 @@ struct Server {
     /// `http://127.0.0.1:<port>`
     base: String,
     log: PathBuf,
-}
-
-/// How the server stopped.
-#[derive(Debug)]
-struct Stopped {
-    /// Time from SIGTERM to exit.
-    took: Duration,
-    /// False when it had to be killed.
-    graceful: bool,
-    status: String,
 }
 
 impl Server {
@@ -769,44 +748,15 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within [`STOP_TIMEOUT`].
+    /// SIGTERM, then SIGKILL if it has not exited within [`crate::proc::STOP_TIMEOUT`].
     fn stop(&mut self) -> Result<Stopped> {
-        let asked = Instant::now();
-        if let Some(status) = self.child.try_wait()? {
-            bail!("{} had already exited ({status})", self.replica);
-        }
-        // std has no way to send SIGTERM (and this workspace forbids unsafe): use kill(1).
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .context("cannot run kill")?;
-        ensure!(sent.success(), "kill -TERM {} failed", self.pid);
-        while asked.elapsed() < STOP_TIMEOUT {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(Stopped {
-                    took: asked.elapsed(),
-                    graceful: true,
-                    status: status.to_string(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child.kill()?;
-        let status = self.child.wait()?;
-        Ok(Stopped {
-            took: asked.elapsed(),
-            graceful: false,
-            status: status.to_string(),
-        })
+        crate::proc::terminate(&mut self.child, self.pid, &self.replica)
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        crate::proc::kill_if_running(&mut self.child);
     }
 }
 

@@ -14,6 +14,7 @@
 mod am_bench;
 mod e2e_flink;
 mod load;
+mod proc;
 mod watch_bench;
 
 use std::path::{Path, PathBuf};

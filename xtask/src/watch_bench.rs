@@ -49,10 +49,10 @@ use axum::Router;
 use clap::Parser;
 use serde_json::{json, Value};
 
+use crate::proc::Stopped;
+
 /// How long the server may take to answer `/healthz` after it was started.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the server may take to exit after SIGTERM before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound on one API request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The idle server is measured this long before any cluster is registered.
@@ -619,18 +619,7 @@ impl Mocks {
 
     /// Stops serving; waits up to 5 s for the thread (it is left behind after that).
     fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
+        crate::proc::stop_thread(self.stop.take(), self.thread.take());
     }
 }
 
@@ -644,14 +633,6 @@ struct Server {
     /// `http://127.0.0.1:<port>`
     base: String,
     log: PathBuf,
-}
-
-/// How the server stopped.
-#[derive(Debug)]
-struct Stopped {
-    took: Duration,
-    graceful: bool,
-    status: String,
 }
 
 impl Server {
@@ -724,44 +705,15 @@ impl Server {
         Ok(())
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within [`STOP_TIMEOUT`].
+    /// SIGTERM, then SIGKILL if it has not exited within [`crate::proc::STOP_TIMEOUT`].
     fn stop(&mut self) -> Result<Stopped> {
-        let asked = Instant::now();
-        if let Some(status) = self.child.try_wait()? {
-            bail!("the server had already exited ({status})");
-        }
-        // std has no way to send SIGTERM (and this workspace forbids unsafe): use kill(1).
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .context("cannot run kill")?;
-        ensure!(sent.success(), "kill -TERM {} failed", self.pid);
-        while asked.elapsed() < STOP_TIMEOUT {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(Stopped {
-                    took: asked.elapsed(),
-                    graceful: true,
-                    status: status.to_string(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child.kill()?;
-        let status = self.child.wait()?;
-        Ok(Stopped {
-            took: asked.elapsed(),
-            graceful: false,
-            status: status.to_string(),
-        })
+        crate::proc::terminate(&mut self.child, self.pid, "the server")
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        crate::proc::kill_if_running(&mut self.child);
     }
 }
 

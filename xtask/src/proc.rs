@@ -1,0 +1,79 @@
+//! Child processes and mock threads shared by the benchmark tools (`load`, `watch-bench`,
+//! `am-bench`): stopping them gracefully, within bounds.
+
+use std::process::{Child, Command};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+
+/// How long a child has to exit after SIGTERM before it is killed.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How a child process stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Time from SIGTERM to exit.
+    pub took: Duration,
+    /// False when it had to be killed.
+    pub graceful: bool,
+    /// Its exit status.
+    pub status: String,
+}
+
+/// Sends SIGTERM to `child` (process `pid`, named `name` in errors), then SIGKILL if it has not
+/// exited within [`STOP_TIMEOUT`]. An error when it had exited before.
+pub fn terminate(child: &mut Child, pid: u32, name: &str) -> Result<Stopped> {
+    let asked = Instant::now();
+    if let Some(status) = child.try_wait()? {
+        bail!("{name} had already exited ({status})");
+    }
+    // std has no way to send SIGTERM (and this workspace forbids unsafe): use kill(1).
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .context("cannot run kill")?;
+    ensure!(sent.success(), "kill -TERM {pid} failed");
+    while asked.elapsed() < STOP_TIMEOUT {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Stopped {
+                took: asked.elapsed(),
+                graceful: true,
+                status: status.to_string(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    let status = child.wait()?;
+    Ok(Stopped {
+        took: asked.elapsed(),
+        graceful: false,
+        status: status.to_string(),
+    })
+}
+
+/// Kills `child` if it still runs (for `Drop`).
+pub fn kill_if_running(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Tells a mock server's thread to stop and waits up to 5 s for it (it is left behind after
+/// that).
+pub fn stop_thread(stop: Option<tokio::sync::oneshot::Sender<()>>, thread: Option<JoinHandle<()>>) {
+    if let Some(stop) = stop {
+        let _ = stop.send(());
+    }
+    if let Some(thread) = thread {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+    }
+}
