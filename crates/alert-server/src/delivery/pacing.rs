@@ -43,16 +43,25 @@ impl std::fmt::Debug for Pacer {
     }
 }
 
-/// The decision for `waiting` deliveries given a way to take `n` sends from the budget:
-/// all of them when they fit, one digest when one more message fits, or wait.
-fn decide_with(waiting: usize, mut take: impl FnMut(u32) -> Result<(), i64>) -> Decision {
-    let n = u32::try_from(waiting).unwrap_or(u32::MAX).max(1);
-    match take(n) {
-        Ok(()) => Decision::SendAll,
-        Err(_) if n > 1 => match take(1) {
-            Ok(()) => Decision::Digest,
-            Err(at) => Decision::WaitUntil(at),
-        },
+/// Sends asked of the budget for `waiting` deliveries: all of them (at least one).
+fn asked(waiting: usize) -> u32 {
+    u32::try_from(waiting).unwrap_or(u32::MAX).max(1)
+}
+
+/// The decision once taking all `n` sends gave `all`: send them all, wait, or `None` to try
+/// one send (a digest of them) next.
+fn after_all(n: u32, all: Result<(), i64>) -> Option<Decision> {
+    match all {
+        Ok(()) => Some(Decision::SendAll),
+        Err(_) if n > 1 => None,
+        Err(at) => Some(Decision::WaitUntil(at)),
+    }
+}
+
+/// The decision once taking the one send of a digest gave `one`.
+fn after_one(one: Result<(), i64>) -> Decision {
+    match one {
+        Ok(()) => Decision::Digest,
         Err(at) => Decision::WaitUntil(at),
     }
 }
@@ -73,7 +82,9 @@ impl Pacer {
             return Decision::WaitUntil(lane.blocked_until);
         }
         let rate = rate.unwrap_or(0);
-        decide_with(waiting, |n| window_take(&mut lane.sent, rate, n, now))
+        let n = asked(waiting);
+        after_all(n, window_take(&mut lane.sent, rate, n, now))
+            .unwrap_or_else(|| after_one(window_take(&mut lane.sent, rate, 1, now)))
     }
 
     /// The channel said "too fast": pause the instance until `until` (ms).
@@ -97,15 +108,13 @@ pub async fn decide_shared(
     now: i64,
 ) -> StoreResult<Decision> {
     let rate = rate.unwrap_or(0);
-    let n = u32::try_from(waiting).unwrap_or(u32::MAX).max(1);
-    Ok(match store.take_budget(instance, rate, n, now).await? {
-        Ok(()) => Decision::SendAll,
-        Err(_) if n > 1 => match store.take_budget(instance, rate, 1, now).await? {
-            Ok(()) => Decision::Digest,
-            Err(at) => Decision::WaitUntil(at),
+    let n = asked(waiting);
+    Ok(
+        match after_all(n, store.take_budget(instance, rate, n, now).await?) {
+            Some(decision) => decision,
+            None => after_one(store.take_budget(instance, rate, 1, now).await?),
         },
-        Err(at) => Decision::WaitUntil(at),
-    })
+    )
 }
 
 #[cfg(test)]
@@ -144,17 +153,16 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_decision_is_the_same() {
-        decide_with(3, |_| Ok(()));
-        let mut calls = Vec::new();
-        let d = decide_with(3, |n| {
-            calls.push(n);
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(5)
-            }
-        });
-        assert_eq!((d, calls), (Decision::Digest, vec![3, 1]));
+    fn all_then_one_then_wait() {
+        assert_eq!(asked(0), 1);
+        assert_eq!(after_all(3, Ok(())), Some(Decision::SendAll));
+        assert_eq!(
+            after_all(3, Err(5)),
+            None,
+            "several refused: try one for a digest"
+        );
+        assert_eq!(after_all(1, Err(5)), Some(Decision::WaitUntil(5)));
+        assert_eq!(after_one(Ok(())), Decision::Digest);
+        assert_eq!(after_one(Err(7)), Decision::WaitUntil(7));
     }
 }
