@@ -1252,15 +1252,10 @@ async fn two_stores_on_one_file_never_share_a_claim() {
     second.close().await;
 }
 
-/// A rough throughput check of the outbox path (run with `--release -- --ignored --nocapture`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "timing, not correctness"]
-async fn outbox_throughput() {
-    let tmp = TempDb::new("throughput");
-    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
-    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
-    let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
-    let n = 10_000u32;
+/// A rough throughput check of the outbox path: `n` events with 2 deliveries each inserted
+/// one by one, then claimed and recorded 100 at a time; prints both rates.
+async fn outbox_throughput_of(store: &dyn Store, n: u32, label: &str) {
+    let (a, b) = with_instances(store).await;
     let start = std::time::Instant::now();
     for i in 0..n {
         store
@@ -1289,11 +1284,19 @@ async fn outbox_throughput() {
     let drain = start.elapsed();
     assert_eq!(done, 2 * n as usize);
     println!(
-        "insert_event: {:.0} events/s ({} deliveries each); claim+record: {:.0} deliveries/s",
+        "{label} insert_event: {:.0} events/s (2 deliveries each); claim+record: {:.0} deliveries/s",
         f64::from(n) / insert.as_secs_f64(),
-        2,
         done as f64 / drain.as_secs_f64()
     );
+}
+
+/// [`outbox_throughput_of`] on SQLite (run with `--release -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "timing, not correctness"]
+async fn outbox_throughput() {
+    let tmp = TempDb::new("throughput");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    outbox_throughput_of(&store, 10_000, "sqlite").await;
     store.close().await;
 }
 
@@ -1904,40 +1907,7 @@ mod postgres_replicas {
     async fn outbox_throughput_postgres() {
         let db = PgDb::create("throughput").await;
         let store = connect(&db).await;
-        let (a, b) = with_instances(&store).await;
-        let n = 5_000u32;
-        let start = std::time::Instant::now();
-        for i in 0..n {
-            store
-                .insert_event(
-                    &nth_event("job", "FAILED", i),
-                    &[to(a), to(b)],
-                    1,
-                    2,
-                    i64::MAX,
-                )
-                .await
-                .unwrap();
-        }
-        let insert = start.elapsed();
-        let start = std::time::Instant::now();
-        let mut done = 0;
-        loop {
-            let claimed = store.claim_due(10, 100, "w", 60_000).await.unwrap();
-            if claimed.is_empty() {
-                break;
-            }
-            let records: Vec<_> = claimed.iter().map(|c| sent(c.delivery.id, 10)).collect();
-            store.record_attempts(&records).await.unwrap();
-            done += records.len();
-        }
-        let drain = start.elapsed();
-        assert_eq!(done, 2 * n as usize);
-        println!(
-            "postgres insert_event: {:.0} events/s (2 deliveries each); claim+record: {:.0} deliveries/s",
-            f64::from(n) / insert.as_secs_f64(),
-            done as f64 / drain.as_secs_f64()
-        );
+        super::outbox_throughput_of(&store, 5_000, "postgres").await;
         store.close().await;
     }
 
