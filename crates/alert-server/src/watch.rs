@@ -163,10 +163,7 @@ impl Watchers {
             if let Some(running) = handles.remove(&id) {
                 running.handle.stop().await;
             }
-            let _ = self
-                .store
-                .release_lease(&lease_name(id), &lease.holder)
-                .await;
+            self.release(id).await;
         }
         for cluster in clusters.iter().filter(|c| c.input.enabled) {
             let name = lease_name(cluster.id);
