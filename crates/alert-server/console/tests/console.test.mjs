@@ -563,6 +563,187 @@ describe('console with an API token', () => {
   });
 });
 
+describe('Alertmanager bindings through the console (token-protected server)', () => {
+  const token = 'am-console-token';
+  let server, robot, browser, context, page, errors, oncall;
+
+  /** An Alertmanager webhook payload (version 4), one alert per [labels, fingerprint]. */
+  const notification = (alerts) => ({
+    version: '4',
+    groupKey: '{}:{alertname="FlinkJobRestarting"}',
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'flink-oncall',
+    groupLabels: { alertname: 'FlinkJobRestarting' },
+    commonLabels: { alertname: 'FlinkJobRestarting' },
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    alerts: alerts.map(([labels, fingerprint]) => ({
+      status: 'firing',
+      labels: { alertname: 'FlinkJobRestarting', ...labels },
+      annotations: { summary: `${labels.flink_job} restarted 3 times` },
+      startsAt: '2026-11-25T10:00:00.123Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus:9090/graph?g0.expr=x',
+      fingerprint,
+    })),
+  });
+  /** POST /api/v1/ingest/alertmanager as Alertmanager does, with the bearer token (or `auth`). */
+  const ingest = async (body, auth = `Bearer ${token}`) => {
+    const headers = { 'Content-Type': 'application/json' };
+    if (auth) headers.Authorization = auth;
+    const res = await fetch(`${server.base}/api/v1/ingest/alertmanager`, { method: 'POST', headers, body: JSON.stringify(body) });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  };
+
+  before(async () => {
+    [server, robot, browser] = await Promise.all([startServer({ token }), startRobot(), launch()]);
+    const inst = await server.api('POST', 'instances', { name: 'oncall-robot', kind: 'dingtalk', params: { webhook: robot.webhook, secret: robot.secret } });
+    assert.equal(inst.status, 201, JSON.stringify(inst.body));
+    await server.api('POST', 'groups', { name: 'other', instance_ids: [] });
+    oncall = (await server.api('POST', 'groups', { name: 'oncall', instance_ids: [inst.body.id] })).body;
+    context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    page = await context.newPage();
+    page.setDefaultTimeout(T);
+    errors = watchErrors(page);
+    await page.goto(server.base + '/#/bindings');
+    const login = page.getByRole('form', { name: 'Sign in' });
+    await login.getByLabel('API token').fill(token);
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Bindings' }).waitFor();
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await Promise.all([server?.stop(), robot?.stop()]);
+  });
+
+  test('creates an Alertmanager binding with two label matchers through the form', async () => {
+    await page.getByRole('button', { name: 'New Alertmanager binding' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New Alertmanager binding' });
+    await dialog.waitFor();
+    await dialog.getByText(/anchored regular expression.*A leading ! negates/).waitFor();
+    const names = dialog.getByRole('textbox', { name: 'Label', exact: true });
+    const values = dialog.getByRole('textbox', { name: 'Value (regex)', exact: true });
+    assert.ok(await names.first().evaluate((el) => el === document.activeElement), 'focus in the first label');
+    await names.nth(0).fill('severity');
+    await values.nth(0).fill('critical|page');
+    await dialog.getByRole('button', { name: 'Add matcher' }).click();
+    assert.ok(await names.nth(1).evaluate((el) => el === document.activeElement), 'focus in the new row');
+    await names.nth(1).fill('job');
+    await values.nth(1).fill('!flink-test');
+    // A third row, removed again.
+    await dialog.getByRole('button', { name: 'Add matcher' }).click();
+    await names.nth(2).fill('team');
+    await dialog.getByRole('button', { name: 'Remove matcher 3' }).click();
+    assert.equal(await names.count(), 2);
+    await dialog.getByLabel('Receiver').fill('flink-oncall');
+    await dialog.getByLabel('Alert group').selectOption({ label: 'oncall' });
+    await dialog.getByRole('checkbox', { name: 'One message per alert' }).check();
+    const unlabeled = await page.evaluate(() =>
+      [...document.querySelectorAll('dialog input, dialog select, dialog textarea')]
+        .filter((el) => !el.labels?.length && !el.getAttribute('aria-label'))
+        .map((el) => el.outerHTML),
+    );
+    assert.deepEqual(unlabeled, [], 'every control has a label');
+    await shot(page, 'am-binding-form-desktop');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const row = page.getByRole('row').filter({ hasText: 'severity=~critical|page' });
+    await row.getByText('job!~flink-test').waitFor();
+    await row.getByText('flink-oncall').waitFor();
+    await row.getByText('One message per alert').waitFor();
+    await shot(page, 'am-bindings-desktop');
+
+    const bindings = (await server.api('GET', 'bindings')).body;
+    assert.equal(bindings.length, 1, JSON.stringify(bindings));
+    const [b] = bindings;
+    assert.deepEqual(b.labels, { severity: 'critical|page', job: '!flink-test' });
+    assert.equal(b.receiver, 'flink-oncall');
+    assert.equal(b.per_alert, true);
+    assert.equal(b.group_id, oncall.id);
+    assert.equal(b.job, '');
+    assert.deepEqual(b.statuses, []);
+  });
+
+  test('an invalid regex shows on its field and creates nothing; so do a repeated label and an empty binding', async () => {
+    await page.getByRole('button', { name: 'New Alertmanager binding' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New Alertmanager binding' });
+    const names = dialog.getByRole('textbox', { name: 'Label', exact: true });
+    const values = dialog.getByRole('textbox', { name: 'Value (regex)', exact: true });
+    await names.nth(0).fill('severity');
+    await values.nth(0).fill('critical(');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    // The API's 422 names labels.severity: the message sits under that row's value.
+    const error = dialog.locator('.field[data-field="labels.severity"] .field-error');
+    await error.waitFor({ state: 'visible' });
+    assert.match(await error.textContent(), /not a valid regex/);
+    assert.equal(await values.nth(0).getAttribute('aria-invalid'), 'true');
+    assert.ok(await values.nth(0).evaluate((el) => el === document.activeElement), 'focus on the bad value');
+    assert.ok((await values.nth(0).getAttribute('aria-describedby')).includes(await error.getAttribute('id')), 'the error describes the field');
+    await dialog.getByText('Please correct the highlighted field.').waitFor();
+    await shot(page, 'am-binding-form-error-desktop');
+    await page.setViewportSize(PHONE);
+    await shot(page, 'am-binding-form-error-phone');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the form scrolls sideways on a phone by ${overflow}px`);
+    await page.setViewportSize(DESKTOP);
+    assert.equal((await server.api('GET', 'bindings')).body.length, 1, 'nothing was created');
+
+    // The same label twice: caught on the second row's name before anything is sent.
+    await values.nth(0).fill('critical');
+    await dialog.getByRole('button', { name: 'Add matcher' }).click();
+    await names.nth(1).fill('severity');
+    await values.nth(1).fill('page');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.locator('.field[data-field="labels[1]"] .field-error').getByText(/already matched/).waitFor();
+    assert.equal(await names.nth(1).getAttribute('aria-invalid'), 'true');
+    assert.equal(await values.nth(0).getAttribute('aria-invalid'), null, 'the earlier error is cleared');
+
+    // No matcher and no receiver: the API's error on the matchers.
+    await dialog.getByRole('button', { name: 'Remove matcher 2' }).click();
+    await dialog.getByRole('button', { name: 'Remove matcher 1' }).click();
+    assert.ok(await dialog.getByRole('button', { name: 'Add matcher' }).evaluate((el) => el === document.activeElement), 'focus on "Add matcher" once no row is left');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.locator('fieldset[data-field="labels"] > .field-error').getByText(/at least one label matcher or a receiver/).waitFor();
+    assert.equal((await server.api('GET', 'bindings')).body.length, 1, 'nothing was created');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  test('an Alertmanager notification is routed through the binding the form made', async () => {
+    const body = notification([
+      [{ severity: 'critical', job: 'flink-prod', flink_job: 'orders' }, 'fp-orders'],
+      [{ severity: 'critical', job: 'flink-test', flink_job: 'scratch' }, 'fp-scratch'],
+    ]);
+    assert.equal((await ingest(body, null)).status, 401, 'the ingest endpoint needs the token');
+    const before = robot.received();
+    const r = await ingest(body);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.alerts, 2);
+    assert.ok(r.body.deliveries > 0, `the matching alert was routed: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.deliveries, 1, 'one alert (per_alert) to the one instance of the group');
+    assert.equal(r.body.unrouted, 1, 'job=flink-test is negated away');
+    await waitUntil(() => robot.received() > before);
+    assert.ok(robot.output().includes('orders restarted 3 times'), robot.output());
+    assert.ok(!robot.output().includes('scratch'), 'the unmatched alert was not sent');
+  });
+
+  test('deletes the Alertmanager binding like a job binding', async () => {
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Delete Alertmanager binding #' + (await server.api('GET', 'bindings')).body[0].id }).click();
+    await page.getByText('None yet.').waitFor();
+    assert.deepEqual((await server.api('GET', 'bindings')).body, []);
+    // Without it, a new matching alert reaches nobody.
+    const r = await ingest(notification([[{ severity: 'critical', job: 'flink-prod', flink_job: 'billing' }, 'fp-billing']]));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.deliveries, 0);
+    assert.equal(r.body.unrouted, 1);
+    assert.deepEqual(errors, []);
+  });
+});
+
 async function waitUntil(check, timeoutMs = T) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
