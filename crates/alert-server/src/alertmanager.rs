@@ -189,16 +189,17 @@ impl Matcher {
     }
 }
 
-/// An Alertmanager binding, compiled.
+/// An Alertmanager binding, compiled (see [`Snapshot::am_routes`]).
 #[derive(Debug)]
-struct CompiledBinding {
+pub(crate) struct AmRoute {
     group_id: i64,
     receiver: Option<String>,
     per_alert: bool,
     matchers: Vec<Matcher>,
 }
 
-fn compile(bindings: &[Binding]) -> Vec<CompiledBinding> {
+/// Compiles the Alertmanager bindings among `bindings`, in order.
+pub(crate) fn compile(bindings: &[Binding]) -> Vec<AmRoute> {
     bindings
         .iter()
         .filter_map(|b| {
@@ -210,7 +211,7 @@ fn compile(bindings: &[Binding]) -> Vec<CompiledBinding> {
                 .map(|(k, v)| Matcher::new(k, v))
                 .collect::<Result<Vec<_>, _>>()
                 .ok()?;
-            Some(CompiledBinding {
+            Some(AmRoute {
                 group_id: b.input.group_id,
                 receiver: m.receiver.clone(),
                 per_alert: m.per_alert,
@@ -235,7 +236,7 @@ pub struct Plan {
 /// bindings of `snapshot` (receiver and label matchers). An alert reaches each instance once,
 /// in the mode of the first binding that brought it there.
 pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) -> Plan {
-    let compiled = compile(&snapshot.bindings);
+    let compiled = snapshot.am_routes();
     let mut keys = Vec::with_capacity(n.alerts.len());
     let mut unrouted = 0;
     // Per instance, in order of first appearance: (group of the grouped message, its alerts,

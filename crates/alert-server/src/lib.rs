@@ -12,6 +12,7 @@ pub mod config;
 pub mod console;
 pub mod delivery;
 pub mod docs;
+pub mod group_commit;
 pub mod import;
 pub mod input;
 pub mod metrics;

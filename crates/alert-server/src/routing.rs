@@ -99,9 +99,27 @@ pub struct Snapshot {
     pub bindings: Vec<Binding>,
     /// Every instance.
     pub instances: Vec<Instance>,
+    /// The Alertmanager bindings with their matchers compiled, once per snapshot.
+    am_routes: std::sync::OnceLock<Vec<crate::alertmanager::AmRoute>>,
 }
 
 impl Snapshot {
+    /// A snapshot of this configuration.
+    pub fn new(groups: Vec<Group>, bindings: Vec<Binding>, instances: Vec<Instance>) -> Self {
+        Self {
+            groups,
+            bindings,
+            instances,
+            am_routes: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The Alertmanager bindings, compiled on first use (regexes are not rebuilt per request).
+    pub(crate) fn am_routes(&self) -> &[crate::alertmanager::AmRoute] {
+        self.am_routes
+            .get_or_init(|| crate::alertmanager::compile(&self.bindings))
+    }
+
     /// The targets of `event`: the given group, or the groups of matching bindings.
     /// `Err` names an unknown `group_id`.
     pub fn targets(&self, event: &JobEvent, group_id: Option<i64>) -> Result<Vec<Target>, String> {
@@ -156,11 +174,11 @@ impl RoutingCache {
             }
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let snap = std::sync::Arc::new(Snapshot {
-            groups: store.list_groups().await?,
-            bindings: store.list_bindings().await?,
-            instances: store.list_instances().await?,
-        });
+        let snap = std::sync::Arc::new(Snapshot::new(
+            store.list_groups().await?,
+            store.list_bindings().await?,
+            store.list_instances().await?,
+        ));
         let mut cached = self.snapshot.write().expect("not poisoned");
         // A change committed while we read: what we read may predate it, so don't keep it.
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {

@@ -111,15 +111,15 @@ fn am_binding(id: i64, group_id: i64, labels: &[(&str, &str)], per_alert: bool) 
 }
 
 fn snapshot(bindings: Vec<Binding>) -> Snapshot {
-    Snapshot {
-        groups: vec![
+    Snapshot::new(
+        vec![
             group(1, true, vec![10]),
             group(2, true, vec![20, 10]),
             group(3, false, vec![30]),
         ],
         bindings,
-        instances: vec![instance(10), instance(20), instance(30)],
-    }
+        vec![instance(10), instance(20), instance(30)],
+    )
 }
 
 #[test]

@@ -6,13 +6,78 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::alertmanager::{plan, AmRenderer, Notification};
 use crate::delivery::now_ms;
-use crate::store::{AmNotificationInput, EventTimes};
+use crate::group_commit::GroupCommit;
+use crate::store::{AmInserted, AmItem, AmNotificationInput, EventTimes, Store, StoreResult};
+
+/// The renderer of Alertmanager messages (built once).
+fn renderer() -> &'static AmRenderer {
+    static RENDERER: std::sync::OnceLock<AmRenderer> = std::sync::OnceLock::new();
+    RENDERER.get_or_init(AmRenderer::default)
+}
+
+/// A notification on its way into the store, through [`AmIngest`].
+#[derive(Debug)]
+pub struct AmJob {
+    input: AmNotificationInput,
+    notification: Notification,
+    /// Each planned message's alerts, with the message rendered for all of them.
+    prerendered: Vec<(Vec<usize>, serde_json::Value)>,
+    times: EventTimes,
+}
+
+impl AmJob {
+    /// The message of `which` (the alerts left after dedup): rendered already unless dedup
+    /// trimmed the message.
+    fn render(&self, which: &[usize]) -> Result<serde_json::Value, String> {
+        match self
+            .prerendered
+            .iter()
+            .find(|(all, _)| all.as_slice() == which)
+        {
+            Some((_, payload)) => Ok(payload.clone()),
+            None => renderer().render(&self.notification, which),
+        }
+    }
+}
+
+/// The Alertmanager ingest's group commit: notifications that arrive while one is being
+/// stored go together in the next transaction (see [`crate::group_commit`]).
+pub type AmIngest = GroupCommit<AmJob, StoreResult<AmInserted>>;
+
+/// Notifications per transaction at most.
+const AM_MAX_BATCH: usize = 128;
+
+/// Starts the Alertmanager ingest's committers on `store`: one on a single-writer store, a few
+/// on a shared (server) database.
+pub fn am_ingest(store: Arc<dyn Store>) -> AmIngest {
+    let committers = if store.is_shared() { 4 } else { 1 };
+    GroupCommit::start(committers, AM_MAX_BATCH, move |jobs: Vec<AmJob>| {
+        let store = Arc::clone(&store);
+        async move {
+            let renders: Vec<_> = jobs
+                .iter()
+                .map(|job| move |which: &[usize]| job.render(which))
+                .collect();
+            let items: Vec<AmItem<'_>> = jobs
+                .iter()
+                .zip(&renders)
+                .map(|(job, render)| AmItem {
+                    input: &job.input,
+                    render,
+                    times: job.times,
+                })
+                .collect();
+            store.insert_alertmanager_batch(&items).await
+        }
+    })
+}
 
 /// Query parameters of the webhook.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -68,36 +133,49 @@ pub async fn ingest(
         None => None,
     };
     let routed = plan(&notification, &snapshot, forced);
+    let routed_unrouted = routed.unrouted;
     let now = now_ms();
     let deadline =
         now + i64::try_from(state.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX);
+    // Rendered here, in parallel with other requests, rather than while holding the writer;
+    // a message that dedup trims is rendered again in the store.
+    let prerendered = routed
+        .messages
+        .iter()
+        .filter_map(|m| {
+            let payload = renderer().render(&notification, &m.alerts).ok()?;
+            Some((m.alerts.clone(), payload))
+        })
+        .collect();
     let input = AmNotificationInput {
         receiver: notification.receiver.clone(),
         status: notification.status.as_str().to_owned(),
         group_key: notification.group_key.clone(),
         // The body as parsed (unknown fields dropped) is what the listing shows.
         payload: serde_json::to_value(&notification).map_err(|e| ApiError::internal(&e))?,
-        alerts: routed.keys.clone(),
+        alerts: routed.keys,
         unrouted: routed.unrouted,
-        messages: routed.messages.clone(),
+        messages: routed.messages,
     };
-    static RENDERER: std::sync::OnceLock<AmRenderer> = std::sync::OnceLock::new();
-    let renderer = RENDERER.get_or_init(AmRenderer::default);
-    let render = |which: &[usize]| renderer.render(&notification, which);
+    let alerts = notification.alerts.len();
+    let receiver = notification.receiver.clone();
+    let job = AmJob {
+        input,
+        notification,
+        prerendered,
+        times: EventTimes {
+            now,
+            deadline_at: deadline,
+            repeat_since: now,
+        },
+    };
     let inserted = state
-        .store
-        .insert_alertmanager(
-            &input,
-            &render,
-            EventTimes {
-                now,
-                deadline_at: deadline,
-                repeat_since: now,
-            },
-        )
-        .await?;
-    let n = notification.alerts.len() as u64;
-    let unrouted = routed.unrouted as u64;
+        .am_ingest
+        .submit(job)
+        .await
+        .map_err(|_| ApiError::internal(&"the notification's commit did not finish"))??;
+    let n = alerts as u64;
+    let unrouted = routed_unrouted as u64;
     let duplicates = inserted.duplicates as u64;
     state.metrics.alertmanager_alert("unrouted", unrouted);
     state.metrics.alertmanager_alert("duplicate", duplicates);
@@ -107,13 +185,13 @@ pub async fn ingest(
     if inserted.deliveries > 0 {
         state.wake.notify_one();
     }
-    tracing::debug!(notification_id = inserted.notification_id, receiver = %notification.receiver,
+    tracing::debug!(notification_id = inserted.notification_id, %receiver,
         alerts = n, deliveries = inserted.deliveries, unrouted, duplicates, "Alertmanager notification accepted");
     let answer = IngestAccepted {
         notification_id: inserted.notification_id,
-        alerts: notification.alerts.len(),
+        alerts,
         deliveries: inserted.deliveries,
-        unrouted: routed.unrouted,
+        unrouted: routed_unrouted,
         duplicates: inserted.duplicates,
     };
     Ok((StatusCode::OK, Json(answer)).into_response())

@@ -50,6 +50,8 @@ pub struct AppState {
     pub watchers: Arc<crate::watch::Watchers>,
     /// This replica's id (`replica_id`).
     pub replica: String,
+    /// The Alertmanager ingest's group commit.
+    pub am_ingest: Arc<alertmanager::AmIngest>,
 }
 
 impl std::fmt::Debug for AppState {

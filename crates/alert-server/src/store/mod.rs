@@ -164,6 +164,52 @@ pub struct AmNotificationInput {
 /// Renders the message of the alerts (indexes) left after dedup: the stored delivery payload.
 pub type AmRender<'a> = &'a (dyn Fn(&[usize]) -> Result<Value, String> + Send + Sync);
 
+/// Splits a message's alerts (`(index, key)`) by the keys the store just `added` for the
+/// instance: the indexes to send (`fresh`, in order) and how many were delivered before. A key
+/// listed twice in one message is sent once.
+pub(crate) fn split_fresh(
+    keys: &[(usize, &AmAlertKey)],
+    added: Vec<(String, String, String)>,
+) -> (Vec<usize>, usize) {
+    let mut added: std::collections::HashSet<(String, String, String)> =
+        added.into_iter().collect();
+    let mut fresh = Vec::with_capacity(keys.len());
+    let mut duplicates = 0;
+    for (i, key) in keys {
+        let tuple = (
+            key.fingerprint.clone(),
+            key.status.clone(),
+            key.starts_at.clone(),
+        );
+        if added.remove(&tuple) {
+            fresh.push(*i);
+        } else {
+            duplicates += 1;
+        }
+    }
+    (fresh, duplicates)
+}
+
+/// One notification of [`Store::insert_alertmanager_batch`].
+#[derive(Clone, Copy)]
+pub struct AmItem<'a> {
+    /// The notification.
+    pub input: &'a AmNotificationInput,
+    /// Its renderer.
+    pub render: AmRender<'a>,
+    /// Its times.
+    pub times: EventTimes,
+}
+
+impl std::fmt::Debug for AmItem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmItem")
+            .field("input", self.input)
+            .field("times", &self.times)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The result of [`Store::insert_alertmanager`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AmInserted {
@@ -698,6 +744,12 @@ pub trait Store: Send + Sync + 'static {
         render: AmRender<'_>,
         times: EventTimes,
     ) -> StoreResult<AmInserted>;
+    /// [`Store::insert_alertmanager`] for several notifications in one transaction (group
+    /// commit: one commit, one set of written pages for all). Each gets its own result, in order;
+    /// when one fails, the others are stored each in a transaction of its own, so one bad
+    /// notification never fails the rest.
+    async fn insert_alertmanager_batch(&self, items: &[AmItem<'_>])
+        -> Vec<StoreResult<AmInserted>>;
     /// Alertmanager notifications, newest first; only those with unrouted alerts when asked.
     async fn list_alertmanager(
         &self,

@@ -42,18 +42,18 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    AmAlertKey, AmInserted, AmMatch, AmNotification, AmNotificationInput, AmRender, Attempt,
-    AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery,
-    DeliveryState, DigestInput, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow,
-    ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome,
-    ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput, RoutedEvent,
-    Store, StoreError, StoreResult, StoredEvent, Target,
+    split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch, AmNotification, AmNotificationInput,
+    AmRender, Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster,
+    ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput,
+    HistoryFilter, HistoryRow, ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey,
+    ImportOutcome, ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput,
+    RoutedEvent, Store, StoreError, StoreResult, StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
@@ -128,6 +128,10 @@ impl SqliteStore {
             // WAL + NORMAL: see the module documentation for the durability trade-off.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
+            // Statement journals (multi-row statements inside a transaction) and temporary
+            // b-trees stay in memory instead of a temporary file opened, written and closed
+            // per statement (seen in profiles of the Alertmanager ingest).
+            .pragma("temp_store", "MEMORY")
             .foreign_keys(true);
         let memory = is_memory(url);
         if !memory {
@@ -1508,124 +1512,46 @@ impl Store for SqliteStore {
         render: AmRender<'_>,
         times: EventTimes,
     ) -> StoreResult<AmInserted> {
-        const WHAT: &str = "storing an Alertmanager notification";
-        let mut tx = self.write_tx(WHAT).await?;
-        let notification_id: i64 = sqlx::query_scalar(
-            "INSERT INTO am_notifications (receiver, status, group_key, alerts, unrouted, \
-             duplicates, deliveries, payload, received_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7) RETURNING id",
-        )
-        .bind(&n.receiver)
-        .bind(&n.status)
-        .bind(&n.group_key)
-        .bind(i64::try_from(n.alerts.len()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(n.unrouted).unwrap_or(i64::MAX))
-        .bind(to_json(&n.payload)?)
-        .bind(times.now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db(WHAT))?;
-        let (mut deliveries, mut duplicates) = (0usize, 0usize);
-        for message in &n.messages {
-            let instance_id = message.target.instance_id;
-            // One statement per message: the keys not sent to this instance yet are added
-            // (delivery_id 0 until the delivery exists, set below) and come back.
-            let keys: Vec<(usize, &AmAlertKey)> = message
-                .alerts
-                .iter()
-                .filter_map(|&i| n.alerts.get(i).map(|key| (i, key)))
-                .collect();
-            let keys_json = to_json(
-                &keys
-                    .iter()
-                    .map(|(_, k)| (&k.fingerprint, &k.status, &k.starts_at))
-                    .collect::<Vec<_>>(),
-            )?;
-            let added: Vec<(String, String, String)> = sqlx::query_as(
-                "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, \
-                 delivery_id, notification_id) \
-                 SELECT ?1, k.value ->> '$[0]', k.value ->> '$[1]', k.value ->> '$[2]', 0, ?2 \
-                 FROM json_each(?3) AS k WHERE true ORDER BY k.key \
-                 ON CONFLICT DO NOTHING RETURNING fingerprint, status, starts_at",
-            )
-            .bind(instance_id)
-            .bind(notification_id)
-            .bind(&keys_json)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
-            let mut added: HashSet<(String, String, String)> = added.into_iter().collect();
-            let mut fresh = Vec::with_capacity(keys.len());
-            for (i, key) in keys {
-                // `remove`: a key listed twice in one message is sent once.
-                let tuple = (
-                    key.fingerprint.clone(),
-                    key.status.clone(),
-                    key.starts_at.clone(),
-                );
-                if added.remove(&tuple) {
-                    fresh.push(i);
-                } else {
-                    duplicates += 1;
-                }
-            }
-            if fresh.is_empty() {
-                continue;
-            }
-            let payload = render(&fresh).map_err(|e| {
-                StoreError::Database(format!("rendering an Alertmanager message: {e}"))
-            })?;
-            let delivery_id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
-                 group_id, state, attempts, next_attempt_at, deadline_at, payload, created_at, \
-                 am_notification_id) \
-                 SELECT NULL, id, name, kind, ?1, 'pending', 0, ?2, ?3, ?4, ?2, ?5 \
-                 FROM alert_instances WHERE id = ?6 RETURNING id",
-            )
-            .bind(message.target.group_id)
-            .bind(times.now)
-            .bind(times.deadline_at)
-            .bind(to_json(&payload)?)
-            .bind(notification_id)
-            .bind(instance_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
-            let Some(delivery_id) = delivery_id else {
-                // Dropping the transaction rolls the notification back.
-                return Err(StoreError::BadReference {
-                    field: "targets",
-                    message: format!("instance {instance_id} does not exist"),
-                });
-            };
-            // INDEXED BY: without statistics SQLite prefers the primary key's `instance_id`
-            // prefix, a scan of every key ever sent to the instance (0.8 ms at 12,000 keys and
-            // growing); the notification's own 10 or so rows are one index range away.
-            sqlx::query(
-                "UPDATE am_sent INDEXED BY am_sent_notification SET delivery_id = ?1 \
-                 WHERE instance_id = ?2 AND notification_id = ?3 AND delivery_id = 0",
-            )
-            .bind(delivery_id)
-            .bind(instance_id)
-            .bind(notification_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
-            deliveries += 1;
+        let mut tx = self.write_tx(AM_WHAT).await?;
+        let inserted = insert_am(&mut tx, n, render, times).await?;
+        tx.commit().await.map_err(db(AM_WHAT))?;
+        Ok(inserted)
+    }
+
+    async fn insert_alertmanager_batch(
+        &self,
+        items: &[AmItem<'_>],
+    ) -> Vec<StoreResult<AmInserted>> {
+        if let [item] = items {
+            return vec![
+                self.insert_alertmanager(item.input, item.render, item.times)
+                    .await,
+            ];
         }
-        sqlx::query("UPDATE am_notifications SET duplicates = ?1, deliveries = ?2 WHERE id = ?3")
-            .bind(i64::try_from(duplicates).unwrap_or(i64::MAX))
-            .bind(i64::try_from(deliveries).unwrap_or(i64::MAX))
-            .bind(notification_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
-        tx.commit().await.map_err(db(WHAT))?;
-        Ok(AmInserted {
-            notification_id,
-            deliveries,
-            duplicates,
-        })
+        let together = async {
+            let mut tx = self.write_tx(AM_WHAT).await?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(insert_am(&mut tx, item.input, item.render, item.times).await?);
+            }
+            tx.commit().await.map_err(db(AM_WHAT))?;
+            Ok(out)
+        };
+        match together.await {
+            Ok(out) => out.into_iter().map(Ok).collect(),
+            // One notification's error (an instance deleted meanwhile, say) must not fail the
+            // others: each is stored again in a transaction of its own.
+            Err::<_, StoreError>(_) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(
+                        self.insert_alertmanager(item.input, item.render, item.times)
+                            .await,
+                    );
+                }
+                out
+            }
+        }
     }
 
     async fn list_alertmanager(
@@ -2027,6 +1953,121 @@ async fn record_import_in(
     .await
     .map_err(db("recording an import source"))?;
     Ok(())
+}
+
+/// What [`insert_am`] is doing, for errors.
+const AM_WHAT: &str = "storing an Alertmanager notification";
+
+/// Stores one Alertmanager notification and its deliveries on `conn`, inside the caller's
+/// transaction (see [`Store::insert_alertmanager`]).
+async fn insert_am(
+    conn: &mut SqliteConnection,
+    n: &AmNotificationInput,
+    render: AmRender<'_>,
+    times: EventTimes,
+) -> StoreResult<AmInserted> {
+    const WHAT: &str = AM_WHAT;
+    let notification_id: i64 = sqlx::query_scalar(
+        "INSERT INTO am_notifications (receiver, status, group_key, alerts, unrouted, \
+         duplicates, deliveries, payload, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7) RETURNING id",
+    )
+    .bind(&n.receiver)
+    .bind(&n.status)
+    .bind(&n.group_key)
+    .bind(i64::try_from(n.alerts.len()).unwrap_or(i64::MAX))
+    .bind(i64::try_from(n.unrouted).unwrap_or(i64::MAX))
+    .bind(to_json(&n.payload)?)
+    .bind(times.now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db(WHAT))?;
+    let (mut deliveries, mut duplicates) = (0usize, 0usize);
+    for message in &n.messages {
+        let instance_id = message.target.instance_id;
+        // One statement per message: the keys not sent to this instance yet are added
+        // (delivery_id 0 until the delivery exists, set below) and come back.
+        let keys: Vec<(usize, &AmAlertKey)> = message
+            .alerts
+            .iter()
+            .filter_map(|&i| n.alerts.get(i).map(|key| (i, key)))
+            .collect();
+        let keys_json = to_json(
+            &keys
+                .iter()
+                .map(|(_, k)| (&k.fingerprint, &k.status, &k.starts_at))
+                .collect::<Vec<_>>(),
+        )?;
+        let added: Vec<(String, String, String)> = sqlx::query_as(
+            "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, \
+             delivery_id, notification_id) \
+             SELECT ?1, k.value ->> '$[0]', k.value ->> '$[1]', k.value ->> '$[2]', 0, ?2 \
+             FROM json_each(?3) AS k WHERE true ORDER BY k.key \
+             ON CONFLICT DO NOTHING RETURNING fingerprint, status, starts_at",
+        )
+        .bind(instance_id)
+        .bind(notification_id)
+        .bind(&keys_json)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db(WHAT))?;
+        let (fresh, dup) = split_fresh(&keys, added);
+        duplicates += dup;
+        if fresh.is_empty() {
+            continue;
+        }
+        let payload = render(&fresh)
+            .map_err(|e| StoreError::Database(format!("rendering an Alertmanager message: {e}")))?;
+        let delivery_id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
+             group_id, state, attempts, next_attempt_at, deadline_at, payload, created_at, \
+             am_notification_id) \
+             SELECT NULL, id, name, kind, ?1, 'pending', 0, ?2, ?3, ?4, ?2, ?5 \
+             FROM alert_instances WHERE id = ?6 RETURNING id",
+        )
+        .bind(message.target.group_id)
+        .bind(times.now)
+        .bind(times.deadline_at)
+        .bind(to_json(&payload)?)
+        .bind(notification_id)
+        .bind(instance_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db(WHAT))?;
+        let Some(delivery_id) = delivery_id else {
+            // Dropping the transaction rolls the notification back.
+            return Err(StoreError::BadReference {
+                field: "targets",
+                message: format!("instance {instance_id} does not exist"),
+            });
+        };
+        // INDEXED BY: without statistics SQLite prefers the primary key's `instance_id`
+        // prefix, a scan of every key ever sent to the instance (0.8 ms at 12,000 keys and
+        // growing); the notification's own 10 or so rows are one index range away.
+        sqlx::query(
+            "UPDATE am_sent INDEXED BY am_sent_notification SET delivery_id = ?1 \
+             WHERE instance_id = ?2 AND notification_id = ?3 AND delivery_id = 0",
+        )
+        .bind(delivery_id)
+        .bind(instance_id)
+        .bind(notification_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db(WHAT))?;
+        deliveries += 1;
+    }
+    sqlx::query("UPDATE am_notifications SET duplicates = ?1, deliveries = ?2 WHERE id = ?3")
+        .bind(i64::try_from(duplicates).unwrap_or(i64::MAX))
+        .bind(i64::try_from(deliveries).unwrap_or(i64::MAX))
+        .bind(notification_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db(WHAT))?;
+    Ok(AmInserted {
+        notification_id,
+        deliveries,
+        duplicates,
+    })
 }
 
 #[cfg(test)]
