@@ -32,7 +32,7 @@
 //! digest created already claimed ([`DigestInput::claimed_by`](super::DigestInput)) keeps the
 //! `next_attempt_at` it was given; its lease alone keeps other workers away.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -1512,10 +1512,17 @@ impl Store for SqliteStore {
         render: AmRender<'_>,
         times: EventTimes,
     ) -> StoreResult<AmInserted> {
+        let item = AmItem {
+            input: n,
+            render,
+            times,
+        };
         let mut tx = self.write_tx(AM_WHAT).await?;
-        let inserted = insert_am(&mut tx, n, render, times).await?;
+        let mut inserted = insert_am_batch(&mut tx, &[item]).await?;
         tx.commit().await.map_err(db(AM_WHAT))?;
-        Ok(inserted)
+        inserted
+            .pop()
+            .ok_or_else(|| StoreError::Database(format!("{AM_WHAT}: no result")))
     }
 
     async fn insert_alertmanager_batch(
@@ -1530,10 +1537,7 @@ impl Store for SqliteStore {
         }
         let together = async {
             let mut tx = self.write_tx(AM_WHAT).await?;
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                out.push(insert_am(&mut tx, item.input, item.render, item.times).await?);
-            }
+            let out = insert_am_batch(&mut tx, items).await?;
             tx.commit().await.map_err(db(AM_WHAT))?;
             Ok(out)
         };
@@ -1955,119 +1959,198 @@ async fn record_import_in(
     Ok(())
 }
 
-/// What [`insert_am`] is doing, for errors.
+/// What [`insert_am_batch`] is doing, for errors.
 const AM_WHAT: &str = "storing an Alertmanager notification";
 
-/// Stores one Alertmanager notification and its deliveries on `conn`, inside the caller's
-/// transaction (see [`Store::insert_alertmanager`]).
-async fn insert_am(
+/// Stores Alertmanager notifications and their deliveries on `conn`, inside the caller's write
+/// transaction (see [`Store::insert_alertmanager`]), in a few statements for the whole batch
+/// rather than several per notification: each statement is a round trip to the connection's
+/// thread, and a storm of notifications was waiting on those hops.
+///
+/// 1. The ids of the new notifications and deliveries are handed out here, as `MAX(id) + 1`
+///    onwards, which is what SQLite itself would pick: the transaction holds the write lock
+///    (`BEGIN IMMEDIATE`), so nothing else inserts meanwhile. Each planned message thus knows
+///    its delivery's id before the dedup keys are written.
+/// 2. One `INSERT … ON CONFLICT DO NOTHING RETURNING` adds every (instance, key) of the batch,
+///    in order: what comes back is fresh, the rest was delivered before (or earlier in this
+///    batch).
+/// 3. The messages with fresh alerts are rendered (unless their renderer had them ready) and
+///    inserted in one statement; then the notifications, with their counts, in one more.
+async fn insert_am_batch(
     conn: &mut SqliteConnection,
-    n: &AmNotificationInput,
-    render: AmRender<'_>,
-    times: EventTimes,
-) -> StoreResult<AmInserted> {
+    items: &[AmItem<'_>],
+) -> StoreResult<Vec<AmInserted>> {
     const WHAT: &str = AM_WHAT;
-    let notification_id: i64 = sqlx::query_scalar(
-        "INSERT INTO am_notifications (receiver, status, group_key, alerts, unrouted, \
-         duplicates, deliveries, payload, received_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7) RETURNING id",
+    let (last_notification, last_delivery): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM am_notifications), \
+         (SELECT COALESCE(MAX(id), 0) FROM deliveries)",
     )
-    .bind(&n.receiver)
-    .bind(&n.status)
-    .bind(&n.group_key)
-    .bind(i64::try_from(n.alerts.len()).unwrap_or(i64::MAX))
-    .bind(i64::try_from(n.unrouted).unwrap_or(i64::MAX))
-    .bind(to_json(&n.payload)?)
-    .bind(times.now)
     .fetch_one(&mut *conn)
     .await
     .map_err(db(WHAT))?;
-    let (mut deliveries, mut duplicates) = (0usize, 0usize);
-    for message in &n.messages {
-        let instance_id = message.target.instance_id;
-        // One statement per message: the keys not sent to this instance yet are added
-        // (delivery_id 0 until the delivery exists, set below) and come back.
-        let keys: Vec<(usize, &AmAlertKey)> = message
-            .alerts
-            .iter()
-            .filter_map(|&i| n.alerts.get(i).map(|key| (i, key)))
-            .collect();
-        let keys_json = to_json(
-            &keys
+    // Every planned message: (item, its alerts with their keys, the delivery id it would get).
+    struct Planned<'a> {
+        item: usize,
+        message: &'a crate::store::AmMessagePlan,
+        keys: Vec<(usize, &'a AmAlertKey)>,
+        delivery_id: i64,
+    }
+    let mut planned = Vec::new();
+    let mut key_rows = Vec::new();
+    let mut next_delivery = last_delivery;
+    for (item, it) in items.iter().enumerate() {
+        let notification_id = last_notification + 1 + i64::try_from(item).unwrap_or(i64::MAX);
+        for message in &it.input.messages {
+            next_delivery += 1;
+            let keys: Vec<(usize, &AmAlertKey)> = message
+                .alerts
                 .iter()
-                .map(|(_, k)| (&k.fingerprint, &k.status, &k.starts_at))
-                .collect::<Vec<_>>(),
-        )?;
-        let added: Vec<(String, String, String)> = sqlx::query_as(
-            "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, \
-             delivery_id, notification_id) \
-             SELECT ?1, k.value ->> '$[0]', k.value ->> '$[1]', k.value ->> '$[2]', 0, ?2 \
-             FROM json_each(?3) AS k WHERE true ORDER BY k.key \
-             ON CONFLICT DO NOTHING RETURNING fingerprint, status, starts_at",
+                .filter_map(|&i| it.input.alerts.get(i).map(|key| (i, key)))
+                .collect();
+            for (_, k) in &keys {
+                key_rows.push(json!([
+                    message.target.instance_id,
+                    k.fingerprint,
+                    k.status,
+                    k.starts_at,
+                    next_delivery,
+                    notification_id
+                ]));
+            }
+            planned.push(Planned {
+                item,
+                message,
+                keys,
+                delivery_id: next_delivery,
+            });
+        }
+    }
+    let added: Vec<(i64, String, String, String)> = if key_rows.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "INSERT INTO am_sent (instance_id, fingerprint, status, starts_at, delivery_id, \
+             notification_id) \
+             SELECT k.value ->> '$[0]', k.value ->> '$[1]', k.value ->> '$[2]', \
+             k.value ->> '$[3]', k.value ->> '$[4]', k.value ->> '$[5]' \
+             FROM json_each(?1) AS k WHERE true ORDER BY k.key \
+             ON CONFLICT DO NOTHING RETURNING delivery_id, fingerprint, status, starts_at",
         )
-        .bind(instance_id)
-        .bind(notification_id)
-        .bind(&keys_json)
+        .bind(to_json(&Value::Array(key_rows))?)
         .fetch_all(&mut *conn)
         .await
-        .map_err(db(WHAT))?;
-        let (fresh, dup) = split_fresh(&keys, added);
-        duplicates += dup;
+        .map_err(db(WHAT))?
+    };
+    let mut added_by_delivery: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
+    for (delivery_id, fingerprint, status, starts_at) in added {
+        added_by_delivery
+            .entry(delivery_id)
+            .or_default()
+            .push((fingerprint, status, starts_at));
+    }
+    let mut counts = vec![(0usize, 0usize); items.len()]; // (deliveries, duplicates)
+    let mut delivery_rows = Vec::new();
+    let mut instances = Vec::new();
+    for p in &planned {
+        let it = &items[p.item];
+        let (fresh, dup) = split_fresh(
+            &p.keys,
+            added_by_delivery.remove(&p.delivery_id).unwrap_or_default(),
+        );
+        counts[p.item].1 += dup;
         if fresh.is_empty() {
             continue;
         }
-        let payload = render(&fresh)
+        let payload = (it.render)(&fresh)
             .map_err(|e| StoreError::Database(format!("rendering an Alertmanager message: {e}")))?;
-        let delivery_id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
+        counts[p.item].0 += 1;
+        instances.push(p.message.target.instance_id);
+        delivery_rows.push(json!([
+            p.delivery_id,
+            p.message.target.instance_id,
+            p.message.target.group_id,
+            it.times.now,
+            it.times.deadline_at,
+            payload,
+            last_notification + 1 + i64::try_from(p.item).unwrap_or(i64::MAX)
+        ]));
+    }
+    if !delivery_rows.is_empty() {
+        let expected = delivery_rows.len() as u64;
+        let inserted = sqlx::query(
+            "INSERT INTO deliveries (id, event_id, instance_id, instance_name, instance_kind, \
              group_id, state, attempts, next_attempt_at, deadline_at, payload, created_at, \
              am_notification_id) \
-             SELECT NULL, id, name, kind, ?1, 'pending', 0, ?2, ?3, ?4, ?2, ?5 \
-             FROM alert_instances WHERE id = ?6 RETURNING id",
+             SELECT d.value ->> '$[0]', NULL, i.id, i.name, i.kind, d.value ->> '$[2]', \
+             'pending', 0, d.value ->> '$[3]', d.value ->> '$[4]', d.value -> '$[5]', \
+             d.value ->> '$[3]', d.value ->> '$[6]' \
+             FROM json_each(?1) AS d JOIN alert_instances AS i ON i.id = d.value ->> '$[1]' \
+             WHERE true ORDER BY d.key",
         )
-        .bind(message.target.group_id)
-        .bind(times.now)
-        .bind(times.deadline_at)
-        .bind(to_json(&payload)?)
-        .bind(notification_id)
-        .bind(instance_id)
-        .fetch_optional(&mut *conn)
+        .bind(to_json(&Value::Array(delivery_rows))?)
+        .execute(&mut *conn)
         .await
-        .map_err(db(WHAT))?;
-        let Some(delivery_id) = delivery_id else {
-            // Dropping the transaction rolls the notification back.
+        .map_err(db(WHAT))?
+        .rows_affected();
+        if inserted != expected {
+            // Rolled back by the caller (the transaction is dropped).
+            let existing: Vec<i64> = sqlx::query_scalar("SELECT id FROM alert_instances")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db(WHAT))?;
+            let missing = instances
+                .iter()
+                .find(|id| !existing.contains(id))
+                .copied()
+                .unwrap_or_default();
             return Err(StoreError::BadReference {
                 field: "targets",
-                message: format!("instance {instance_id} does not exist"),
+                message: format!("instance {missing} does not exist"),
             });
-        };
-        // INDEXED BY: without statistics SQLite prefers the primary key's `instance_id`
-        // prefix, a scan of every key ever sent to the instance (0.8 ms at 12,000 keys and
-        // growing); the notification's own 10 or so rows are one index range away.
-        sqlx::query(
-            "UPDATE am_sent INDEXED BY am_sent_notification SET delivery_id = ?1 \
-             WHERE instance_id = ?2 AND notification_id = ?3 AND delivery_id = 0",
-        )
-        .bind(delivery_id)
-        .bind(instance_id)
-        .bind(notification_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db(WHAT))?;
-        deliveries += 1;
+        }
     }
-    sqlx::query("UPDATE am_notifications SET duplicates = ?1, deliveries = ?2 WHERE id = ?3")
-        .bind(i64::try_from(duplicates).unwrap_or(i64::MAX))
-        .bind(i64::try_from(deliveries).unwrap_or(i64::MAX))
-        .bind(notification_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db(WHAT))?;
-    Ok(AmInserted {
-        notification_id,
-        deliveries,
-        duplicates,
-    })
+    let notification_rows: Vec<Value> = items
+        .iter()
+        .zip(&counts)
+        .enumerate()
+        .map(|(i, (it, (deliveries, duplicates)))| {
+            let n = it.input;
+            json!([
+                last_notification + 1 + i64::try_from(i).unwrap_or(i64::MAX),
+                n.receiver,
+                n.status,
+                n.group_key,
+                n.alerts.len(),
+                n.unrouted,
+                duplicates,
+                deliveries,
+                n.payload,
+                it.times.now
+            ])
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO am_notifications (id, receiver, status, group_key, alerts, unrouted, \
+         duplicates, deliveries, payload, received_at) \
+         SELECT n.value ->> '$[0]', n.value ->> '$[1]', n.value ->> '$[2]', n.value ->> '$[3]', \
+         n.value ->> '$[4]', n.value ->> '$[5]', n.value ->> '$[6]', n.value ->> '$[7]', \
+         n.value -> '$[8]', n.value ->> '$[9]' \
+         FROM json_each(?1) AS n ORDER BY n.key",
+    )
+    .bind(to_json(&Value::Array(notification_rows))?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db(WHAT))?;
+    Ok(items
+        .iter()
+        .zip(counts)
+        .enumerate()
+        .map(|(i, (_, (deliveries, duplicates)))| AmInserted {
+            notification_id: last_notification + 1 + i64::try_from(i).unwrap_or(i64::MAX),
+            deliveries,
+            duplicates,
+        })
+        .collect())
 }
 
 #[cfg(test)]
