@@ -50,6 +50,9 @@ const USER_HZ: f64 = 100.0;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The prefix of every alert's `bench_id` label.
 const ID_PREFIX: &str = "amb-";
+/// With `--pin`: Alertmanager's CPU, and everyone else's.
+const ALERTMANAGER_CPU: &str = "0";
+const OTHERS_CPU: &str = "1";
 /// After a phase, how long Alertmanager's idle CPU is measured.
 const IDLE_SAMPLE: Duration = Duration::from_secs(3);
 
@@ -92,6 +95,11 @@ struct Args {
     /// receiver costs Alertmanager here.
     #[arg(long)]
     second_webhook: bool,
+    /// Give Alertmanager CPU 0 to itself and run everything else (alert-server, the mocks, the
+    /// load generator) on CPU 1 (`taskset`), in every phase: what the bridge costs Alertmanager
+    /// when the two do not take CPU from each other.
+    #[arg(long)]
+    pin: bool,
 }
 
 /// The second receiver of a phase, besides the baseline webhook.
@@ -124,6 +132,22 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let args =
         Args::parse_from(std::iter::once("cargo xtask am-bench".to_owned()).chain(args.to_vec()));
+    if args.pin {
+        // Before any thread or child exists: they inherit this process's CPU.
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", OTHERS_CPU])
+            .arg(std::process::id().to_string())
+            .stdout(Stdio::null())
+            .status()
+            .context("--pin needs `taskset` (util-linux)")?;
+        ensure!(
+            status.success(),
+            "taskset could not pin this process to CPU {OTHERS_CPU}"
+        );
+        eprintln!(
+            "am-bench: Alertmanager on CPU {ALERTMANAGER_CPU}, everything else on CPU {OTHERS_CPU}"
+        );
+    }
     let server_bin = match &args.server_bin {
         Some(path) => path.clone(),
         None => {
@@ -674,7 +698,13 @@ async fn run_phase(
     let config_path = am_dir.join("alertmanager.yml");
     std::fs::write(&config_path, &config)?;
     let port = free_port()?;
-    let mut command = Command::new(am_bin);
+    let mut command = if args.pin {
+        let mut taskset = Command::new("taskset");
+        taskset.args(["-c", ALERTMANAGER_CPU]).arg(am_bin);
+        taskset
+    } else {
+        Command::new(am_bin)
+    };
     command
         .arg(format!("--config.file={}", config_path.display()))
         .arg(format!("--storage.path={}", am_dir.join("data").display()))
