@@ -190,6 +190,23 @@ pub(crate) fn split_fresh(
     (fresh, duplicates)
 }
 
+/// [`Store::insert_alertmanager`] for each of `items`, each in a transaction of its own: a batch
+/// of one, or what is left to do after a batch failed (so that one bad notification fails alone).
+pub(crate) async fn insert_alertmanager_each<S: Store + ?Sized>(
+    store: &S,
+    items: &[AmItem<'_>],
+) -> Vec<StoreResult<AmInserted>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(
+            store
+                .insert_alertmanager(item.input, item.render, item.times)
+                .await,
+        );
+    }
+    out
+}
+
 /// One notification of [`Store::insert_alertmanager_batch`].
 #[derive(Clone, Copy)]
 pub struct AmItem<'a> {

@@ -48,9 +48,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch, AmNotification, AmNotificationInput,
-    AmRender, Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery, Cluster,
-    ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput,
+    insert_alertmanager_each, split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch, AmNotification,
+    AmNotificationInput, AmRender, Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery,
+    Cluster, ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput,
     HistoryFilter, HistoryRow, ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey,
     ImportOutcome, ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput,
     RoutedEvent, Store, StoreError, StoreResult, StoredEvent, Target,
@@ -1529,11 +1529,8 @@ impl Store for SqliteStore {
         &self,
         items: &[AmItem<'_>],
     ) -> Vec<StoreResult<AmInserted>> {
-        if let [item] = items {
-            return vec![
-                self.insert_alertmanager(item.input, item.render, item.times)
-                    .await,
-            ];
+        if items.len() < 2 {
+            return insert_alertmanager_each(self, items).await;
         }
         let together = async {
             let mut tx = self.write_tx(AM_WHAT).await?;
@@ -1545,16 +1542,7 @@ impl Store for SqliteStore {
             Ok(out) => out.into_iter().map(Ok).collect(),
             // One notification's error (an instance deleted meanwhile, say) must not fail the
             // others: each is stored again in a transaction of its own.
-            Err::<_, StoreError>(_) => {
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    out.push(
-                        self.insert_alertmanager(item.input, item.render, item.times)
-                            .await,
-                    );
-                }
-                out
-            }
+            Err::<_, StoreError>(_) => insert_alertmanager_each(self, items).await,
         }
     }
 
