@@ -190,12 +190,20 @@ pub(crate) fn split_fresh(
     (fresh, duplicates)
 }
 
-/// [`Store::insert_alertmanager`] for each of `items`, each in a transaction of its own: a batch
-/// of one, or what is left to do after a batch failed (so that one bad notification fails alone).
-pub(crate) async fn insert_alertmanager_each<S: Store + ?Sized>(
+/// [`Store::insert_alertmanager_batch`] for either backend: `together` (the backend's one
+/// transaction for all of `items`) when there are several; when it fails, or for a single item,
+/// each through [`Store::insert_alertmanager`] in a transaction of its own, so that one bad
+/// notification fails alone.
+pub(crate) async fn insert_alertmanager_batch_with<S: Store + ?Sized>(
     store: &S,
     items: &[AmItem<'_>],
+    together: impl std::future::Future<Output = StoreResult<Vec<AmInserted>>>,
 ) -> Vec<StoreResult<AmInserted>> {
+    if items.len() > 1 {
+        if let Ok(out) = together.await {
+            return out.into_iter().map(Ok).collect();
+        }
+    }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         out.push(

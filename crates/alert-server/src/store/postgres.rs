@@ -46,12 +46,12 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
-    insert_alertmanager_each, split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch, AmNotification,
-    AmNotificationInput, AmRender, Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery,
-    Cluster, ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput,
-    HistoryFilter, HistoryRow, ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey,
-    ImportOutcome, ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput,
-    RoutedEvent, Store, StoreError, StoreResult, StoredEvent, Target,
+    insert_alertmanager_batch_with, split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch,
+    AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord, Binding, BindingInput,
+    ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes,
+    Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch, ImportBinding, ImportGroup,
+    ImportInstance, ImportKey, ImportOutcome, ImportRecord, ImportRef, ImportedKind, InsertedEvent,
+    Instance, InstanceInput, RoutedEvent, Store, StoreError, StoreResult, StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/postgres/NNNN_name.sql`).
@@ -1589,9 +1589,6 @@ impl Store for PgStore {
         &self,
         items: &[AmItem<'_>],
     ) -> Vec<StoreResult<AmInserted>> {
-        if items.len() < 2 {
-            return insert_alertmanager_each(self, items).await;
-        }
         let together = async {
             let mut tx = self.write_tx(AM_WHAT).await?;
             let mut out = Vec::with_capacity(items.len());
@@ -1601,12 +1598,7 @@ impl Store for PgStore {
             tx.commit().await.map_err(db(AM_WHAT))?;
             Ok(out)
         };
-        match together.await {
-            Ok(out) => out.into_iter().map(Ok).collect(),
-            // One notification's error (an instance deleted meanwhile, say) must not fail the
-            // others: each is stored again in a transaction of its own.
-            Err::<_, StoreError>(_) => insert_alertmanager_each(self, items).await,
-        }
+        insert_alertmanager_batch_with(self, items, together).await
     }
 
     async fn list_alertmanager(

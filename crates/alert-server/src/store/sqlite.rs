@@ -48,12 +48,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    insert_alertmanager_each, split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch, AmNotification,
-    AmNotificationInput, AmRender, Attempt, AttemptRecord, Binding, BindingInput, ClaimedDelivery,
-    Cluster, ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes, Group, GroupInput,
-    HistoryFilter, HistoryRow, ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey,
-    ImportOutcome, ImportRecord, ImportRef, ImportedKind, InsertedEvent, Instance, InstanceInput,
-    RoutedEvent, Store, StoreError, StoreResult, StoredEvent, Target,
+    insert_alertmanager_batch_with, split_fresh, AmAlertKey, AmInserted, AmItem, AmMatch,
+    AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord, Binding, BindingInput,
+    ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryState, DigestInput, EventTimes,
+    Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch, ImportBinding, ImportGroup,
+    ImportInstance, ImportKey, ImportOutcome, ImportRecord, ImportRef, ImportedKind, InsertedEvent,
+    Instance, InstanceInput, RoutedEvent, Store, StoreError, StoreResult, StoredEvent, Target,
 };
 
 /// The embedded schema migrations (`migrations/sqlite/NNNN_name.sql`).
@@ -1529,21 +1529,13 @@ impl Store for SqliteStore {
         &self,
         items: &[AmItem<'_>],
     ) -> Vec<StoreResult<AmInserted>> {
-        if items.len() < 2 {
-            return insert_alertmanager_each(self, items).await;
-        }
         let together = async {
             let mut tx = self.write_tx(AM_WHAT).await?;
             let out = insert_am_batch(&mut tx, items).await?;
             tx.commit().await.map_err(db(AM_WHAT))?;
             Ok(out)
         };
-        match together.await {
-            Ok(out) => out.into_iter().map(Ok).collect(),
-            // One notification's error (an instance deleted meanwhile, say) must not fail the
-            // others: each is stored again in a transaction of its own.
-            Err::<_, StoreError>(_) => insert_alertmanager_each(self, items).await,
-        }
+        insert_alertmanager_batch_with(self, items, together).await
     }
 
     async fn list_alertmanager(
@@ -1976,6 +1968,8 @@ async fn insert_am_batch(
     .fetch_one(&mut *conn)
     .await
     .map_err(db(WHAT))?;
+    let notification_id =
+        |item: usize| last_notification + 1 + i64::try_from(item).unwrap_or(i64::MAX);
     // Every planned message: (item, its alerts with their keys, the delivery id it would get).
     struct Planned<'a> {
         item: usize,
@@ -1987,7 +1981,6 @@ async fn insert_am_batch(
     let mut key_rows = Vec::new();
     let mut next_delivery = last_delivery;
     for (item, it) in items.iter().enumerate() {
-        let notification_id = last_notification + 1 + i64::try_from(item).unwrap_or(i64::MAX);
         for message in &it.input.messages {
             next_delivery += 1;
             let keys: Vec<(usize, &AmAlertKey)> = message
@@ -2002,7 +1995,7 @@ async fn insert_am_batch(
                     k.status,
                     k.starts_at,
                     next_delivery,
-                    notification_id
+                    notification_id(item)
                 ]));
             }
             planned.push(Planned {
@@ -2038,7 +2031,6 @@ async fn insert_am_batch(
     }
     let mut counts = vec![(0usize, 0usize); items.len()]; // (deliveries, duplicates)
     let mut delivery_rows = Vec::new();
-    let mut instances = Vec::new();
     for p in &planned {
         let it = &items[p.item];
         let (fresh, dup) = split_fresh(
@@ -2052,7 +2044,6 @@ async fn insert_am_batch(
         let payload = (it.render)(&fresh)
             .map_err(|e| StoreError::Database(format!("rendering an Alertmanager message: {e}")))?;
         counts[p.item].0 += 1;
-        instances.push(p.message.target.instance_id);
         delivery_rows.push(json!([
             p.delivery_id,
             p.message.target.instance_id,
@@ -2060,7 +2051,7 @@ async fn insert_am_batch(
             it.times.now,
             it.times.deadline_at,
             payload,
-            last_notification + 1 + i64::try_from(p.item).unwrap_or(i64::MAX)
+            notification_id(p.item)
         ]));
     }
     if !delivery_rows.is_empty() {
@@ -2086,10 +2077,10 @@ async fn insert_am_batch(
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(db(WHAT))?;
-            let missing = instances
+            let missing = planned
                 .iter()
+                .map(|p| p.message.target.instance_id)
                 .find(|id| !existing.contains(id))
-                .copied()
                 .unwrap_or_default();
             return Err(StoreError::BadReference {
                 field: "targets",
@@ -2104,7 +2095,7 @@ async fn insert_am_batch(
         .map(|(i, (it, (deliveries, duplicates)))| {
             let n = it.input;
             json!([
-                last_notification + 1 + i64::try_from(i).unwrap_or(i64::MAX),
+                notification_id(i),
                 n.receiver,
                 n.status,
                 n.group_key,
@@ -2129,12 +2120,11 @@ async fn insert_am_batch(
     .execute(&mut *conn)
     .await
     .map_err(db(WHAT))?;
-    Ok(items
-        .iter()
-        .zip(counts)
+    Ok(counts
+        .into_iter()
         .enumerate()
-        .map(|(i, (_, (deliveries, duplicates)))| AmInserted {
-            notification_id: last_notification + 1 + i64::try_from(i).unwrap_or(i64::MAX),
+        .map(|(i, (deliveries, duplicates))| AmInserted {
+            notification_id: notification_id(i),
             deliveries,
             duplicates,
         })
