@@ -69,6 +69,31 @@ export function openDialog(title: string, body: (handle: DialogHandle) => Child,
   return handle;
 }
 
+/**
+ * Saves a dialog's form: runs `save` (the API call) with the submit button disabled; on success
+ * closes the dialog, says so and runs `done` (the page reloads); on failure shows the error in
+ * the form, inline where it names a field.
+ */
+export async function saveForm(
+  form: HTMLElement,
+  submit: HTMLButtonElement,
+  dlg: DialogHandle,
+  save: () => Promise<unknown>,
+  done: () => Promise<void>,
+): Promise<void> {
+  submit.disabled = true;
+  try {
+    await save();
+    dlg.close();
+    notice(t('common.saved'), 'ok');
+    await done();
+  } catch (e) {
+    showFormError(form, e);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 export interface FieldOpts {
   help?: string;
   required?: boolean;

@@ -5,7 +5,7 @@ import { api, ApiError, DEFAULT_STATUSES, JOB_STATUSES, type Binding, type Clust
 import { clear, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { errorText, field, formError, notice, openDialog, pageHead, showFormError, table } from '../ui';
+import { errorText, field, formError, notice, openDialog, pageHead, saveForm, showFormError, table } from '../ui';
 
 export const bindingsPage: Page = async (main) => {
   const list = h('div', { 'aria-busy': 'true' }, t('common.loading'));
@@ -116,17 +116,7 @@ function bindingForm(groups: Group[], clusters: Cluster[], done: () => Promise<v
       };
       const cluster = clusterInput.value.trim();
       if (cluster) payload.cluster = cluster;
-      submit.disabled = true;
-      try {
-        await api('POST', 'bindings', payload);
-        dlg.close();
-        notice(t('common.saved'), 'ok');
-        await done();
-      } catch (e) {
-        showFormError(form, e);
-      } finally {
-        submit.disabled = false;
-      }
+      await saveForm(form, submit, dlg, () => api('POST', 'bindings', payload), done);
     });
     return form;
   });
@@ -242,17 +232,7 @@ function amBindingForm(groups: Group[], done: () => Promise<void>): void {
       };
       const receiver = receiverInput.value.trim();
       if (receiver) payload.receiver = receiver;
-      submit.disabled = true;
-      try {
-        await api('POST', 'bindings', payload);
-        dlg.close();
-        notice(t('common.saved'), 'ok');
-        await done();
-      } catch (e) {
-        showFormError(form, e);
-      } finally {
-        submit.disabled = false;
-      }
+      await saveForm(form, submit, dlg, () => api('POST', 'bindings', payload), done);
     });
     return form;
   });

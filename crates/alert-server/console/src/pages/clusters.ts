@@ -4,7 +4,7 @@ import { api, type Cluster } from '../api';
 import { clear, fmtTime, h } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { badge, errorText, field, formError, notice, openDialog, pageHead, showFormError, table, toggle } from '../ui';
+import { badge, errorText, field, formError, notice, openDialog, pageHead, saveForm, table, toggle } from '../ui';
 
 /** How often the jobs view refreshes. */
 export const JOBS_REFRESH_MS = 3000;
@@ -201,18 +201,7 @@ function clusterForm(cluster: Cluster | null, done: () => Promise<void>): void {
       const payload: Record<string, unknown> = { name: name.value.trim(), url: url.value.trim(), enabled: enabled.checked };
       const p = poll.value.trim();
       if (p) payload.poll_interval_ms = /^\d+$/.test(p) ? Number(p) : p;
-      submit.disabled = true;
-      try {
-        if (cluster) await api('PUT', `clusters/${cluster.id}`, payload);
-        else await api('POST', 'clusters', payload);
-        dlg.close();
-        notice(t('common.saved'), 'ok');
-        await done();
-      } catch (e) {
-        showFormError(form, e);
-      } finally {
-        submit.disabled = false;
-      }
+      await saveForm(form, submit, dlg, () => (cluster ? api('PUT', `clusters/${cluster.id}`, payload) : api('POST', 'clusters', payload)), done);
     });
     return form;
   });

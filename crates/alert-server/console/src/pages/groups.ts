@@ -4,7 +4,7 @@ import { api, type Group, type Instance } from '../api';
 import { clear, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { errorText, field, formError, notice, openDialog, pageHead, showFormError, table, toggle } from '../ui';
+import { errorText, field, formError, notice, openDialog, pageHead, saveForm, table, toggle } from '../ui';
 
 export const groupsPage: Page = async (main) => {
   const list = h('div', { 'aria-busy': 'true' }, t('common.loading'));
@@ -112,18 +112,7 @@ function groupForm(instances: Instance[], group: Group | null, done: () => Promi
         enabled: enabledBox.checked,
         instance_ids: boxes.filter((b) => b.checked).map((b) => Number(b.value)),
       };
-      submit.disabled = true;
-      try {
-        if (group) await api('PUT', `groups/${group.id}`, payload);
-        else await api('POST', 'groups', payload);
-        dlg.close();
-        notice(t('common.saved'), 'ok');
-        await done();
-      } catch (e) {
-        showFormError(form, e);
-      } finally {
-        submit.disabled = false;
-      }
+      await saveForm(form, submit, dlg, () => (group ? api('PUT', `groups/${group.id}`, payload) : api('POST', 'groups', payload)), done);
     });
     return form;
   });

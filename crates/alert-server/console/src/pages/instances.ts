@@ -4,7 +4,7 @@ import { api, ApiError, MASK, raw, type HistoryEntry, type Instance, type ParamS
 import { clear, fmtTime, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { badge, errorText, field, formError, notice, openDialog, pageHead, revealButton, showFormError, table, toggle } from '../ui';
+import { badge, errorText, field, formError, notice, openDialog, pageHead, revealButton, saveForm, table, toggle } from '../ui';
 
 let pluginCache: Plugin[] | null = null;
 
@@ -266,18 +266,7 @@ export function instanceForm(kinds: Plugin[], inst: Instance | null, done: () =>
         params,
       };
       if (rate !== '') payload.rate_per_minute = /^\d+$/.test(rate) ? Number(rate) : rate;
-      submit.disabled = true;
-      try {
-        if (inst) await api('PUT', `instances/${inst.id}`, payload);
-        else await api('POST', 'instances', payload);
-        dlg.close();
-        notice(t('common.saved'), 'ok');
-        await done();
-      } catch (e) {
-        showFormError(form, e);
-      } finally {
-        submit.disabled = false;
-      }
+      await saveForm(form, submit, dlg, () => (inst ? api('PUT', `instances/${inst.id}`, payload) : api('POST', 'instances', payload)), done);
     });
     return form;
   }, true);
