@@ -7,6 +7,32 @@ use alert_server::config::{FlagOverrides, ServerConfig};
 use alert_server::{exit, migrate, plugins, send};
 use clap::Parser;
 
+/// Runs a one-shot command on a current-thread runtime, prints its report and exits with its
+/// code; `runtime_failure` when no runtime could be started.
+fn run_report(
+    command: impl std::future::Future<Output = alert_server::import::Report>,
+    runtime_failure: ExitCode,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return runtime_failure;
+        }
+    };
+    let report = runtime.block_on(command);
+    for line in &report.stdout {
+        println!("{line}");
+    }
+    for line in &report.stderr {
+        eprintln!("{line}");
+    }
+    ExitCode::from(report.code)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
@@ -26,66 +52,12 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Send(args) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let report = runtime.block_on(send::run(&args));
-            for line in &report.stdout {
-                println!("{line}");
-            }
-            for line in &report.stderr {
-                eprintln!("{line}");
-            }
-            ExitCode::from(report.code)
-        }
-        Command::Import(ImportCommand::Dinky(args)) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(exit::INVALID_INPUT);
-                }
-            };
-            let report = runtime.block_on(alert_server::import::run_dinky(&args));
-            for line in &report.stdout {
-                println!("{line}");
-            }
-            for line in &report.stderr {
-                eprintln!("{line}");
-            }
-            ExitCode::from(report.code)
-        }
-        Command::Migrate(args) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let report = runtime.block_on(migrate::run(&args));
-            for line in &report.stdout {
-                println!("{line}");
-            }
-            for line in &report.stderr {
-                eprintln!("{line}");
-            }
-            ExitCode::from(report.code)
-        }
+        Command::Send(args) => run_report(send::run(&args), ExitCode::FAILURE),
+        Command::Import(ImportCommand::Dinky(args)) => run_report(
+            alert_server::import::run_dinky(&args),
+            ExitCode::from(exit::INVALID_INPUT),
+        ),
+        Command::Migrate(args) => run_report(migrate::run(&args), ExitCode::FAILURE),
     }
 }
 

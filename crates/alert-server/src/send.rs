@@ -8,16 +8,9 @@ use crate::cli::SendArgs;
 use crate::exit;
 use crate::input::read_json;
 
-/// What `send` prints and returns: a one-line report and the exit code.
-#[derive(Debug)]
-pub struct SendReport {
-    /// Exit code (see [`exit`]).
-    pub code: u8,
-    /// Lines for stdout.
-    pub stdout: Vec<String>,
-    /// Lines for stderr (warnings and errors).
-    pub stderr: Vec<String>,
-}
+/// What `send` prints and returns: a one-line report and the exit code (see [`exit`]), as every
+/// one-shot command does.
+pub type SendReport = crate::import::Report;
 
 impl SendReport {
     fn invalid(message: impl Into<String>) -> Self {
