@@ -6,26 +6,16 @@ use alert_testkit::dingtalk::{MockRobot, RobotSettings};
 use alert_testkit::errcode_answer;
 use serde_json::{json, Value};
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{run as alert_server, stderr};
+
 const SECRET: &str = "SECcli0123456789";
 const TOKEN: &str = "cli-t0ken";
 
-async fn alert_server(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_alert-server"))
-            .args(args)
-            .output()
-            .expect("binary runs")
-    })
-    .await
-    .unwrap()
-}
-
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 async fn robot(keyword: Option<&str>) -> MockRobot {

@@ -19,6 +19,11 @@ use alert_server::store::{InstanceInput, Store, StoreError};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{stderr, stdout};
+
 const MYSQL_ADMIN: &str = "mysql://root@127.0.0.1:3306/mysql";
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -208,18 +213,6 @@ impl Drop for Ours {
     }
 }
 
-async fn alert_server(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_alert-server"))
-            .args(args)
-            .env_remove("FLINK_ALERT_DATABASE_URL")
-            .output()
-            .expect("binary runs")
-    })
-    .await
-    .unwrap()
-}
-
 /// Runs `alert-server import dinky --from FROM --database-url OURS EXTRA...`.
 async fn import(from: &str, ours: &Ours, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -231,17 +224,9 @@ async fn import(from: &str, ours: &Ours, extra: &[&str]) -> Output {
         ours.url(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let out = alert_server(args).await;
+    let out = cli::run(args).await;
     assert_no_secret(&out);
     out
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_no_secret(o: &Output) {
@@ -656,13 +641,7 @@ async fn exit_codes() {
     )
     .unwrap();
     let out = import(clean.to_str().unwrap(), &ours, &["--apply"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    cli::assert_code(&out, 0);
     assert!(
         stdout(&out).contains("applied: 3 create"),
         "{}",

@@ -2,8 +2,12 @@
 //! run as the binary against a REAL PostgreSQL (127.0.0.1:5432 or `$FLINK_ALERT_TEST_PG`), a
 //! fresh database per test. An unreachable server fails the tests: they are never skipped.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/pg.rs"]
 mod pg;
+
+use cli::{stderr, stdout};
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -55,16 +59,7 @@ impl Drop for TempDir {
 }
 
 async fn alert_server(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_alert-server"))
-            .args(&args)
-            .env_remove("FLINK_ALERT_DATABASE_URL")
-            .output()
-            .expect("the binary runs")
-    })
-    .await
-    .unwrap();
+    let out = cli::run(args.iter().map(|s| (*s).to_owned()).collect()).await;
     for text in [stdout(&out), stderr(&out)] {
         assert!(!text.contains(SECRET), "secret printed:\n{text}");
         assert!(!text.contains(PASSWORD), "password printed:\n{text}");
@@ -76,14 +71,6 @@ async fn migrate(from: &str, to: &str, extra: &[&str]) -> Output {
     let mut args = vec!["migrate", "--from", from, "--to", to];
     args.extend_from_slice(extra);
     alert_server(&args).await
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn event(n: u32) -> JobEvent {
@@ -426,13 +413,7 @@ async fn sqlite_to_postgres_copies_everything_and_refuses_a_second_time() {
     let db = pg::PgDb::create("migrate").await;
 
     let out = migrate(&from, &db.url, &[]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    cli::assert_code(&out, 0);
     let text = stdout(&out);
     for part in count_text(&source) {
         assert!(text.contains(&part), "`{part}` missing:\n{text}");
@@ -527,13 +508,7 @@ async fn sqlite_to_postgres_copies_everything_and_refuses_a_second_time() {
     // And back: PostgreSQL to a new SQLite file (the copy's copy has the same rows).
     let back = dir.url("back.db");
     let out = migrate(&db.url, &back, &[]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    cli::assert_code(&out, 0);
     let pg_rows = PgStore::connect(&db.url)
         .await
         .unwrap()
@@ -556,13 +531,7 @@ async fn dry_run_writes_nothing() {
     let (from, _, source) = sqlite_source(&dir).await;
     let db = pg::PgDb::create("migratedry").await;
     let out = migrate(&from, &db.url, &["--dry-run"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    cli::assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("would copy: instances 3"), "{text}");
     for part in count_text(&source) {
@@ -663,13 +632,7 @@ async fn import_dinky_into_postgres() {
         "--apply",
     ];
     let out = alert_server(&args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    cli::assert_code(&out, 0);
     assert!(
         stdout(&out).contains("applied: 3 create"),
         "{}",
@@ -740,13 +703,7 @@ async fn a_history_of_several_pages_is_copied_whole() {
 
     let db = pg::PgDb::create("migratebig").await;
     let out = migrate(&from, &db.url, &[]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    cli::assert_code(&out, 0);
     assert!(
         stdout(&out).contains("events 6001, alertmanager notifications 0, deliveries 12002 (0 digests, 12 pending), attempts 12002, alertmanager dedup keys 5003"),
         "{}",
