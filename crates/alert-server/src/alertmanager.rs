@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::delivery::digest::{DigestLine, DigestPayload};
 use crate::routing::Snapshot;
-use crate::store::{AmAlertKey, AmMessagePlan, Binding};
+use alert_store::{AmAlertKey, AmMessagePlan, Binding};
 
 /// `firing` or `resolved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -288,7 +288,7 @@ pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) 
         };
         if !grouped.is_empty() {
             messages.push(AmMessagePlan {
-                target: crate::store::Target {
+                target: alert_store::Target {
                     instance_id,
                     group_id,
                 },
@@ -297,7 +297,7 @@ pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) 
         }
         for (group_id, i) in singles {
             messages.push(AmMessagePlan {
-                target: crate::store::Target {
+                target: alert_store::Target {
                     instance_id,
                     group_id,
                 },

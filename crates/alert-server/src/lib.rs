@@ -21,7 +21,6 @@ pub mod plugins;
 pub mod routing;
 pub mod send;
 pub mod serve;
-pub mod store;
 pub mod watch;
 
 // Linking a plugin crate is what registers it (inventory); nothing else names them. One cargo

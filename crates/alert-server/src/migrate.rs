@@ -8,7 +8,7 @@
 //! and their dedup keys. Ids are kept, so history references stay valid, and the target's id
 //! sequences are moved past them. Deliveries still pending are copied pending and unclaimed: the
 //! servers on the new database deliver them. Watcher leases and rate budgets are runtime state
-//! and are not copied. See [`snapshot`](crate::store::snapshot) for the tables.
+//! and are not copied. See [`snapshot`](alert_store::snapshot) for the tables.
 //!
 //! The copy is one read of the source and one transaction on the target, which must be empty
 //! (no row in any copied table): a second run refuses instead of mixing two histories. Stop
@@ -26,8 +26,8 @@ use alert_core::text::redact_url;
 use crate::cli::MigrateArgs;
 use crate::config::ServerConfig;
 use crate::import::Report;
-use crate::store::snapshot::{release_claims, Cell, RowSink, RowWriter, TableSpec, TABLES};
-use crate::store::{Store, StoreError, StoreResult};
+use alert_store::copy::{release_claims, Cell, RowSink, RowWriter, TableSpec, TABLES};
+use alert_store::{Store, StoreError, StoreResult};
 
 /// Exit code: the copy failed after both databases were opened.
 pub const EXIT_FAILED: u8 = 1;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use alert_core::{JobEvent, JobStatus};
 
-use crate::store::{Binding, Group, Instance, Target};
+use alert_store::{Binding, Group, Instance, Target};
 
 /// Whether `pattern` (a job name, or a glob with `*`, `?`, `[...]`) matches `job_name`.
 pub fn job_matches(pattern: &str, job_name: &str) -> bool {
@@ -166,8 +166,8 @@ impl RoutingCache {
     /// The current snapshot, read from `store` when missing or older than the TTL.
     pub async fn get(
         &self,
-        store: &dyn crate::store::Store,
-    ) -> crate::store::StoreResult<std::sync::Arc<Snapshot>> {
+        store: &dyn alert_store::Store,
+    ) -> alert_store::StoreResult<std::sync::Arc<Snapshot>> {
         if let Some((at, snap)) = self.snapshot.read().expect("not poisoned").as_ref() {
             if at.elapsed() < self.ttl {
                 return Ok(std::sync::Arc::clone(snap));

@@ -12,9 +12,8 @@ use crate::delivery::channels::ChannelCache;
 use crate::delivery::Engine;
 use crate::metrics::Metrics;
 use crate::routing::RoutingCache;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
 use crate::watch::Watchers;
+use alert_store::{Store, StoreError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,23 +85,18 @@ async fn wait_for_signal() {
     }
 }
 
-/// Opens the store named by the configuration's `database_url`: `sqlite:` URLs open the
-/// embedded SQLite store, `postgres://` and `postgresql://` URLs the PostgreSQL one (several
-/// replicas may share it); any other scheme is an error naming the setting.
+/// Opens the store named by the configuration's `database_url` ([`alert_store::connect`]:
+/// `sqlite:` URLs the embedded SQLite store, `postgres://` and `postgresql://` URLs the
+/// PostgreSQL one); an unsupported scheme is an error naming the setting.
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreError> {
-    let url = config.database_url.as_str();
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            crate::store::postgres::PgStore::connect(url).await?,
-        ))
-    } else {
-        Err(StoreError::Database(format!(
-            "database_url: unsupported database `{}` (use sqlite://PATH, postgres://USER@HOST/DB or postgresql://USER@HOST/DB)",
-            url.split(':').next().unwrap_or_default()
-        )))
-    }
+    alert_store::connect(&config.database_url)
+        .await
+        .map_err(|e| match e {
+            StoreError::Database(m) if m.starts_with("unsupported database") => {
+                StoreError::Database(format!("database_url: {m}"))
+            }
+            other => other,
+        })
 }
 
 /// Opens the database, starts the delivery engine and the HTTP server.

@@ -25,7 +25,7 @@ use crate::config::DeliveryConfig;
 use crate::delivery::now_ms;
 use crate::metrics::Metrics;
 use crate::routing::{binding_matches, groups_for, RoutingCache, Snapshot};
-use crate::store::{Cluster, ClusterInput, EventTimes, RoutedEvent, Store};
+use alert_store::{Cluster, ClusterInput, EventTimes, RoutedEvent, Store};
 
 /// Polls running at once over all clusters.
 const MAX_CONCURRENT_POLLS: usize = 16;
@@ -106,7 +106,7 @@ impl Watchers {
 
     /// Starts a watcher for every enabled cluster; on a shared store, for every cluster whose
     /// lease this replica gets, and a task that keeps renewing and rebalancing them.
-    pub async fn start_all(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
+    pub async fn start_all(self: &Arc<Self>) -> Result<(), alert_store::StoreError> {
         let Some(lease) = &self.lease else {
             for cluster in self.store.list_clusters().await? {
                 self.apply(&cluster).await;
@@ -139,7 +139,7 @@ impl Watchers {
 
     /// Shared store: renews or takes the lease of every enabled cluster, starts the watchers of
     /// the leases held and stops the others (also those whose cluster changed or went away).
-    async fn rebalance(&self) -> Result<(), crate::store::StoreError> {
+    async fn rebalance(&self) -> Result<(), alert_store::StoreError> {
         let Some(lease) = &self.lease else {
             return Ok(());
         };

@@ -41,8 +41,14 @@ fn channel_crates() -> Vec<String> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| {
             n.starts_with("alert-")
-                && !["alert-core", "alert-server", "alert-testkit", "alert-flink"]
-                    .contains(&n.as_str())
+                && ![
+                    "alert-core",
+                    "alert-server",
+                    "alert-store",
+                    "alert-testkit",
+                    "alert-flink",
+                ]
+                .contains(&n.as_str())
         })
         .collect()
 }
@@ -102,4 +108,56 @@ fn core_source_names_no_channel() {
             );
         }
     }
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn store_depends_on_core_only_and_knows_no_web_framework() {
+    assert_eq!(internal_deps("alert-store"), ["alert-core"]);
+    let deps = all_deps("alert-store");
+    for web in ["axum", "tower-http", "hyper", "reqwest"] {
+        assert!(
+            !deps.contains(&format!("\n{web}")),
+            "alert-store depends on {web}"
+        );
+    }
+}
+
+#[test]
+fn server_reaches_storage_only_through_the_store_traits() {
+    // The server opens a store with `alert_store::connect` and holds an `Arc<dyn Store>`: no
+    // engine type, and no SQL of its own. The one file with sqlx reads a Dinky database for
+    // `import dinky`, which is not our storage.
+    let src = crates_dir().join("alert-server/src");
+    let source_reader = src.join("import/dinky/source.rs");
+    let mut offenders = Vec::new();
+    for path in rust_files(&src) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let engine = ["SqliteStore", "PgStore"].iter().any(|t| text.contains(t));
+        let sql = path != source_reader && text.contains("sqlx");
+        if engine || sql {
+            offenders.push(path.display().to_string());
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "storage outside alert-store: {offenders:?}"
+    );
+    assert!(
+        !crates_dir().join("alert-server/migrations").exists(),
+        "migrations belong to alert-store"
+    );
 }

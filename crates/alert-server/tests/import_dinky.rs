@@ -14,8 +14,9 @@ use alert_server::config::ServerConfig;
 use alert_server::import::dinky::plan::{plan, Action};
 use alert_server::import::dinky::source::SourceSpec;
 use alert_server::import::run_with_store;
-use alert_server::store::sqlite::SqliteStore;
-use alert_server::store::{InstanceInput, Store, StoreError};
+use alert_store::prelude::*;
+use alert_store::SqliteStore;
+use alert_store::{InstanceInput, StoreError};
 use serde_json::{json, Value};
 use sqlx::Connection;
 

@@ -14,10 +14,11 @@ use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use alert_core::{JobEvent, JobStatus};
-use alert_server::store::postgres::PgStore;
-use alert_server::store::snapshot::{Cell, Snapshot};
-use alert_server::store::sqlite::SqliteStore;
-use alert_server::store::{
+use alert_store::copy::{Cell, Snapshot};
+use alert_store::prelude::*;
+use alert_store::PgStore;
+use alert_store::SqliteStore;
+use alert_store::{
     AmAlertKey, AmMatch, AmMessagePlan, AmNotificationInput, AttemptRecord, BindingInput,
     ClusterInput, DeliveryState, DigestInput, EventTimes, GroupInput, ImportBatch, ImportInstance,
     ImportKey, InstanceInput, Store, Target,

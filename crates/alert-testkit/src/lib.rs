@@ -9,6 +9,8 @@
 pub mod conformance;
 pub mod dingtalk;
 pub mod feishu;
+#[cfg(feature = "pg")]
+pub mod pg;
 pub mod smtp;
 pub mod webhook;
 pub mod wechat;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::store::{
+use alert_store::{
     AmMatch, Binding, BindingInput, Group, GroupInput, Instance, InstanceInput, Target,
 };
 

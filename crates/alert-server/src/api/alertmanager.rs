@@ -14,7 +14,7 @@ use super::{rfc3339, AppState};
 use crate::alertmanager::{plan, AmRenderer, Notification};
 use crate::delivery::now_ms;
 use crate::group_commit::GroupCommit;
-use crate::store::{AmInserted, AmItem, AmNotificationInput, EventTimes, Store, StoreResult};
+use alert_store::{AmInserted, AmItem, AmNotificationInput, EventTimes, Store, StoreResult};
 
 /// The renderer of Alertmanager messages (built once).
 fn renderer() -> &'static AmRenderer {

@@ -14,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
 use crate::routing::validate_pattern;
-use crate::store::{AmMatch, Binding, BindingInput};
+use alert_store::{AmMatch, Binding, BindingInput};
 
 /// The statuses a binding alerts on when it names none: the seed product's five.
 pub const DEFAULT_STATUSES: [JobStatus; 5] = [

@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::instances::check_name;
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
-use crate::store::{Cluster, ClusterInput};
+use alert_store::{Cluster, ClusterInput};
 
 /// Default poll interval.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::store::StoreError;
+use alert_store::StoreError;
 
 /// The JSON shape of every error answer (for the OpenAPI document).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

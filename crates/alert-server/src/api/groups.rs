@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::instances::check_name;
 use super::{rfc3339, AppState};
 use crate::delivery::now_ms;
-use crate::store::{Group, GroupInput};
+use alert_store::{Group, GroupInput};
 
 /// The body of create and update.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

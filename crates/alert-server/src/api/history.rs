@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
-use crate::store::{Delivery, DeliveryState, HistoryFilter, HistoryRow};
+use alert_store::{Delivery, DeliveryState, HistoryFilter, HistoryRow};
 
 /// Query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -14,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::delivery::channels::ReadyInstance;
 use crate::delivery::now_ms;
-use crate::store::{Instance, InstanceInput};
+use alert_store::{Instance, InstanceInput};
 
 /// Longest instance or group name.
 pub const MAX_NAME_LEN: usize = 100;

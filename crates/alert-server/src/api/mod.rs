@@ -1,6 +1,6 @@
 //! The REST API under `/api/v1`, plus `/healthz` and `/metrics`.
 //!
-//! Handlers validate, call the [`Store`](crate::store::Store), and answer JSON; errors are
+//! Handlers validate, call the [`Store`](alert_store::Store), and answer JSON; errors are
 //! `{"error":{"code","message","field"}}` ([`error::ApiError`]).
 
 pub mod alertmanager;
@@ -27,7 +27,7 @@ use crate::config::DeliveryConfig;
 use crate::delivery::channels::ChannelCache;
 use crate::metrics::Metrics;
 use crate::routing::RoutingCache;
-use crate::store::Store;
+use alert_store::Store;
 
 /// What every handler shares.
 #[derive(Clone)]

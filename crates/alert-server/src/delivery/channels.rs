@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use alert_core::Channel;
 
-use crate::store::{Instance, Store};
+use alert_store::{Instance, Store};
 
 /// One instance, ready to send.
 #[derive(Debug, Clone)]

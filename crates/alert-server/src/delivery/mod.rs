@@ -31,7 +31,7 @@ use self::digest::{DigestLine, DigestPayload};
 use self::pacing::{Decision, Pacer};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
-use crate::store::{AttemptRecord, ClaimedDelivery, DeliveryState, DigestInput, Store};
+use alert_store::{AttemptRecord, ClaimedDelivery, DeliveryState, DigestInput, Store};
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::store::{window_take, Store, StoreResult};
+use alert_store::{window_take, Store, StoreResult};
 
 /// What to do with the deliveries waiting for one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //!
 //! One source so far, Dinky ([`dinky`]): `alert-server import dinky --from <mysql://…|postgres://…|FILE.json>`.
 //! A dry run by default: it prints what would happen per object; `--apply` writes it all in one
-//! transaction ([`Store::apply_import`](crate::store::Store::apply_import)). Secrets, and the
+//! transaction ([`Store::apply_import`](alert_store::Store::apply_import)). Secrets, and the
 //! password of the source DSN, are never printed: instance parameters are shown masked.
 //!
 //! Exit codes: 0 when every object imports (or is unchanged), 1 when something was skipped,
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::cli::DinkyImportArgs;
 use crate::config::{FlagOverrides, ServerConfig};
 use crate::delivery::now_ms;
-use crate::store::Store;
+use alert_store::Store;
 use dinky::plan::{plan, Action, Plan, PlanError};
 use dinky::source::SourceSpec;
 

@@ -330,26 +330,24 @@ impl TestServer {
 
     /// The delivery states in the database, read directly (for a stopped server), newest first.
     pub async fn stored_states(&self) -> Vec<String> {
-        use alert_server::store::{HistoryFilter, Store};
+        use alert_store::{HistoryFilter, HistoryStore};
         let filter = HistoryFilter {
             limit: 1000,
             ..HistoryFilter::default()
         };
         let rows = match backend() {
             Backend::Sqlite => {
-                let store =
-                    alert_server::store::sqlite::SqliteStore::connect(&self.config.database_url)
-                        .await
-                        .expect("database opens");
+                let store = alert_store::SqliteStore::connect(&self.config.database_url)
+                    .await
+                    .expect("database opens");
                 let rows = store.history(&filter).await.expect("history reads");
                 store.close().await;
                 rows
             }
             Backend::Postgres => {
-                let store =
-                    alert_server::store::postgres::PgStore::connect(&self.config.database_url)
-                        .await
-                        .expect("database opens");
+                let store = alert_store::PgStore::connect(&self.config.database_url)
+                    .await
+                    .expect("database opens");
                 let rows = store.history(&filter).await.expect("history reads");
                 store.close().await;
                 rows

@@ -1,0 +1,514 @@
+//! [`ConfigStore`]: instances, groups, bindings and clusters.
+
+use async_trait::async_trait;
+
+use super::super::EngineStore;
+use super::{
+    binding_from_row, cluster_from_row, col, group_from_row, instance_from_row, INSTANCE_COLS,
+};
+use crate::model::{
+    Binding, BindingInput, Cluster, ClusterInput, Group, GroupInput, ImportBatch, ImportKey,
+    ImportOutcome, ImportRecord, ImportedKind, Instance, InstanceInput,
+};
+use crate::shared::{
+    bad_reference_or, check_no_repeats, corrupt, db, name_taken_or, resolve_ref, to_json,
+};
+use crate::{ConfigStore, StoreError, StoreResult};
+
+/// Fails with `BadReference` for the first of `ids` that is no instance.
+pub(super) async fn check_instances_exist(
+    conn: &mut super::super::Conn,
+    ids: &[i64],
+) -> StoreResult<()> {
+    let missing: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT t.id FROM ",
+        id_list!("$1"),
+        " AS t LEFT JOIN alert_instances AS i ON i.id = t.id \
+         WHERE i.id IS NULL ORDER BY t.ord LIMIT 1"
+    ))
+    .bind(to_json(ids)?)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("checking group members"))?;
+    match missing {
+        Some(id) => Err(StoreError::BadReference {
+            field: "instance_ids",
+            message: format!("instance {id} does not exist"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Replaces the members of a group, in the given order, after [`check_instances_exist`]. An
+/// instance deleted by another replica since the check is a `BadReference` too (the foreign
+/// key catches it).
+pub(super) async fn replace_members(
+    conn: &mut super::super::Conn,
+    group_id: i64,
+    ids: &[i64],
+    doing: &'static str,
+) -> StoreResult<()> {
+    check_instances_exist(conn, ids).await?;
+    sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+        .bind(group_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db(doing))?;
+    sqlx::query(concat!(
+        "INSERT INTO group_members (group_id, instance_id, position) SELECT $1, t.id, t.ord FROM ",
+        id_list!("$2"),
+        " AS t"
+    ))
+    .bind(group_id)
+    .bind(to_json(ids)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(bad_reference_or(
+        "instance_ids",
+        || "an instance does not exist".to_owned(),
+        "storing group members",
+    ))?;
+    Ok(())
+}
+
+/// The members of one group, in order.
+async fn group_members(conn: &mut super::super::Conn, group_id: i64) -> StoreResult<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT instance_id FROM group_members WHERE group_id = $1 ORDER BY position",
+    )
+    .bind(group_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("reading group members"))
+}
+
+#[async_trait]
+impl ConfigStore for EngineStore {
+    async fn create_instance(&self, input: &InstanceInput, now: i64) -> StoreResult<Instance> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO alert_instances \
+             (name, kind, enabled, params, rate_per_minute, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(input.enabled)
+        .bind(to_json(&input.params)?)
+        .bind(input.rate_per_minute.map(i64::from))
+        .bind(now)
+        .fetch_one(self.writer())
+        .await
+        .map_err(name_taken_or(
+            "instance",
+            &input.name,
+            "creating an instance",
+        ))?;
+        Ok(Instance {
+            id,
+            input: input.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn list_instances(&self) -> StoreResult<Vec<Instance>> {
+        let sql = format!("SELECT {INSTANCE_COLS} FROM alert_instances ORDER BY id");
+        sqlx::query(&sql)
+            .fetch_all(self.reader())
+            .await
+            .map_err(db("listing instances"))?
+            .iter()
+            .map(instance_from_row)
+            .collect()
+    }
+
+    async fn get_instance(&self, id: i64) -> StoreResult<Option<Instance>> {
+        let sql = format!("SELECT {INSTANCE_COLS} FROM alert_instances WHERE id = $1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db("reading an instance"))?
+            .as_ref()
+            .map(instance_from_row)
+            .transpose()
+    }
+
+    async fn update_instance(
+        &self,
+        id: i64,
+        input: &InstanceInput,
+        now: i64,
+    ) -> StoreResult<Option<Instance>> {
+        let created_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
+             rate_per_minute = $5, updated_at = $6 WHERE id = $7 RETURNING created_at",
+        )
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(input.enabled)
+        .bind(to_json(&input.params)?)
+        .bind(input.rate_per_minute.map(i64::from))
+        .bind(now)
+        .bind(id)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(name_taken_or(
+            "instance",
+            &input.name,
+            "updating an instance",
+        ))?;
+        Ok(created_at.map(|created_at| Instance {
+            id,
+            input: input.clone(),
+            created_at,
+            updated_at: now,
+        }))
+    }
+
+    async fn delete_instance(&self, id: i64) -> StoreResult<bool> {
+        const WHAT: &str = "deleting an instance";
+        let mut tx = self.write_tx(WHAT).await?;
+        // Lock the instance first: a group taking it as a member in another replica (which
+        // needs a share lock on it through the foreign key) waits for us, or we for it.
+        let exists: Option<i64> = sqlx::query_scalar(concat!(
+            "SELECT id FROM alert_instances WHERE id = $1",
+            for_update!()
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.name FROM group_members AS m JOIN alert_groups AS g ON g.id = m.group_id \
+             WHERE m.instance_id = $1 ORDER BY g.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        if !groups.is_empty() {
+            return Err(StoreError::InUse(format!(
+                "instance {id} is a member of groups: {}; remove it from them first",
+                groups.join(", ")
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM alert_instances WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?
+            .rows_affected();
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_group(&self, input: &GroupInput, now: i64) -> StoreResult<Group> {
+        const WHAT: &str = "creating a group";
+        check_no_repeats(&input.instance_ids)?;
+        let mut tx = self.write_tx(WHAT).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO alert_groups (name, enabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) RETURNING id",
+        )
+        .bind(&input.name)
+        .bind(input.enabled)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(name_taken_or("group", &input.name, WHAT))?;
+        replace_members(&mut tx, id, &input.instance_ids, WHAT).await?;
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(Group {
+            id,
+            input: input.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        const WHAT: &str = "listing groups";
+        let mut tx = self.read_tx(WHAT).await?;
+        let rows = sqlx::query(
+            "SELECT id, name, enabled, created_at, updated_at FROM alert_groups ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        let members: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT group_id, instance_id FROM group_members ORDER BY group_id, position",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(WHAT))?;
+        tx.commit().await.map_err(db(WHAT))?;
+        // Both lists are sorted by group id: walk them together.
+        let mut members = members.into_iter().peekable();
+        rows.iter()
+            .map(|row| {
+                let id: i64 = col(row, "id")?;
+                let mut ids = Vec::new();
+                while let Some(&(group, instance)) = members.peek() {
+                    if group > id {
+                        break;
+                    }
+                    if group == id {
+                        ids.push(instance);
+                    }
+                    members.next();
+                }
+                group_from_row(row, ids)
+            })
+            .collect()
+    }
+
+    async fn get_group(&self, id: i64) -> StoreResult<Option<Group>> {
+        const WHAT: &str = "reading a group";
+        let mut tx = self.read_tx(WHAT).await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, name, enabled, created_at, updated_at FROM alert_groups WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(WHAT))?
+        else {
+            return Ok(None);
+        };
+        let members = group_members(&mut tx, id).await?;
+        tx.commit().await.map_err(db(WHAT))?;
+        group_from_row(&row, members).map(Some)
+    }
+
+    async fn update_group(
+        &self,
+        id: i64,
+        input: &GroupInput,
+        now: i64,
+    ) -> StoreResult<Option<Group>> {
+        const WHAT: &str = "updating a group";
+        check_no_repeats(&input.instance_ids)?;
+        let mut tx = self.write_tx(WHAT).await?;
+        let created_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3 WHERE id = $4 \
+             RETURNING created_at",
+        )
+        .bind(&input.name)
+        .bind(input.enabled)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(name_taken_or("group", &input.name, WHAT))?;
+        let Some(created_at) = created_at else {
+            return Ok(None);
+        };
+        replace_members(&mut tx, id, &input.instance_ids, WHAT).await?;
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(Some(Group {
+            id,
+            input: input.clone(),
+            created_at,
+            updated_at: now,
+        }))
+    }
+
+    async fn delete_group(&self, id: i64) -> StoreResult<bool> {
+        // Members and bindings go with it (ON DELETE CASCADE); deliveries keep their group id.
+        let deleted = sqlx::query("DELETE FROM alert_groups WHERE id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(db("deleting a group"))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn create_binding(&self, input: &BindingInput, now: i64) -> StoreResult<Binding> {
+        let am = input.alertmanager.as_ref();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at, labels, \
+             receiver, per_alert) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&input.job)
+        .bind(&input.cluster)
+        .bind(input.group_id)
+        .bind(to_json(&input.statuses)?)
+        .bind(now)
+        .bind(am.map(|m| to_json(&m.labels)).transpose()?)
+        .bind(am.and_then(|m| m.receiver.clone()))
+        .bind(am.is_some_and(|m| m.per_alert))
+        .fetch_one(self.writer())
+        .await
+        // The group is the only foreign key of a binding.
+        .map_err(bad_reference_or(
+            "group_id",
+            || format!("group {} does not exist", input.group_id),
+            "creating a binding",
+        ))?;
+        Ok(Binding {
+            id,
+            input: input.clone(),
+            created_at: now,
+        })
+    }
+
+    async fn list_bindings(&self) -> StoreResult<Vec<Binding>> {
+        sqlx::query(
+            "SELECT id, job, cluster, group_id, statuses, created_at, labels, receiver, per_alert \
+             FROM bindings ORDER BY id",
+        )
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("listing bindings"))?
+        .iter()
+        .map(binding_from_row)
+        .collect()
+    }
+
+    async fn delete_binding(&self, id: i64) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM bindings WHERE id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(db("deleting a binding"))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn create_cluster(&self, input: &ClusterInput, now: i64) -> StoreResult<Cluster> {
+        let row = sqlx::query(
+            "INSERT INTO clusters (name, url, enabled, poll_interval_ms, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING *",
+        )
+        .bind(&input.name)
+        .bind(&input.url)
+        .bind(input.enabled)
+        .bind(i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_one(self.writer())
+        .await
+        .map_err(name_taken_or("cluster", &input.name, "creating a cluster"))?;
+        cluster_from_row(&row)
+    }
+
+    async fn list_clusters(&self) -> StoreResult<Vec<Cluster>> {
+        sqlx::query("SELECT * FROM clusters ORDER BY id")
+            .fetch_all(self.reader())
+            .await
+            .map_err(db("listing clusters"))?
+            .iter()
+            .map(cluster_from_row)
+            .collect()
+    }
+
+    async fn get_cluster(&self, id: i64) -> StoreResult<Option<Cluster>> {
+        sqlx::query("SELECT * FROM clusters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db("reading a cluster"))?
+            .as_ref()
+            .map(cluster_from_row)
+            .transpose()
+    }
+
+    async fn update_cluster(
+        &self,
+        id: i64,
+        input: &ClusterInput,
+        now: i64,
+    ) -> StoreResult<Option<Cluster>> {
+        sqlx::query(
+            "UPDATE clusters SET name = $2, url = $3, enabled = $4, poll_interval_ms = $5, \
+             updated_at = $6 WHERE id = $1 RETURNING *",
+        )
+        .bind(id)
+        .bind(&input.name)
+        .bind(&input.url)
+        .bind(input.enabled)
+        .bind(i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(name_taken_or("cluster", &input.name, "updating a cluster"))?
+        .as_ref()
+        .map(cluster_from_row)
+        .transpose()
+    }
+
+    async fn delete_cluster(&self, id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM clusters WHERE id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(db("deleting a cluster"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_records(&self, source: &str) -> StoreResult<Vec<ImportRecord>> {
+        let rows: Vec<(String, i64, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT source, tenant, source_table, source_id, kind, target_id FROM import_sources \
+             WHERE source = $1 ORDER BY source_table, tenant, source_id",
+        )
+        .bind(source)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("reading import sources"))?;
+        rows.into_iter()
+            .map(|(source, tenant, table, id, kind, target_id)| {
+                let kind = match kind.as_str() {
+                    "instance" => ImportedKind::Instance,
+                    "group" => ImportedKind::Group,
+                    "binding" => ImportedKind::Binding,
+                    other => return Err(corrupt("import_sources.kind", other)),
+                };
+                Ok(ImportRecord {
+                    key: ImportKey {
+                        source,
+                        tenant,
+                        table,
+                        id,
+                    },
+                    kind,
+                    target_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_import(&self, batch: &ImportBatch, now: i64) -> StoreResult<ImportOutcome> {
+        use super::import::{binding_in, group_in, instance_in, record_in};
+        const WHAT: &str = "applying an import";
+        // Dropping the transaction on any `?` below rolls everything back.
+        let mut tx = self.write_tx(WHAT).await?;
+        let mut outcome = ImportOutcome::default();
+        for step in &batch.instances {
+            let id = instance_in(&mut tx, step, now).await?;
+            record_in(&mut tx, &step.key, ImportedKind::Instance, id, now).await?;
+            outcome.instance_ids.push(id);
+        }
+        for step in &batch.groups {
+            let members = step
+                .members
+                .iter()
+                .map(|r| resolve_ref(*r, &outcome.instance_ids, "instance"))
+                .collect::<StoreResult<Vec<i64>>>()?;
+            let id = group_in(&mut tx, step, &members, now).await?;
+            record_in(&mut tx, &step.key, ImportedKind::Group, id, now).await?;
+            outcome.group_ids.push(id);
+        }
+        for step in &batch.bindings {
+            let group_id = resolve_ref(step.group, &outcome.group_ids, "group")?;
+            let id = binding_in(&mut tx, step, group_id, now).await?;
+            record_in(&mut tx, &step.key, ImportedKind::Binding, id, now).await?;
+            outcome.binding_ids.push(id);
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,220 @@
+//! SQLite only: files, restarts, several stores on one file.
+
+use super::*;
+
+#[tokio::test]
+async fn a_file_database_survives_a_restart() {
+    let tmp = TempDb::new("restart");
+    assert!(!tmp.file().parent().unwrap().exists());
+    let (a, event_id, claimed) = {
+        let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+        let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+        let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+        store
+            .create_group(&group("ops", vec![b, a]), 1)
+            .await
+            .unwrap();
+        let ins = store
+            .insert_event(
+                &event("j", "FAILED", "2026-11-25T08:00:00+08:00"),
+                &[to(a), to(b), to(a)],
+                100,
+                99_000,
+                0,
+            )
+            .await
+            .unwrap();
+        // WAL journal: the -wal file sits beside the database while it is open.
+        let wal = tmp.file().with_extension("db-wal");
+        assert!(wal.exists(), "{} missing", wal.display());
+        let claimed = store
+            .claim_due(100, 1, "before-restart", 1000)
+            .await
+            .unwrap();
+        store
+            .record_attempts(&[sent(claimed[0].delivery.id, 100)])
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_due(100, 1, "before-restart", 1000)
+            .await
+            .unwrap();
+        store.close().await;
+        (a, ins.event_id, claimed[0].delivery.id)
+    };
+    assert!(tmp.file().exists());
+
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    assert_eq!(store.pending_count().await.unwrap(), 2);
+    let (_, deliveries) = store.get_event(event_id).await.unwrap().unwrap();
+    assert_eq!(
+        deliveries.iter().map(|d| d.state).collect::<Vec<_>>(),
+        [
+            DeliveryState::Sent,
+            DeliveryState::Pending,
+            DeliveryState::Pending
+        ]
+    );
+    assert_eq!(
+        store.list_groups().await.unwrap()[0].input.instance_ids[1],
+        a
+    );
+    // The lease taken before the restart still holds, then expires.
+    let now = store
+        .claim_due(1100, 10, "after-restart", 1000)
+        .await
+        .unwrap();
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].delivery.id, claimed);
+    let later = store
+        .claim_due(1101, 10, "after-restart", 1000)
+        .await
+        .unwrap();
+    assert_eq!(ids(&later), [claimed]);
+    // Duplicates are still recognized after the restart.
+    let dup = store
+        .insert_event(
+            &event("j", "FAILED", "2026-11-25T08:00:00+08:00"),
+            &[to(a)],
+            200,
+            99_000,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (dup.event_id, dup.deliveries, dup.duplicate),
+        (event_id, 3, true)
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_database_errors() {
+    let err = SqliteStore::connect("postgres://localhost/x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Database(m) if m.contains("sqlite::memory:")),
+        "{err:?}"
+    );
+    assert!(!std::path::Path::new("postgres:").exists());
+}
+
+/// Claims every due row from `workers` tasks over `stores`, returning what each claim got.
+pub(crate) async fn claim_all(stores: Vec<Arc<dyn Store>>, workers: usize) -> Vec<i64> {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let store = stores[w % stores.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("worker-{w}");
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim_due(1000, 7, &name, 600_000).await.unwrap();
+                if claimed.is_empty() {
+                    break;
+                }
+                let records: Vec<_> = claimed.iter().map(|c| sent(c.delivery.id, 1000)).collect();
+                mine.extend(claimed.iter().map(|c| c.delivery.id));
+                // Half the batches are recorded, the others stay leased.
+                if mine.len() % 2 == 0 {
+                    store.record_attempts(&records).await.unwrap();
+                }
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+pub(crate) async fn seed(store: &dyn Store, rows: u32) -> HashSet<i64> {
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let b = store.create_instance(&instance("b"), 1).await.unwrap().id;
+    let mut ids = HashSet::new();
+    for n in 0..rows / 2 {
+        let (_, ds) = deliveries_at(store, n, &[to(a), to(b)], i64::from(n % 13)).await;
+        ids.extend(ds);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_get_every_row_exactly_once() {
+    let tmp = TempDb::new("claimers");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let expected = seed(&store, 500).await;
+    assert_eq!(expected.len(), 500);
+
+    let claimed = claim_all(vec![Arc::new(store.clone())], 4).await;
+    assert_eq!(claimed.len(), 500, "some row claimed twice or never");
+    assert_eq!(claimed.iter().copied().collect::<HashSet<_>>(), expected);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_never_share_a_claim() {
+    // Like two processes: separate writer connections competing for SQLite's write lock.
+    let tmp = TempDb::new("two-stores");
+    let first = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let expected = seed(&first, 500).await;
+    let second = SqliteStore::connect(&tmp.url()).await.unwrap();
+
+    let claimed = claim_all(vec![Arc::new(first.clone()), Arc::new(second.clone())], 4).await;
+    assert_eq!(claimed.len(), 500, "some row claimed twice or never");
+    assert_eq!(claimed.iter().copied().collect::<HashSet<_>>(), expected);
+    first.close().await;
+    second.close().await;
+}
+
+/// A rough throughput check of the outbox path: `n` events with 2 deliveries each inserted
+/// one by one, then claimed and recorded 100 at a time; prints both rates.
+pub(crate) async fn outbox_throughput_of(store: &dyn Store, n: u32, label: &str) {
+    let (a, b) = with_instances(store).await;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        store
+            .insert_event(
+                &nth_event("job", "FAILED", i),
+                &[to(a), to(b)],
+                1,
+                2,
+                i64::MAX,
+            )
+            .await
+            .unwrap();
+    }
+    let insert = start.elapsed();
+    let start = std::time::Instant::now();
+    let mut done = 0;
+    loop {
+        let claimed = store.claim_due(10, 100, "w", 60_000).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let records: Vec<_> = claimed.iter().map(|c| sent(c.delivery.id, 10)).collect();
+        store.record_attempts(&records).await.unwrap();
+        done += records.len();
+    }
+    let drain = start.elapsed();
+    assert_eq!(done, 2 * n as usize);
+    println!(
+        "{label} insert_event: {:.0} events/s (2 deliveries each); claim+record: {:.0} deliveries/s",
+        f64::from(n) / insert.as_secs_f64(),
+        done as f64 / drain.as_secs_f64()
+    );
+}
+
+/// [`outbox_throughput_of`] on SQLite (run with `--release -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "timing, not correctness"]
+async fn outbox_throughput() {
+    let tmp = TempDb::new("throughput");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    outbox_throughput_of(&store, 10_000, "sqlite").await;
+    store.close().await;
+}
