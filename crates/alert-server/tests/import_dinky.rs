@@ -1,8 +1,15 @@
 //! `alert-server import dinky` against a REAL MariaDB (127.0.0.1:3306, root) and PostgreSQL
 //! (127.0.0.1:5432, postgres, trust). Each test loads a fixture of `tests/data/dinky/` into a
 //! database of its own and drops it at the end. A server that cannot be reached fails the test.
-// The fixtures hold DingTalk and WeChat instances: the expected outcomes need both plugins.
-#![cfg(all(feature = "dingtalk", feature = "wechat"))]
+// The fixtures hold DingTalk, WeChat, FeiShu and Email instances (and the tests add Http rows):
+// the expected outcomes need those plugins.
+#![cfg(all(
+    feature = "dingtalk",
+    feature = "wechat",
+    feature = "feishu",
+    feature = "email",
+    feature = "webhook"
+))]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -396,16 +403,25 @@ async fn mysql_06_apply_rerun_and_update() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json_of(&out);
     assert_eq!(report["applied"], true);
-    let mut skipped = ids("instance", &[4, 6, 8]);
+    let mut skipped = ids("instance", &[4, 6]);
     skipped.extend(ids("binding", &[4, 6]));
     assert_eq!(actions(&report, "skip"), skipped);
     let reasons: Vec<String> = rows(&report).into_iter().map(|r| r.4).collect();
     assert!(reasons[3].contains("not valid JSON"), "{}", reasons[3]);
     assert!(reasons[5].contains("chat_id"), "{}", reasons[5]);
-    assert!(reasons[7].contains("FeiShu"), "{}", reasons[7]);
+    // The FeiShu instance imports: its webhook (the bot's credential) masked in the report.
+    let feishu = &report["rows"][7];
+    assert_eq!(
+        (&feishu["dinky_name"], &feishu["action"], &feishu["channel"]),
+        (&json!("fs-data-team"), &json!("create"), &json!("feishu"))
+    );
+    assert_eq!(
+        feishu["params"],
+        json!({"webhook":"******","show_type":"text","at_all":false,"timeout_ms":10000})
+    );
     assert_eq!(
         reasons[9],
-        "members dropped: 4 (skipped), 6 (skipped), 8 (skipped), 99 (deleted in Dinky)"
+        "members dropped: 4 (skipped), 6 (skipped), 99 (deleted in Dinky)"
     );
 
     let store = ours.store().await;
@@ -418,6 +434,7 @@ async fn mysql_06_apply_rerun_and_update() {
             ("dt-legacy-off".into(), "dingtalk".into(), false),
             ("wx-app-ops".into(), "wechat".into(), true),
             ("wx-robot-night".into(), "wechat".into(), true),
+            ("fs-data-team".into(), "feishu".into(), true),
         ]
     );
     assert_eq!(
@@ -431,7 +448,7 @@ async fn mysql_06_apply_rerun_and_update() {
             (
                 "night-shift".into(),
                 true,
-                s(&["dt-legacy-off", "wx-robot-night"])
+                s(&["dt-legacy-off", "wx-robot-night", "fs-data-team"])
             ),
             ("retired".into(), false, s(&["dt-ops-basic"])),
         ]
@@ -461,12 +478,20 @@ async fn mysql_06_apply_rerun_and_update() {
     assert_eq!(robot.params["send_type"], "robot");
     assert_eq!(robot.params["at_all"], true);
     assert_eq!(robot.params["show_type"], "text");
+    // FeiShu: the webhook in clear in the store; the empty keyword and secret are absent.
+    let feishu = &store.list_instances().await.unwrap()[5].input;
+    assert_eq!(
+        feishu.params,
+        json!({"webhook":"https://open.feishu.cn/open-apis/bot/v2/hook/00000000-fake-0000-0000-000000000008",
+            "show_type":"text","at_all":false,"timeout_ms":10000})
+    );
+    assert_eq!(feishu.rate_per_minute, Some(100));
 
     // Again: nothing new.
     let again = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
     assert_eq!(again["summary"]["create"], 0);
     assert_eq!(again["summary"]["update"], 0);
-    assert_eq!(again["summary"]["unchanged"], 11);
+    assert_eq!(again["summary"]["unchanged"], 12);
 
     // One webhook changes in Dinky: one update, the rest unchanged.
     db.exec(
@@ -478,10 +503,10 @@ async fn mysql_06_apply_rerun_and_update() {
     let changed = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
     assert_eq!(actions(&changed, "update"), ids("instance", &[1]));
     assert_eq!(changed["summary"]["create"], 0);
-    assert_eq!(changed["summary"]["unchanged"], 10);
+    assert_eq!(changed["summary"]["unchanged"], 11);
     let first = &store.list_instances().await.unwrap()[0].input;
     assert!(first.params["webhook"].as_str().unwrap().ends_with("099"));
-    assert_eq!(store.list_instances().await.unwrap().len(), 5);
+    assert_eq!(store.list_instances().await.unwrap().len(), 6);
 }
 
 /// The 1.x outcome, the same from MySQL and PostgreSQL (instance 9's reason aside).
@@ -491,7 +516,7 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
     let out = import(&db.url, &ours, &["--apply", "--json"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json_of(&out);
-    let mut skipped = ids("instance", &[7, 8, 9, 10]);
+    let mut skipped = ids("instance", &[7, 8, 9]);
     skipped.extend(ids("binding", &[4, 6]));
     assert_eq!(actions(&report, "skip"), skipped);
     let store = ours.store().await;
@@ -505,6 +530,7 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
             ("analytics/dt-basic".into(), "dingtalk".into(), false),
             ("wx-app".into(), "wechat".into(), true),
             ("wx-robot".into(), "wechat".into(), true),
+            ("mail-dba".into(), "email".into(), true),
         ]
     );
     assert_eq!(
@@ -515,7 +541,7 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
                 true,
                 s(&["dt-basic", "dt-full", "wx-app", "wx-robot"])
             ),
-            ("night-shift".into(), true, s(&["dt-upgraded"])),
+            ("night-shift".into(), true, s(&["dt-upgraded", "mail-dba"])),
             (
                 "analytics/ops-core".into(),
                 false,
@@ -540,11 +566,26 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
     assert_eq!(list[2].input.params["show_type"], "text");
     assert_eq!(list[4].input.params["users"], json!(["zhangsan", "lisi"]));
     assert!(list[4].input.params.get("base_url").is_some());
+    // Email: a relay without auth, so no TLS and no login.
+    assert_eq!(
+        list[6].input.params,
+        json!({"host":"smtp.example.internal","port":25,"tls":"none",
+            "from":"dinky@example.internal","to":["dba@example.internal"],"timeout_ms":10000})
+    );
+    let mail = &report["rows"][9];
+    assert_eq!(
+        (&mail["action"], &mail["channel"], &mail["params"]["host"]),
+        (
+            &json!("create"),
+            &json!("email"),
+            &json!("smtp.example.internal")
+        )
+    );
 
     // Second run: nothing created; a webhook changed in Dinky: one update.
     let again = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
     assert_eq!(again["summary"]["create"], 0);
-    assert_eq!(again["summary"]["unchanged"], 12);
+    assert_eq!(again["summary"]["unchanged"], 13);
     db.exec(
         "UPDATE dinky_alert_instance SET params = REPLACE(params, 'fake-fake-fake-000000000006', \
          'fake-fake-fake-000000000066') WHERE id = 6",
@@ -578,10 +619,9 @@ async fn mysql_1x_apply_rerun_and_tenant() {
     let r = rows(&report);
     assert_eq!(r[8].4, "params is a JSON array, not an object");
     assert!(r[7].4.contains("agent_id"), "{}", r[7].4);
-    assert!(r[9].4.contains("`Email`"), "{}", r[9].4);
     assert_eq!(
         r[11].4,
-        "members dropped: 7 (skipped), 8 (skipped), 9 (skipped), 10 (skipped), 42 (deleted in Dinky)"
+        "members dropped: 7 (skipped), 8 (skipped), 9 (skipped), 42 (deleted in Dinky)"
     );
 }
 
@@ -735,11 +775,11 @@ async fn a_failure_mid_apply_writes_nothing() {
     let store = ours.store().await;
     let source = "mysql://127.0.0.1:3306/x";
     let planned = plan(&data, source, None, &store).await.unwrap();
-    assert_eq!(planned.count(Action::Create), 11);
+    assert_eq!(planned.count(Action::Create), 12);
     // Between plan and apply, somebody creates an instance named like the last one the plan
-    // creates: the import fails on it, after four instances were already inserted.
+    // creates: the import fails on it, after five instances were already inserted.
     let late = InstanceInput {
-        name: "wx-robot-night".into(),
+        name: "fs-data-team".into(),
         kind: "dingtalk".into(),
         enabled: true,
         params: json!({"webhook": "https://oapi.dingtalk.com/robot/send?access_token=x"}),
@@ -748,7 +788,7 @@ async fn a_failure_mid_apply_writes_nothing() {
     store.create_instance(&late, 1).await.unwrap();
     let err = store.apply_import(&planned.batch, 2).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::NameTaken { what: "instance", name } if name == "wx-robot-night"),
+        matches!(&err, StoreError::NameTaken { what: "instance", name } if name == "fs-data-team"),
         "{err}"
     );
     assert_eq!(store.list_instances().await.unwrap().len(), 1);
@@ -767,8 +807,8 @@ async fn a_failure_mid_apply_writes_nothing() {
     assert!(report
         .stdout
         .iter()
-        .any(|l| l.contains("name `wx-robot-night` is taken by instance 1")));
-    assert_eq!(store.list_instances().await.unwrap().len(), 5);
+        .any(|l| l.contains("name `fs-data-team` is taken by instance 1")));
+    assert_eq!(store.list_instances().await.unwrap().len(), 6);
 }
 
 #[tokio::test]
