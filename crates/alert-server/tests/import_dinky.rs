@@ -44,6 +44,13 @@ const FAKE_SECRETS: &[&str] = &[
     "fake-app-secret",
     "fake-fake-fake",
     "00000000-fake-0000",
+    // The rows `EXTRA_1X_ROWS` adds.
+    "fs1x-fake-hook",
+    "fs1x-secret-fake",
+    "fake-fs-proxy-pw",
+    "hook-path-token",
+    "fake-bearer-12",
+    "fake-smtp-pw",
 ];
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -834,4 +841,155 @@ async fn postgres_1x_dry_run_json_masks_secrets() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Dinky 1.x rows of the types the fixtures lack or hold once (FeiShu with proxy and secret,
+/// Http, Email with login, Sms, and rows that cannot map), plus a group of all of them.
+const EXTRA_1X_ROWS: &[&str] = &[
+    r#"INSERT INTO dinky_alert_instance (id, name, tenant_id, type, params, enabled) VALUES
+(11, 'fs-1x', 1, 'FeiShu', '{"webhook":"https://open.feishu.cn/open-apis/bot/v2/hook/fs1x-fake-hook","keyword":"Dinky","secret":"fs1x-secret-fake","isEnableProxy":true,"hostname":"proxy.example.internal","port":3128,"user":"alertbot","password":"fake-fs-proxy-pw","isAtAll":false,"atUsers":["ou_fake1"]}', 1),
+(12, 'http-ops', 1, 'Http', '{"url":"https://hooks.example.internal/flink/hook-path-token","method":"POST","headers":[{"key":"X-Team","value":"data"},{"key":"Authorization","value":"Bearer fake-bearer-12"},{"key":"","value":""}]}', 1),
+(13, 'mail-auth', 1, 'Email', '{"receivers":["dba@example.internal"],"receiverCcs":["ops@example.internal"],"serverHost":"smtp.example.internal","serverPort":465,"sender":"Dinky","enableSmtpAuth":true,"user":"alerts@example.internal","password":"fake-smtp-pw-13","starttlsEnable":false,"sslEnable":true}', 1),
+(14, 'mail-plain-login', 1, 'Email', '{"receivers":["dba@example.internal"],"serverHost":"smtp.example.internal","serverPort":25,"sender":"dinky@example.internal","enableSmtpAuth":true,"user":"alerts@example.internal","password":"fake-smtp-pw-14","starttlsEnable":false,"sslEnable":false}', 1),
+(15, 'sms-oncall', 1, 'Sms', '{"suppliers":"alibaba","accessKeyId":"fake","signature":"Dinky"}', 1),
+(16, 'http-get', 1, 'Http', '{"url":"https://hooks.example.internal/flink/get","method":"GET","headers":[]}', 1),
+(17, 'fs-bad-port', 1, 'FeiShu', '{"webhook":"https://open.feishu.cn/open-apis/bot/v2/hook/fs1x-fake-hook-17","isEnableProxy":true,"hostname":"proxy.example.internal","port":"31x8","isAtAll":true}', 1)"#,
+    "INSERT INTO dinky_alert_group (id, name, tenant_id, alert_instance_ids, enabled) VALUES \
+     (4, 'extra-types', 1, '11,12,13,14,15,16,17', 1)",
+];
+
+/// The extra 1.x rows, imported from `engine`: what maps, what is skipped and why, the
+/// parameters stored in clear and shown masked, the group's members, an idempotent re-run.
+async fn check_extra_types(engine: Engine, file: &str) {
+    let db = SourceDb::load(engine, file).await;
+    for sql in EXTRA_1X_ROWS {
+        db.exec(sql).await;
+    }
+    let ours = Ours::new();
+    // The table of a dry run (checked by `import` for secrets) names each skip's reason.
+    let table = stdout(&import(&db.url, &ours, &[]).await);
+    assert!(
+        table.contains("type `Sms` is not imported: flink-alert has no SMS channel"),
+        "{table}"
+    );
+    let out = import(&db.url, &ours, &["--apply", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    let row = |kind: &str, id: i64| -> Value {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind && r["dinky_id"] == id)
+            .unwrap_or_else(|| panic!("no {kind} {id}"))
+            .clone()
+    };
+    for (id, channel) in [(11, "feishu"), (12, "webhook"), (13, "email")] {
+        let r = row("instance", id);
+        assert_eq!(
+            (&r["action"], &r["channel"]),
+            (&json!("create"), &json!(channel)),
+            "{r}"
+        );
+    }
+    // Secrets masked in the report; the rest shown.
+    assert_eq!(
+        row("instance", 11)["params"],
+        json!({"webhook":"******","secret":"******","keyword":"Dinky","proxy":"******",
+            "at_all":false,"at_users":["ou_fake1"],"show_type":"card","timeout_ms":10000})
+    );
+    let http = row("instance", 12);
+    assert_eq!(http["params"]["url"], "******");
+    assert_eq!(http["params"]["secret_headers"], "******");
+    assert_eq!(http["params"]["headers"], "X-Team: data");
+    assert_eq!(http["params"]["method"], "POST");
+    assert!(
+        http["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("secret headers: Authorization;"),
+        "{http}"
+    );
+    let mail = row("instance", 13);
+    assert_eq!(mail["params"]["password"], "******");
+    assert_eq!(mail["params"]["tls"], "tls");
+    assert_eq!(
+        mail["params"]["from"],
+        "\"Dinky\" <alerts@example.internal>"
+    );
+    // Skips, each with the reason naming what cannot be mapped.
+    let reason = |id: i64| {
+        let r = row("instance", id);
+        assert_eq!(r["action"], "skip", "{r}");
+        r["reason"].as_str().unwrap().to_owned()
+    };
+    assert!(reason(14).contains("tls: none would send the password in clear"));
+    assert!(reason(15).contains("`Sms`"));
+    assert!(reason(16).starts_with("method `GET`"));
+    assert_eq!(reason(17), "proxy port `31x8` is not a port number");
+    assert_eq!(
+        row("group", 4)["reason"],
+        "members dropped: 14 (skipped), 15 (skipped), 16 (skipped), 17 (skipped)"
+    );
+
+    // The store has the secrets in clear (the API, checked by `contents`, never shows them).
+    let store = ours.store().await;
+    let list = store.list_instances().await.unwrap();
+    let stored = |name: &str| {
+        list.iter()
+            .find(|i| i.input.name == name)
+            .unwrap_or_else(|| panic!("{name} not imported"))
+            .input
+            .clone()
+    };
+    let fs = stored("fs-1x");
+    assert_eq!(fs.kind, "feishu");
+    assert_eq!(fs.params["secret"], "fs1x-secret-fake");
+    assert_eq!(
+        fs.params["proxy"],
+        "http://alertbot:fake-fs-proxy-pw@proxy.example.internal:3128"
+    );
+    assert_eq!(
+        stored("http-ops").params["secret_headers"],
+        "Authorization: Bearer fake-bearer-12"
+    );
+    let mail = stored("mail-auth");
+    assert_eq!(
+        (
+            &mail.params["user"],
+            &mail.params["password"],
+            &mail.params["port"]
+        ),
+        (
+            &json!("alerts@example.internal"),
+            &json!("fake-smtp-pw-13"),
+            &json!(465)
+        )
+    );
+    assert_eq!(mail.params["cc"], json!(["ops@example.internal"]));
+    let (_, groups, _) = contents(&ours).await;
+    assert!(
+        groups.contains(&(
+            "extra-types".into(),
+            true,
+            s(&["fs-1x", "http-ops", "mail-auth"])
+        )),
+        "{groups:?}"
+    );
+
+    // Again: nothing created or updated.
+    let again = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
+    assert_eq!(again["summary"]["create"], 0);
+    assert_eq!(again["summary"]["update"], 0);
+    assert_eq!(again["summary"]["unchanged"], report["summary"]["create"]);
+}
+
+#[tokio::test]
+async fn mysql_1x_feishu_http_email_sms() {
+    check_extra_types(Engine::Mysql, "dinky-1.x-mysql.sql").await;
+}
+
+#[tokio::test]
+async fn postgres_1x_feishu_http_email_sms() {
+    check_extra_types(Engine::Postgres, "dinky-1.x-postgres.sql").await;
 }
