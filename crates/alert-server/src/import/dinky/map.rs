@@ -584,6 +584,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "feishu")]
     const HOOK: &str = "https://open.feishu.cn/open-apis/bot/v2/hook/0a1b-fake";
 
     #[test]
