@@ -1,8 +1,15 @@
 //! `alert-server import dinky` against a REAL MariaDB (127.0.0.1:3306, root) and PostgreSQL
 //! (127.0.0.1:5432, postgres, trust). Each test loads a fixture of `tests/data/dinky/` into a
 //! database of its own and drops it at the end. A server that cannot be reached fails the test.
-// The fixtures hold DingTalk and WeChat instances: the expected outcomes need both plugins.
-#![cfg(all(feature = "dingtalk", feature = "wechat"))]
+// The fixtures hold DingTalk, WeChat, FeiShu and Email instances (and the tests add Http rows):
+// the expected outcomes need those plugins.
+#![cfg(all(
+    feature = "dingtalk",
+    feature = "wechat",
+    feature = "feishu",
+    feature = "email",
+    feature = "webhook"
+))]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -38,6 +45,13 @@ const FAKE_SECRETS: &[&str] = &[
     "fake-app-secret",
     "fake-fake-fake",
     "00000000-fake-0000",
+    // The rows `EXTRA_1X_ROWS` adds.
+    "fs1x-fake-hook",
+    "fs1x-secret-fake",
+    "fake-fs-proxy-pw",
+    "hook-path-token",
+    "fake-bearer-12",
+    "fake-smtp-pw",
 ];
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -397,16 +411,25 @@ async fn mysql_06_apply_rerun_and_update() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json_of(&out);
     assert_eq!(report["applied"], true);
-    let mut skipped = ids("instance", &[4, 6, 8]);
+    let mut skipped = ids("instance", &[4, 6]);
     skipped.extend(ids("binding", &[4, 6]));
     assert_eq!(actions(&report, "skip"), skipped);
     let reasons: Vec<String> = rows(&report).into_iter().map(|r| r.4).collect();
     assert!(reasons[3].contains("not valid JSON"), "{}", reasons[3]);
     assert!(reasons[5].contains("chat_id"), "{}", reasons[5]);
-    assert!(reasons[7].contains("FeiShu"), "{}", reasons[7]);
+    // The FeiShu instance imports: its webhook (the bot's credential) masked in the report.
+    let feishu = &report["rows"][7];
+    assert_eq!(
+        (&feishu["dinky_name"], &feishu["action"], &feishu["channel"]),
+        (&json!("fs-data-team"), &json!("create"), &json!("feishu"))
+    );
+    assert_eq!(
+        feishu["params"],
+        json!({"webhook":"******","show_type":"text","at_all":false,"timeout_ms":10000})
+    );
     assert_eq!(
         reasons[9],
-        "members dropped: 4 (skipped), 6 (skipped), 8 (skipped), 99 (deleted in Dinky)"
+        "members dropped: 4 (skipped), 6 (skipped), 99 (deleted in Dinky)"
     );
 
     let store = ours.store().await;
@@ -419,6 +442,7 @@ async fn mysql_06_apply_rerun_and_update() {
             ("dt-legacy-off".into(), "dingtalk".into(), false),
             ("wx-app-ops".into(), "wechat".into(), true),
             ("wx-robot-night".into(), "wechat".into(), true),
+            ("fs-data-team".into(), "feishu".into(), true),
         ]
     );
     assert_eq!(
@@ -432,7 +456,7 @@ async fn mysql_06_apply_rerun_and_update() {
             (
                 "night-shift".into(),
                 true,
-                s(&["dt-legacy-off", "wx-robot-night"])
+                s(&["dt-legacy-off", "wx-robot-night", "fs-data-team"])
             ),
             ("retired".into(), false, s(&["dt-ops-basic"])),
         ]
@@ -462,12 +486,20 @@ async fn mysql_06_apply_rerun_and_update() {
     assert_eq!(robot.params["send_type"], "robot");
     assert_eq!(robot.params["at_all"], true);
     assert_eq!(robot.params["show_type"], "text");
+    // FeiShu: the webhook in clear in the store; the empty keyword and secret are absent.
+    let feishu = &store.list_instances().await.unwrap()[5].input;
+    assert_eq!(
+        feishu.params,
+        json!({"webhook":"https://open.feishu.cn/open-apis/bot/v2/hook/00000000-fake-0000-0000-000000000008",
+            "show_type":"text","at_all":false,"timeout_ms":10000})
+    );
+    assert_eq!(feishu.rate_per_minute, Some(100));
 
     // Again: nothing new.
     let again = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
     assert_eq!(again["summary"]["create"], 0);
     assert_eq!(again["summary"]["update"], 0);
-    assert_eq!(again["summary"]["unchanged"], 11);
+    assert_eq!(again["summary"]["unchanged"], 12);
 
     // One webhook changes in Dinky: one update, the rest unchanged.
     db.exec(
@@ -479,10 +511,10 @@ async fn mysql_06_apply_rerun_and_update() {
     let changed = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
     assert_eq!(actions(&changed, "update"), ids("instance", &[1]));
     assert_eq!(changed["summary"]["create"], 0);
-    assert_eq!(changed["summary"]["unchanged"], 10);
+    assert_eq!(changed["summary"]["unchanged"], 11);
     let first = &store.list_instances().await.unwrap()[0].input;
     assert!(first.params["webhook"].as_str().unwrap().ends_with("099"));
-    assert_eq!(store.list_instances().await.unwrap().len(), 5);
+    assert_eq!(store.list_instances().await.unwrap().len(), 6);
 }
 
 /// The 1.x outcome, the same from MySQL and PostgreSQL (instance 9's reason aside).
@@ -492,7 +524,7 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
     let out = import(&db.url, &ours, &["--apply", "--json"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json_of(&out);
-    let mut skipped = ids("instance", &[7, 8, 9, 10]);
+    let mut skipped = ids("instance", &[7, 8, 9]);
     skipped.extend(ids("binding", &[4, 6]));
     assert_eq!(actions(&report, "skip"), skipped);
     let store = ours.store().await;
@@ -506,6 +538,7 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
             ("analytics/dt-basic".into(), "dingtalk".into(), false),
             ("wx-app".into(), "wechat".into(), true),
             ("wx-robot".into(), "wechat".into(), true),
+            ("mail-dba".into(), "email".into(), true),
         ]
     );
     assert_eq!(
@@ -516,7 +549,7 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
                 true,
                 s(&["dt-basic", "dt-full", "wx-app", "wx-robot"])
             ),
-            ("night-shift".into(), true, s(&["dt-upgraded"])),
+            ("night-shift".into(), true, s(&["dt-upgraded", "mail-dba"])),
             (
                 "analytics/ops-core".into(),
                 false,
@@ -541,11 +574,26 @@ async fn check_1x(engine: Engine, file: &str) -> Value {
     assert_eq!(list[2].input.params["show_type"], "text");
     assert_eq!(list[4].input.params["users"], json!(["zhangsan", "lisi"]));
     assert!(list[4].input.params.get("base_url").is_some());
+    // Email: a relay without auth, so no TLS and no login.
+    assert_eq!(
+        list[6].input.params,
+        json!({"host":"smtp.example.internal","port":25,"tls":"none",
+            "from":"dinky@example.internal","to":["dba@example.internal"],"timeout_ms":10000})
+    );
+    let mail = &report["rows"][9];
+    assert_eq!(
+        (&mail["action"], &mail["channel"], &mail["params"]["host"]),
+        (
+            &json!("create"),
+            &json!("email"),
+            &json!("smtp.example.internal")
+        )
+    );
 
     // Second run: nothing created; a webhook changed in Dinky: one update.
     let again = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
     assert_eq!(again["summary"]["create"], 0);
-    assert_eq!(again["summary"]["unchanged"], 12);
+    assert_eq!(again["summary"]["unchanged"], 13);
     db.exec(
         "UPDATE dinky_alert_instance SET params = REPLACE(params, 'fake-fake-fake-000000000006', \
          'fake-fake-fake-000000000066') WHERE id = 6",
@@ -579,10 +627,9 @@ async fn mysql_1x_apply_rerun_and_tenant() {
     let r = rows(&report);
     assert_eq!(r[8].4, "params is a JSON array, not an object");
     assert!(r[7].4.contains("agent_id"), "{}", r[7].4);
-    assert!(r[9].4.contains("`Email`"), "{}", r[9].4);
     assert_eq!(
         r[11].4,
-        "members dropped: 7 (skipped), 8 (skipped), 9 (skipped), 10 (skipped), 42 (deleted in Dinky)"
+        "members dropped: 7 (skipped), 8 (skipped), 9 (skipped), 42 (deleted in Dinky)"
     );
 }
 
@@ -736,11 +783,11 @@ async fn a_failure_mid_apply_writes_nothing() {
     let store = ours.store().await;
     let source = "mysql://127.0.0.1:3306/x";
     let planned = plan(&data, source, None, &store).await.unwrap();
-    assert_eq!(planned.count(Action::Create), 11);
+    assert_eq!(planned.count(Action::Create), 12);
     // Between plan and apply, somebody creates an instance named like the last one the plan
-    // creates: the import fails on it, after four instances were already inserted.
+    // creates: the import fails on it, after five instances were already inserted.
     let late = InstanceInput {
-        name: "wx-robot-night".into(),
+        name: "fs-data-team".into(),
         kind: "dingtalk".into(),
         enabled: true,
         params: json!({"webhook": "https://oapi.dingtalk.com/robot/send?access_token=x"}),
@@ -749,7 +796,7 @@ async fn a_failure_mid_apply_writes_nothing() {
     store.create_instance(&late, 1).await.unwrap();
     let err = store.apply_import(&planned.batch, 2).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::NameTaken { what: "instance", name } if name == "wx-robot-night"),
+        matches!(&err, StoreError::NameTaken { what: "instance", name } if name == "fs-data-team"),
         "{err}"
     );
     assert_eq!(store.list_instances().await.unwrap().len(), 1);
@@ -768,8 +815,8 @@ async fn a_failure_mid_apply_writes_nothing() {
     assert!(report
         .stdout
         .iter()
-        .any(|l| l.contains("name `wx-robot-night` is taken by instance 1")));
-    assert_eq!(store.list_instances().await.unwrap().len(), 5);
+        .any(|l| l.contains("name `fs-data-team` is taken by instance 1")));
+    assert_eq!(store.list_instances().await.unwrap().len(), 6);
 }
 
 #[tokio::test]
@@ -795,4 +842,155 @@ async fn postgres_1x_dry_run_json_masks_secrets() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Dinky 1.x rows of the types the fixtures lack or hold once (FeiShu with proxy and secret,
+/// Http, Email with login, Sms, and rows that cannot map), plus a group of all of them.
+const EXTRA_1X_ROWS: &[&str] = &[
+    r#"INSERT INTO dinky_alert_instance (id, name, tenant_id, type, params, enabled) VALUES
+(11, 'fs-1x', 1, 'FeiShu', '{"webhook":"https://open.feishu.cn/open-apis/bot/v2/hook/fs1x-fake-hook","keyword":"Dinky","secret":"fs1x-secret-fake","isEnableProxy":true,"hostname":"proxy.example.internal","port":3128,"user":"alertbot","password":"fake-fs-proxy-pw","isAtAll":false,"atUsers":["ou_fake1"]}', 1),
+(12, 'http-ops', 1, 'Http', '{"url":"https://hooks.example.internal/flink/hook-path-token","method":"POST","headers":[{"key":"X-Team","value":"data"},{"key":"Authorization","value":"Bearer fake-bearer-12"},{"key":"","value":""}]}', 1),
+(13, 'mail-auth', 1, 'Email', '{"receivers":["dba@example.internal"],"receiverCcs":["ops@example.internal"],"serverHost":"smtp.example.internal","serverPort":465,"sender":"Dinky","enableSmtpAuth":true,"user":"alerts@example.internal","password":"fake-smtp-pw-13","starttlsEnable":false,"sslEnable":true}', 1),
+(14, 'mail-plain-login', 1, 'Email', '{"receivers":["dba@example.internal"],"serverHost":"smtp.example.internal","serverPort":25,"sender":"dinky@example.internal","enableSmtpAuth":true,"user":"alerts@example.internal","password":"fake-smtp-pw-14","starttlsEnable":false,"sslEnable":false}', 1),
+(15, 'sms-oncall', 1, 'Sms', '{"suppliers":"alibaba","accessKeyId":"fake","signature":"Dinky"}', 1),
+(16, 'http-get', 1, 'Http', '{"url":"https://hooks.example.internal/flink/get","method":"GET","headers":[]}', 1),
+(17, 'fs-bad-port', 1, 'FeiShu', '{"webhook":"https://open.feishu.cn/open-apis/bot/v2/hook/fs1x-fake-hook-17","isEnableProxy":true,"hostname":"proxy.example.internal","port":"31x8","isAtAll":true}', 1)"#,
+    "INSERT INTO dinky_alert_group (id, name, tenant_id, alert_instance_ids, enabled) VALUES \
+     (4, 'extra-types', 1, '11,12,13,14,15,16,17', 1)",
+];
+
+/// The extra 1.x rows, imported from `engine`: what maps, what is skipped and why, the
+/// parameters stored in clear and shown masked, the group's members, an idempotent re-run.
+async fn check_extra_types(engine: Engine, file: &str) {
+    let db = SourceDb::load(engine, file).await;
+    for sql in EXTRA_1X_ROWS {
+        db.exec(sql).await;
+    }
+    let ours = Ours::new();
+    // The table of a dry run (checked by `import` for secrets) names each skip's reason.
+    let table = stdout(&import(&db.url, &ours, &[]).await);
+    assert!(
+        table.contains("type `Sms` is not imported: flink-alert has no SMS channel"),
+        "{table}"
+    );
+    let out = import(&db.url, &ours, &["--apply", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    let row = |kind: &str, id: i64| -> Value {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind && r["dinky_id"] == id)
+            .unwrap_or_else(|| panic!("no {kind} {id}"))
+            .clone()
+    };
+    for (id, channel) in [(11, "feishu"), (12, "webhook"), (13, "email")] {
+        let r = row("instance", id);
+        assert_eq!(
+            (&r["action"], &r["channel"]),
+            (&json!("create"), &json!(channel)),
+            "{r}"
+        );
+    }
+    // Secrets masked in the report; the rest shown.
+    assert_eq!(
+        row("instance", 11)["params"],
+        json!({"webhook":"******","secret":"******","keyword":"Dinky","proxy":"******",
+            "at_all":false,"at_users":["ou_fake1"],"show_type":"card","timeout_ms":10000})
+    );
+    let http = row("instance", 12);
+    assert_eq!(http["params"]["url"], "******");
+    assert_eq!(http["params"]["secret_headers"], "******");
+    assert_eq!(http["params"]["headers"], "X-Team: data");
+    assert_eq!(http["params"]["method"], "POST");
+    assert!(
+        http["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("secret headers: Authorization;"),
+        "{http}"
+    );
+    let mail = row("instance", 13);
+    assert_eq!(mail["params"]["password"], "******");
+    assert_eq!(mail["params"]["tls"], "tls");
+    assert_eq!(
+        mail["params"]["from"],
+        "\"Dinky\" <alerts@example.internal>"
+    );
+    // Skips, each with the reason naming what cannot be mapped.
+    let reason = |id: i64| {
+        let r = row("instance", id);
+        assert_eq!(r["action"], "skip", "{r}");
+        r["reason"].as_str().unwrap().to_owned()
+    };
+    assert!(reason(14).contains("tls: none would send the password in clear"));
+    assert!(reason(15).contains("`Sms`"));
+    assert!(reason(16).starts_with("method `GET`"));
+    assert_eq!(reason(17), "proxy port `31x8` is not a port number");
+    assert_eq!(
+        row("group", 4)["reason"],
+        "members dropped: 14 (skipped), 15 (skipped), 16 (skipped), 17 (skipped)"
+    );
+
+    // The store has the secrets in clear (the API, checked by `contents`, never shows them).
+    let store = ours.store().await;
+    let list = store.list_instances().await.unwrap();
+    let stored = |name: &str| {
+        list.iter()
+            .find(|i| i.input.name == name)
+            .unwrap_or_else(|| panic!("{name} not imported"))
+            .input
+            .clone()
+    };
+    let fs = stored("fs-1x");
+    assert_eq!(fs.kind, "feishu");
+    assert_eq!(fs.params["secret"], "fs1x-secret-fake");
+    assert_eq!(
+        fs.params["proxy"],
+        "http://alertbot:fake-fs-proxy-pw@proxy.example.internal:3128"
+    );
+    assert_eq!(
+        stored("http-ops").params["secret_headers"],
+        "Authorization: Bearer fake-bearer-12"
+    );
+    let mail = stored("mail-auth");
+    assert_eq!(
+        (
+            &mail.params["user"],
+            &mail.params["password"],
+            &mail.params["port"]
+        ),
+        (
+            &json!("alerts@example.internal"),
+            &json!("fake-smtp-pw-13"),
+            &json!(465)
+        )
+    );
+    assert_eq!(mail.params["cc"], json!(["ops@example.internal"]));
+    let (_, groups, _) = contents(&ours).await;
+    assert!(
+        groups.contains(&(
+            "extra-types".into(),
+            true,
+            s(&["fs-1x", "http-ops", "mail-auth"])
+        )),
+        "{groups:?}"
+    );
+
+    // Again: nothing created or updated.
+    let again = json_of(&import(&db.url, &ours, &["--apply", "--json"]).await);
+    assert_eq!(again["summary"]["create"], 0);
+    assert_eq!(again["summary"]["update"], 0);
+    assert_eq!(again["summary"]["unchanged"], report["summary"]["create"]);
+}
+
+#[tokio::test]
+async fn mysql_1x_feishu_http_email_sms() {
+    check_extra_types(Engine::Mysql, "dinky-1.x-mysql.sql").await;
+}
+
+#[tokio::test]
+async fn postgres_1x_feishu_http_email_sms() {
+    check_extra_types(Engine::Postgres, "dinky-1.x-postgres.sql").await;
 }

@@ -13,7 +13,7 @@ const WECOM_API: &str = "https://qyapi.weixin.qq.com/cgi-bin";
 /// A Dinky instance mapped onto a registered plugin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
-    /// Our plugin kind (`dingtalk`, `wechat`).
+    /// Our plugin kind (`dingtalk`, `wechat`, `feishu`, `email`, `webhook`).
     pub kind: &'static str,
     /// Validated, normalized parameters (secrets in clear: for the store only).
     pub params: Value,
@@ -53,23 +53,27 @@ pub fn parse_params(raw: Option<&Value>) -> Result<Map<String, Value>, String> {
     }
 }
 
-/// Maps and validates one instance of Dinky type `dinky_type` (`DingTalk`, `WeChat`, ...).
+/// Maps and validates one instance of Dinky type `dinky_type` (`DingTalk`, `WeChat`, `FeiShu`,
+/// `Email`, `Http`; anything else, `Sms` included, is an error naming the type).
 pub fn map_instance(dinky_type: &str, params: &Map<String, Value>) -> Result<Mapped, String> {
-    let (kind, ours, notes) = match dinky_type.trim().to_ascii_lowercase().as_str() {
-        "dingtalk" => {
-            let (p, n) = dingtalk(params)?;
-            ("dingtalk", p, n)
-        }
-        "wechat" => {
-            let (p, n) = wechat(params)?;
-            ("wechat", p, n)
-        }
+    let (kind, (ours, notes)) = match dinky_type.trim().to_ascii_lowercase().as_str() {
+        "dingtalk" => ("dingtalk", dingtalk(params)?),
+        "wechat" => ("wechat", wechat(params)?),
+        "feishu" => ("feishu", feishu(params)?),
+        "email" => ("email", email(params)?),
+        "http" => ("webhook", http(params)?),
         "" => return Err("instance has no type".to_owned()),
-        _ => {
+        "sms" => {
             return Err(format!(
-                "type `{}` is not imported (only DingTalk and WeChat have a mapping)",
+                "type `{}` is not imported: flink-alert has no SMS channel",
                 dinky_type.trim()
             ))
+        }
+        _ => {
+            return Err(format!(
+            "type `{}` is not imported (DingTalk, WeChat, FeiShu, Email and Http have a mapping)",
+            dinky_type.trim()
+        ))
         }
     };
     let descriptor = crate::registry()
@@ -98,11 +102,19 @@ fn secret_values(dinky: &Map<String, Value>, ours: &Map<String, Value>) -> Vec<S
         .chain(ours.iter())
         .filter(|(k, _)| {
             let k = k.to_ascii_lowercase();
-            ["webhook", "secret", "password", "proxy", "token", "key"]
-                .iter()
-                .any(|s| k.contains(s))
+            [
+                "webhook", "url", "secret", "password", "proxy", "token", "key",
+            ]
+            .iter()
+            .any(|s| k.contains(s))
         })
         .filter_map(|(_, v)| v.as_str())
+        .chain(
+            // Http: the values of credential headers.
+            header_items(dinky)
+                .filter(|(name, _)| is_credential_header(name))
+                .map(|(_, value)| value),
+        )
         .filter(|s| s.len() >= 4)
         .map(str::to_owned)
         .collect();
@@ -187,7 +199,9 @@ fn proxy_url(p: &Map<String, Value>) -> Result<String, String> {
     if let Some(port) = text(p, "port") {
         let port: u16 = port
             .parse()
-            .map_err(|_| format!("proxy port `{port}` is not a port number"))?;
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("proxy port `{port}` is not a port number"))?;
         url.set_port(Some(port))
             .map_err(|()| "the proxy URL cannot take a port")?;
     }
@@ -202,21 +216,24 @@ fn proxy_url(p: &Map<String, Value>) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-fn dingtalk(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<String>), String> {
-    let mut out = Map::new();
-    let notes = Vec::new();
-    if let Some(w) = text(p, "webhook") {
-        out.insert("webhook".into(), w.into());
-    }
-    if let Some(k) = text(p, "keyword") {
-        out.insert("keyword".into(), k.into());
-    }
-    if let Some(s) = text(p, "secret") {
-        out.insert("secret".into(), s.into());
+/// `webhook`, `keyword`, `secret` (empty = absent) and, when `isEnableProxy` is on, `proxy`: the
+/// keys DingTalk and FeiShu share.
+fn robot_basics(p: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<(), String> {
+    for key in ["webhook", "keyword", "secret"] {
+        if let Some(v) = text(p, key) {
+            out.insert(key.into(), v.into());
+        }
     }
     if flag(p, "isEnableProxy") {
         out.insert("proxy".into(), proxy_url(p)?.into());
     }
+    Ok(())
+}
+
+fn dingtalk(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<String>), String> {
+    let mut out = Map::new();
+    let notes = Vec::new();
+    robot_basics(p, &mut out)?;
     out.insert("at_all".into(), flag(p, "isAtAll").into());
     let mobiles = list(p, "atMobiles");
     if !mobiles.is_empty() {
@@ -296,6 +313,224 @@ fn wechat(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<String>), S
     Ok((out, notes))
 }
 
+fn feishu(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<String>), String> {
+    let mut out = Map::new();
+    let notes = Vec::new();
+    robot_basics(p, &mut out)?;
+    let at_all = flag(p, "isAtAll");
+    out.insert("at_all".into(), at_all.into());
+    // 1.x: `atUsers` (list); 0.6: `users` (comma string). Dinky mentions them only without @all.
+    let mut users = list(p, "atUsers");
+    if users.is_empty() {
+        users = list(p, "users");
+    }
+    if !at_all && !users.is_empty() {
+        out.insert("at_users".into(), strings(users));
+    }
+    // 0.6 and early 1.x: `msgtype` post or text; later 1.x has none and sends an interactive card.
+    let show_type = match text(p, "msgtype") {
+        None => "card",
+        Some(t) if t.eq_ignore_ascii_case("text") => "text",
+        Some(t) if t.eq_ignore_ascii_case("post") => "post",
+        Some(t) => return Err(format!("unknown FeiShu msgtype `{t}` (post or text)")),
+    };
+    out.insert("show_type".into(), show_type.into());
+    Ok((out, notes))
+}
+
+fn email(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<String>), String> {
+    let mut out = Map::new();
+    let mut notes = Vec::new();
+    if let Some(protocol) = text(p, "mailProtocol") {
+        if !protocol.eq_ignore_ascii_case("smtp") {
+            return Err(format!("mailProtocol `{protocol}` is not SMTP"));
+        }
+    }
+    if let Some(host) = text(p, "serverHost") {
+        out.insert("host".into(), host.into());
+    }
+    if let Some(port) = text(p, "serverPort") {
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("serverPort `{port}` is not a port number"))?;
+        out.insert("port".into(), port.into());
+    }
+    // 1.x: `user`/`password`; the 0.6 form stored `User`/`Password`.
+    let user = text(p, "user").or_else(|| text(p, "User"));
+    let password = text(p, "password").or_else(|| text(p, "Password"));
+    out.insert(
+        "from".into(),
+        email_from(text(p, "sender"), user.as_deref())?.into(),
+    );
+    let to = list(p, "receivers");
+    if to.is_empty() {
+        return Err("receivers is empty".to_owned());
+    }
+    out.insert("to".into(), strings(to));
+    let cc = list(p, "receiverCcs");
+    if !cc.is_empty() {
+        out.insert("cc".into(), strings(cc));
+    }
+    let tls = if flag(p, "sslEnable") {
+        "tls"
+    } else if flag(p, "starttlsEnable") {
+        "starttls"
+    } else {
+        "none"
+    };
+    out.insert("tls".into(), tls.into());
+    if flag(p, "enableSmtpAuth") {
+        if let Some(u) = user {
+            out.insert("user".into(), u.into());
+        }
+        if let Some(pw) = password {
+            out.insert("password".into(), pw.into());
+        }
+    } else if password.is_some() {
+        notes.push("password dropped: enableSmtpAuth is off".to_owned());
+    }
+    if let Some(t) = text(p, "msgtype").filter(|t| t.contains("attachment")) {
+        notes.push(format!(
+            "msgtype `{t}` dropped: flink-alert mails carry no attachment"
+        ));
+    }
+    if text(p, "smtpSslTrust").is_some_and(|t| t != "*") {
+        notes.push(
+            "smtpSslTrust dropped: the server certificate is checked against the system's roots"
+                .to_owned(),
+        );
+    }
+    Ok((out, notes))
+}
+
+/// Our `from` for Dinky's `sender` and `user`. Dinky sends from `user` with `sender` as the
+/// display name; where `user` is no address (a relay without login), `sender` is the address.
+fn email_from(sender: Option<String>, user: Option<&str>) -> Result<String, String> {
+    match (sender, user) {
+        (Some(s), Some(u)) if u.contains('@') && s != u => Ok(format!(
+            "\"{}\" <{u}>",
+            s.replace('\\', "\\\\").replace('"', "\\\"")
+        )),
+        (_, Some(u)) if u.contains('@') => Ok(u.to_owned()),
+        (Some(s), _) if s.contains('@') => Ok(s),
+        (Some(s), _) => Err(format!(
+            "sender `{s}` is not an email address, and no user is one to send from"
+        )),
+        (None, _) => Err("sender is not set".to_owned()),
+    }
+}
+
+/// Whether a header carries a credential, so that it is imported as a secret header.
+fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "key",
+        "password",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+}
+
+/// The `(key, value)` items of Dinky's Http `headers` list that are objects with a string key.
+fn header_items(p: &Map<String, Value>) -> impl Iterator<Item = (&str, &str)> {
+    p.get("headers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            let key = item.get("key")?.as_str()?;
+            Some((key, item.get("value").and_then(Value::as_str).unwrap_or("")))
+        })
+}
+
+/// Dinky's Http `headers` (a list of `{"key", "value"}` items; items without a key, as the form
+/// leaves them, are ignored) as `(name, value)` pairs. Errors never show a value.
+fn http_headers(p: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+    let items = match p.get("headers") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err("headers is not a list of key/value items".to_owned()),
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(h) = item else {
+            return Err(format!("headers[{i}] is not a key/value item"));
+        };
+        let Some(name) = text(h, "key") else {
+            continue;
+        };
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if !name.chars().all(token) {
+            return Err(format!("headers[{i}]: `{name}` is not a header name"));
+        }
+        let value = text(h, "value").unwrap_or_default();
+        if value.contains(['\r', '\n']) {
+            return Err(format!("headers[{i}]: the value of `{name}` spans lines"));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn http(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<String>), String> {
+    let mut out = Map::new();
+    let mut notes = Vec::new();
+    if let Some(url) = text(p, "url") {
+        out.insert("url".into(), url.into());
+    }
+    let method = text(p, "method").ok_or("method is not set (Dinky sends nothing without one)")?;
+    match method.to_ascii_uppercase().as_str() {
+        m @ ("POST" | "PUT" | "PATCH") => {
+            out.insert("method".into(), m.into());
+        }
+        "GET" => {
+            return Err(
+                "method `GET` cannot be imported: flink-alert's webhook sends its \
+                        document as a body (POST, PUT or PATCH), Dinky's GET put the message \
+                        into the URL"
+                    .to_owned(),
+            )
+        }
+        _ => return Err(format!("unknown method `{method}` (POST, PUT or PATCH)")),
+    }
+    let (secret, plain): (Vec<_>, Vec<_>) = http_headers(p)?
+        .into_iter()
+        .partition(|(name, _)| is_credential_header(name));
+    let lines = |headers: &[(String, String)]| {
+        headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if !plain.is_empty() {
+        out.insert("headers".into(), lines(&plain).into());
+    }
+    if !secret.is_empty() {
+        out.insert("secret_headers".into(), lines(&secret).into());
+        let names: Vec<&str> = secret.iter().map(|(n, _)| n.as_str()).collect();
+        notes.push(format!("secret headers: {}", names.join(", ")));
+    }
+    let dropped: Vec<&str> = ["body", "titleFiled", "contentFiled"]
+        .into_iter()
+        .filter(|k| text(p, k).is_some())
+        .collect();
+    let mut note = "the body is flink-alert's webhook document (flink-alert/webhook/v1), not \
+                    Dinky's; set body_template to reshape it"
+        .to_owned();
+    if !dropped.is_empty() {
+        note.push_str(&format!(" ({} dropped)", dropped.join(", ")));
+    }
+    notes.push(note);
+    Ok((out, notes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,8 +567,363 @@ mod tests {
         let err =
             map_instance("WeChat", &obj(json!({"sendType":"群聊","corpId":"c"}))).unwrap_err();
         assert!(err.contains("chat_id"), "{err}");
-        let err = map_instance("Email", &obj(json!({}))).unwrap_err();
-        assert!(err.contains("`Email`"), "{err}");
+    }
+
+    #[test]
+    fn sms_and_unknown_types_are_skipped_with_their_name() {
+        let err = map_instance("Sms", &obj(json!({"suppliers":"alibaba"}))).unwrap_err();
+        assert!(
+            err.contains("`Sms`") && err.contains("no SMS channel"),
+            "{err}"
+        );
+        let err = map_instance("Pager", &obj(json!({}))).unwrap_err();
+        assert!(err.contains("`Pager`"), "{err}");
+        assert_eq!(
+            map_instance(" ", &obj(json!({}))).unwrap_err(),
+            "instance has no type"
+        );
+    }
+
+    #[cfg(feature = "feishu")]
+    const HOOK: &str = "https://open.feishu.cn/open-apis/bot/v2/hook/0a1b-fake";
+
+    #[test]
+    #[cfg(feature = "feishu")]
+    fn feishu_06_row() {
+        let m = map_instance(
+            "FeiShu",
+            &obj(
+                json!({"webhook":HOOK,"keyword":"","secret":"","isEnableProxy":false,
+                "isAtAll":false,"users":"ou_1, ou_2","msgtype":"text"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(m.kind, "feishu");
+        assert_eq!(
+            m.params,
+            json!({"webhook":HOOK,"at_all":false,"at_users":["ou_1","ou_2"],"show_type":"text",
+                "timeout_ms":10000})
+        );
+        assert_eq!(m.rate_per_minute, Some(100));
+        let post = map_instance(
+            "feishu",
+            &obj(json!({"webhook":HOOK,"msgtype":"post","isAtAll":"true","users":"ou_1"})),
+        )
+        .unwrap();
+        assert_eq!(post.params["show_type"], "post");
+        assert_eq!(post.params["at_all"], true);
+        assert!(post.params.get("at_users").is_none(), "{}", post.params);
+    }
+
+    #[test]
+    #[cfg(feature = "feishu")]
+    fn feishu_1x_row_with_proxy_and_secret() {
+        let m = map_instance(
+            "FeiShu",
+            &obj(
+                json!({"webhook":HOOK,"keyword":"flink","secret":"fs-s3cret","isEnableProxy":true,
+                "hostname":"proxy.example","port":3128,"user":"u","password":"p@ss",
+                "isAtAll":false,"atUsers":["ou_9"]}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(m.params["proxy"], "http://u:p%40ss@proxy.example:3128");
+        assert_eq!(m.params["secret"], "fs-s3cret");
+        assert_eq!(m.params["keyword"], "flink");
+        assert_eq!(m.params["at_users"], json!(["ou_9"]));
+        assert_eq!(m.params["show_type"], "card");
+        let masked = crate::registry()
+            .get("feishu")
+            .unwrap()
+            .mask_secrets(&m.params);
+        for key in ["webhook", "secret", "proxy"] {
+            assert_eq!(masked[key], MASK, "{key}");
+        }
+        assert_eq!(masked["keyword"], "flink");
+    }
+
+    #[test]
+    #[cfg(feature = "feishu")]
+    fn feishu_rows_that_cannot_map() {
+        let proxy = |port: Value| {
+            obj(json!({"webhook":HOOK,"isEnableProxy":true,"hostname":"proxy.example","port":port}))
+        };
+        let err = map_instance("FeiShu", &proxy(json!("31x8"))).unwrap_err();
+        assert_eq!(err, "proxy port `31x8` is not a port number");
+        let err = map_instance("FeiShu", &proxy(json!(0))).unwrap_err();
+        assert!(err.contains("port `0`"), "{err}");
+        assert!(map_instance("FeiShu", &proxy(json!(8080))).is_ok());
+        let err =
+            map_instance("FeiShu", &obj(json!({"webhook":HOOK,"isEnableProxy":true}))).unwrap_err();
+        assert!(err.contains("proxy host"), "{err}");
+        let err =
+            map_instance("FeiShu", &obj(json!({"webhook":HOOK,"msgtype":"markdown"}))).unwrap_err();
+        assert!(err.contains("msgtype `markdown`"), "{err}");
+        let err = map_instance(
+            "FeiShu",
+            &obj(json!({"webhook":"https://open.feishu.cn/open-apis/bot/v2/c0ffee-secret"})),
+        )
+        .unwrap_err();
+        assert!(err.contains("webhook"), "{err}");
+        assert!(!err.contains("c0ffee-secret"), "{err}");
+        let err = map_instance("FeiShu", &obj(json!({"isAtAll":true}))).unwrap_err();
+        assert!(err.contains("webhook: is required"), "{err}");
+    }
+
+    #[test]
+    #[cfg(feature = "email")]
+    fn email_1x_row() {
+        let m = map_instance(
+            "Email",
+            &obj(json!({"receivers":["a@example.io","b@example.io"],"receiverCcs":["c@example.io"],
+                "mailProtocol":"SMTP","serverHost":"smtp.example.io","serverPort":465,
+                "sender":"Dinky Alerts","enableSmtpAuth":true,"user":"alerts@example.io",
+                "password":"mail-s3cret","starttlsEnable":false,"sslEnable":true,"smtpSslTrust":""})),
+        )
+        .unwrap();
+        assert_eq!(m.kind, "email");
+        assert_eq!(
+            m.params,
+            json!({"host":"smtp.example.io","port":465,"tls":"tls","user":"alerts@example.io",
+                "password":"mail-s3cret","from":"\"Dinky Alerts\" <alerts@example.io>",
+                "to":["a@example.io","b@example.io"],"cc":["c@example.io"],"timeout_ms":10000})
+        );
+        assert!(m.notes.is_empty(), "{:?}", m.notes);
+        let masked = crate::registry()
+            .get("email")
+            .unwrap()
+            .mask_secrets(&m.params);
+        assert_eq!(masked["password"], MASK);
+        assert_eq!(masked["user"], "alerts@example.io");
+    }
+
+    #[test]
+    #[cfg(feature = "email")]
+    fn email_06_row_and_auth_off() {
+        let m = map_instance(
+            "Email",
+            &obj(json!({"receivers":"a@example.io, b@example.io","receiverCcs":"","serverHost":"smtp.example.io",
+                "serverPort":"587","sender":"dinky@example.io","enableSmtpAuth":"true","User":"u1",
+                "Password":"pw1","starttlsEnable":"true","sslEnable":"false",
+                "msgtype":"table attachment"})),
+        )
+        .unwrap();
+        assert_eq!(m.params["tls"], "starttls");
+        assert_eq!(m.params["port"], 587);
+        assert_eq!(
+            (&m.params["user"], &m.params["password"]),
+            (&json!("u1"), &json!("pw1"))
+        );
+        assert_eq!(m.params["from"], "dinky@example.io");
+        assert_eq!(m.params["to"], json!(["a@example.io", "b@example.io"]));
+        assert!(m.params.get("cc").is_none());
+        assert!(m.notes[0].contains("attachment"), "{:?}", m.notes);
+
+        // Auth off: a leftover password is not imported (and the relay needs no TLS).
+        let relay = map_instance(
+            "Email",
+            &obj(
+                json!({"receivers":["a@example.io"],"serverHost":"smtp.example.io","serverPort":25,
+                "sender":"dinky@example.io","enableSmtpAuth":false,"user":"u1","password":"pw1"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(relay.params["tls"], "none");
+        assert!(relay.params.get("password").is_none() && relay.params.get("user").is_none());
+        assert_eq!(relay.notes, ["password dropped: enableSmtpAuth is off"]);
+    }
+
+    #[test]
+    #[cfg(feature = "email")]
+    fn email_rows_that_cannot_map() {
+        let base = json!({"receivers":["a@example.io"],"serverHost":"smtp.example.io","serverPort":25,
+            "sender":"dinky@example.io","enableSmtpAuth":true,"user":"u1","password":"plain-pw-123",
+            "starttlsEnable":false,"sslEnable":false});
+        let with = |k: &str, v: Value| {
+            let mut p = base.clone();
+            p[k] = v;
+            obj(p)
+        };
+        // A password in clear to another machine: skipped, not imported without TLS.
+        let err = map_instance("Email", &obj(base.clone())).unwrap_err();
+        assert!(err.contains("tls") && err.contains("in clear"), "{err}");
+        assert!(!err.contains("plain-pw-123"), "{err}");
+        // ... to a relay on this machine it is allowed.
+        let local = map_instance("Email", &with("serverHost", json!("127.0.0.1"))).unwrap();
+        assert_eq!(local.params["tls"], "none");
+        assert!(map_instance("Email", &with("starttlsEnable", json!(true))).is_ok());
+
+        let err = map_instance("Email", &with("serverPort", json!("25x"))).unwrap_err();
+        assert_eq!(err, "serverPort `25x` is not a port number");
+        let err = map_instance("Email", &with("receivers", json!([]))).unwrap_err();
+        assert_eq!(err, "receivers is empty");
+        let err = map_instance("Email", &with("mailProtocol", json!("IMAP"))).unwrap_err();
+        assert!(err.contains("mailProtocol `IMAP`"), "{err}");
+        let err = map_instance("Email", &with("sender", json!("Dinky"))).unwrap_err();
+        assert!(err.contains("sender `Dinky`"), "{err}");
+        let mut bad_to = with("receivers", json!(["not-an-address"]));
+        bad_to.insert("sslEnable".into(), json!(true));
+        let err = map_instance("Email", &bad_to).unwrap_err();
+        assert!(err.contains("to: `not-an-address`"), "{err}");
+    }
+
+    #[test]
+    #[cfg(feature = "email")]
+    fn email_sender_is_the_display_name_of_user() {
+        let row = |sender: &str, user: &str| {
+            obj(
+                json!({"receivers":["a@example.io"],"serverHost":"smtp.example.io",
+                "sender":sender,"user":user,"sslEnable":true}),
+            )
+        };
+        for (sender, user, from) in [
+            (
+                "Dinky告警",
+                "alerts@example.io",
+                "\"Dinky告警\" <alerts@example.io>",
+            ),
+            (
+                "ops \"night\"",
+                "alerts@example.io",
+                "\"ops \\\"night\\\"\" <alerts@example.io>",
+            ),
+            (
+                "dinky@example.io",
+                "alerts@example.io",
+                "\"dinky@example.io\" <alerts@example.io>",
+            ),
+            (
+                "alerts@example.io",
+                "alerts@example.io",
+                "alerts@example.io",
+            ),
+            ("dinky@example.io", "svc-mailer", "dinky@example.io"),
+            ("", "alerts@example.io", "alerts@example.io"),
+        ] {
+            let m = map_instance("Email", &row(sender, user))
+                .unwrap_or_else(|e| panic!("{sender}: {e}"));
+            assert_eq!(m.params["from"], from, "{sender} / {user}");
+        }
+        let err = map_instance("Email", &row("", "svc-mailer")).unwrap_err();
+        assert_eq!(err, "sender is not set");
+    }
+
+    #[test]
+    fn credential_headers() {
+        for name in [
+            "Authorization",
+            "X-Auth-Token",
+            "x-api-key",
+            "Client-Secret",
+            "Cookie",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in ["Content-Type", "X-Team", "Accept"] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+    }
+
+    fn http_row(method: &str, headers: Value) -> Map<String, Value> {
+        obj(
+            json!({"url":"https://hooks.example.io/in?token=url-t0ken","method":method,
+            "headers":headers}),
+        )
+    }
+
+    #[test]
+    #[cfg(feature = "webhook")]
+    fn http_row_with_credential_headers() {
+        let mut p = http_row(
+            "post",
+            json!([{"key":"X-Team","value":"data"},{"key":"Authorization","value":"Bearer hdr-s3cret"},
+                {"key":"X-Api-Token","value":"tok-123"},{"key":"","value":""}]),
+        );
+        p.insert("body".into(), json!(r#"{"text":"${content}"}"#));
+        let m = map_instance("Http", &p).unwrap();
+        assert_eq!(m.kind, "webhook");
+        assert_eq!(m.params["method"], "POST");
+        assert_eq!(m.params["headers"], "X-Team: data");
+        assert_eq!(
+            m.params["secret_headers"],
+            "Authorization: Bearer hdr-s3cret
+X-Api-Token: tok-123"
+        );
+        assert_eq!(
+            m.params["url"],
+            "https://hooks.example.io/in?token=url-t0ken"
+        );
+        assert_eq!(m.notes[0], "secret headers: Authorization, X-Api-Token");
+        assert!(m.notes[1].contains("(body dropped)"), "{:?}", m.notes);
+        let masked = crate::registry()
+            .get("webhook")
+            .unwrap()
+            .mask_secrets(&m.params);
+        assert_eq!(
+            (&masked["url"], &masked["secret_headers"]),
+            (&json!(MASK), &json!(MASK))
+        );
+        assert_eq!(masked["headers"], "X-Team: data");
+        let text = masked.to_string() + &m.notes.join(" ");
+        for s in ["hdr-s3cret", "tok-123", "url-t0ken"] {
+            assert!(!text.contains(s), "{s}: {text}");
+        }
+
+        let plain = map_instance("Http", &http_row("PUT", json!([]))).unwrap();
+        assert_eq!(plain.params["method"], "PUT");
+        assert!(
+            plain.params.get("headers").is_none() && plain.params.get("secret_headers").is_none()
+        );
+        assert_eq!(plain.notes.len(), 1);
+    }
+
+    #[test]
+    #[cfg(feature = "webhook")]
+    fn http_rows_that_cannot_map() {
+        let err = map_instance("Http", &http_row("GET", json!([]))).unwrap_err();
+        assert!(err.starts_with("method `GET`"), "{err}");
+        let err = map_instance("Http", &http_row("DELETE", json!([]))).unwrap_err();
+        assert_eq!(err, "unknown method `DELETE` (POST, PUT or PATCH)");
+        let err = map_instance("Http", &http_row("", json!([]))).unwrap_err();
+        assert!(err.starts_with("method is not set"), "{err}");
+        let err = map_instance("Http", &http_row("POST", json!({"X-Team":"data"}))).unwrap_err();
+        assert!(err.starts_with("headers is not a list"), "{err}");
+        let err = map_instance(
+            "Http",
+            &http_row("POST", json!([{"key":"Bad Name","value":"v"}])),
+        )
+        .unwrap_err();
+        assert_eq!(err, "headers[0]: `Bad Name` is not a header name");
+        let err = map_instance(
+            "Http",
+            &http_row(
+                "POST",
+                json!([{"key":"X-A","value":"1"},{"key":"Authorization","value":"a
+secret-line"}]),
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(err, "headers[1]: the value of `Authorization` spans lines");
+        let mut no_url = http_row("POST", json!([]));
+        no_url.remove("url");
+        let err = map_instance("Http", &no_url).unwrap_err();
+        assert!(err.contains("url: is required"), "{err}");
+    }
+
+    #[test]
+    fn secret_values_cover_urls_and_credential_headers() {
+        let dinky = http_row(
+            "POST",
+            json!([{"key":"Authorization","value":"Bearer hdr-s3cret"},{"key":"X-Team","value":"data-team"}]),
+        );
+        let found = secret_values(&dinky, &Map::new());
+        assert!(found.contains(&"Bearer hdr-s3cret".to_owned()), "{found:?}");
+        assert!(found.contains(&"https://hooks.example.io/in?token=url-t0ken".to_owned()));
+        assert!(!found.contains(&"data-team".to_owned()), "{found:?}");
+        assert_eq!(
+            scrub("header Bearer hdr-s3cret refused", &found),
+            format!("header {MASK} refused")
+        );
     }
 
     #[test]
