@@ -253,4 +253,12 @@ mod tests {
         assert!(!shown.contains("corp-secret-xyz"), "{shown}");
         assert!(shown.contains("https://h/cgi-bin/gettoken"), "{shown}");
     }
+
+    #[test]
+    fn access_token_debug_masks_the_value() {
+        let token = AccessToken(Secret::new("access-tok-9d2e"));
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("access-tok-9d2e"), "{shown}");
+        assert_eq!(token.expose(), "access-tok-9d2e");
+    }
 }
