@@ -108,7 +108,11 @@ pub struct MockWeCom {
 impl MockWeCom {
     /// Starts a server that checks `settings` on every call.
     pub async fn start(settings: WeComSettings) -> Self {
-        let server = MockServer::start().await;
+        Self::start_on(MockServer::start().await, settings).await
+    }
+
+    /// Like [`start`](Self::start), on a server the caller started (e.g. on a fixed port).
+    pub async fn start_on(server: MockServer, settings: WeComSettings) -> Self {
         let tokens = Arc::new(Mutex::new(TokenBook::default()));
         let responder = WeComResponder {
             settings: settings.clone(),

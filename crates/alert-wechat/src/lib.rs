@@ -26,8 +26,9 @@
 //! - **Secrets.** The corp secret, tokens, the webhook key and the proxy's password are held as
 //!   [`Secret`] and never appear in `Debug`, `Display` or error messages.
 //!
-//! The plugin registers itself with the `alert-core` registry; [`descriptor()`] returns that
-//! registration, and [`WeComChannel::new`] builds a channel from a typed [`WeComConfig`]:
+//! Linking this crate registers the kind `"wechat"` ([`DESCRIPTOR`]) in
+//! [`alert_core::registry()`]; [`WeComChannel::new`] builds a channel from a typed
+//! [`WeComConfig`], with no server and no other channel compiled in:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,7 +36,7 @@
 //! use alert_wechat::{WeComChannel, WeComConfig};
 //!
 //! // From parameters, as the server stores them:
-//! let robot = alert_wechat::descriptor().build_channel(&serde_json::json!({
+//! let robot = alert_wechat::DESCRIPTOR.build_channel(&serde_json::json!({
 //!     "send_type": "robot",
 //!     "webhook": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY",
 //!     "at_users": ["zhangsan"],
@@ -50,11 +51,39 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! ## Trying it
+//!
+//! `examples/send.rs` sends one message from environment variables (its header lists them).
+//! Against the local WeCom mock of `alert-testkit`, which accepts the corp, app, users
+//! (`alice`, `bob`), chat (`chat-ops`) and robot key it prints at start:
+//!
+//! ```sh
+//! cargo run -p alert-testkit --bin mock-wecom -- --port 9001 &
+//!
+//! # a group robot
+//! WECOM_WEBHOOK='http://127.0.0.1:9001/webhook/send?key=mock-robot-key-77c1' \
+//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!
+//! # an app message; eve is not a member, so it is delivered with a warning `invaliduser: eve`
+//! WECOM_BASE_URL=http://127.0.0.1:9001 WECOM_CORP_ID=ww-mock-corp \
+//! WECOM_SECRET=mock-corp-secret-3f9a WECOM_AGENT_ID=1000002 WECOM_USERS='alice|eve' \
+//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!
+//! # the app's group chat, as text
+//! WECOM_BASE_URL=http://127.0.0.1:9001 WECOM_CORP_ID=ww-mock-corp \
+//! WECOM_SECRET=mock-corp-secret-3f9a WECOM_CHAT_ID=chat-ops WECOM_SHOW_TYPE=text \
+//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//! ```
+//!
+//! Against WeCom itself, leave out `WECOM_BASE_URL` and use the real webhook or credentials.
+//! `benches/wechat.rs` measures rendering an alert and building the body of each send type
+//! (`cargo bench -p alert-wechat --bench wechat`).
 
-mod config;
-mod request;
-mod response;
-mod token;
+pub mod config;
+pub mod request;
+pub mod response;
+pub mod token;
 
 use std::fmt;
 use std::sync::Arc;
@@ -72,8 +101,8 @@ pub use config::{
     ApiCredentials, Destination, SendType, ShowType, WeComConfig, DEFAULT_BASE_URL, PARAMS,
 };
 
-use request::{AppChatMessage, AppMessage, Mentions, Message, RobotMessage};
-use response::{Answer, Call, Content};
+use request::Mentions;
+use response::{classify, Answer, Call, ContentSize};
 use token::{AccessToken, TokenSource};
 
 /// The plugin kind, stored with every instance.
@@ -85,29 +114,23 @@ pub const ROBOT_RATE_PER_MINUTE: u32 = 20;
 const ROBOT_MARKDOWN_AT_ALL_WARNING: &str =
     "at_all is ignored: WeCom robot markdown messages cannot mention everyone; set show_type to text to mention everyone";
 
-alert_core::inventory::submit! {
-    ChannelDescriptor {
-        kind: KIND,
-        name: "WeCom",
-        description: "WeCom (WeChat Work, 企业微信): app messages to users, app group chats, or group robots.",
-        params: PARAMS,
-        build: build_channel,
-        default_rate_per_minute,
-    }
-}
-
-/// The `wechat` descriptor this crate registers with `alert-core` (the one the registry lists).
+/// The plugin's descriptor (also registered through `inventory`).
 ///
 /// ```
-/// let d = alert_wechat::descriptor();
+/// let d = &alert_wechat::DESCRIPTOR;
 /// assert_eq!((d.kind, d.name), ("wechat", "WeCom"));
 /// ```
-pub fn descriptor() -> &'static ChannelDescriptor {
-    alert_core::inventory::iter::<ChannelDescriptor>
-        .into_iter()
-        .find(|d| d.kind == KIND)
-        .expect("alert-wechat submits its descriptor")
-}
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
+    kind: KIND,
+    name: "WeCom",
+    description:
+        "WeCom (WeChat Work, 企业微信): app messages to users, app group chats, or group robots.",
+    params: PARAMS,
+    build: build_channel,
+    default_rate_per_minute,
+};
+
+alert_core::inventory::submit! { DESCRIPTOR }
 
 fn build_channel(params: &ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
     let config = WeComConfig::from_params(params)?;
@@ -236,6 +259,35 @@ impl WeComChannel {
         })
     }
 
+    /// Builds a channel from JSON parameters, validated against [`PARAMS`].
+    pub fn from_json(params: &Value) -> Result<Self, ParamError> {
+        Self::new(WeComConfig::from_params(&DESCRIPTOR.validate(params)?)?)
+    }
+
+    /// The body that would be sent for `alert` (for previews, tests and benches); it carries no
+    /// credential (the access token and the robot's key go in the URL). Fails only when a
+    /// Dinky template cannot render the alert.
+    pub fn body(&self, alert: &Alert) -> Result<Value, ChannelError> {
+        let content = request::alert_content(alert, self.show_type);
+        Ok(match &self.route {
+            Route::App {
+                agent_id,
+                to_user,
+                template: Some(t),
+                ..
+            } => request::templated_app_message(t, to_user, *agent_id, self.show_type, &content)?,
+            Route::App {
+                agent_id, to_user, ..
+            } => request::app_message(to_user, *agent_id, self.show_type, &content),
+            Route::AppChat { chat_id, .. } => {
+                request::app_chat_message(chat_id, self.show_type, &content)
+            }
+            Route::Robot { mentions, .. } => {
+                request::robot_message(self.show_type, &content, mentions)
+            }
+        })
+    }
+
     /// The send type of this channel.
     pub fn send_type(&self) -> SendType {
         match self.route {
@@ -286,18 +338,14 @@ impl WeComChannel {
         self.post(url.as_str(), body, call).await
     }
 
-    async fn post(&self, url: &str, body: &impl serde::Serialize, call: Call) -> SendResult {
+    async fn post(&self, url: &str, body: &Value, call: Call) -> SendResult {
         let answer: Answer = alert_core::http::send_json(self.client.post(url).json(body)).await?;
-        response::outcome(answer, call)
+        classify(&answer, call)
     }
 
-    async fn send_robot(&self, webhook: &Secret, mentions: &Mentions, content: &str) -> SendResult {
-        let message = RobotMessage::new(self.show_type, content, mentions);
-        let call = Call::RobotSend(Content {
-            bytes: message.content().len(),
-            limit: Some(self.show_type.content_limit()),
-        });
-        let mut delivered = self.post(webhook.expose(), &message, call).await?;
+    async fn send_robot(&self, webhook: &Secret, mentions: &Mentions, body: &Value) -> SendResult {
+        let call = Call::RobotSend(content_size(body));
+        let mut delivered = self.post(webhook.expose(), body, call).await?;
         if mentions.all && self.show_type == ShowType::Markdown {
             delivered
                 .warnings
@@ -317,16 +365,11 @@ fn token_source(credentials: &ApiCredentials) -> Result<(TokenSource, Url), Para
 }
 
 /// The size of the content a body carries, for telling "too long" apart (errcode 40058).
-fn content_size(body: &Value) -> Content {
-    request::content_of(body).map_or_else(Content::default, |(content, limit)| Content {
+fn content_size(body: &Value) -> ContentSize {
+    request::content_of(body).map_or_else(ContentSize::default, |(content, limit)| ContentSize {
         bytes: content.len(),
         limit: Some(limit),
     })
-}
-
-/// Serializes a typed body; it cannot fail (plain strings and numbers).
-fn to_json(body: &impl serde::Serialize) -> Value {
-    serde_json::to_value(body).expect("request bodies serialize")
 }
 
 #[async_trait]
@@ -342,49 +385,15 @@ impl Channel for WeComChannel {
     }
 
     async fn send(&self, alert: &Alert) -> SendResult {
-        let content = request::alert_content(alert, self.show_type);
+        let body = self.body(alert)?;
         match &self.route {
             Route::App {
-                tokens,
-                send_url,
-                agent_id,
-                to_user,
-                template,
-            } => {
-                let body = match template {
-                    Some(t) => request::templated_app_message(
-                        t,
-                        to_user,
-                        *agent_id,
-                        self.show_type,
-                        &content,
-                    )?,
-                    None => to_json(&AppMessage {
-                        touser: to_user,
-                        toparty: "",
-                        totag: "",
-                        agentid: *agent_id,
-                        message: Message::new(self.show_type, &content),
-                        safe: 0,
-                    }),
-                };
-                self.send_with_token(tokens, send_url, &body).await
+                tokens, send_url, ..
             }
-            Route::AppChat {
-                tokens,
-                send_url,
-                chat_id,
-            } => {
-                let body = to_json(&AppChatMessage {
-                    chatid: chat_id,
-                    message: Message::new(self.show_type, &content),
-                    safe: 0,
-                });
-                self.send_with_token(tokens, send_url, &body).await
-            }
-            Route::Robot { webhook, mentions } => {
-                self.send_robot(webhook, mentions, &content).await
-            }
+            | Route::AppChat {
+                tokens, send_url, ..
+            } => self.send_with_token(tokens, send_url, &body).await,
+            Route::Robot { webhook, mentions } => self.send_robot(webhook, mentions, &body).await,
         }
     }
 }
@@ -446,7 +455,7 @@ mod tests {
 
     #[test]
     fn registered_once_with_a_robot_pace() {
-        let d = descriptor();
+        let d = &DESCRIPTOR;
         assert_eq!(d.params.len(), 13);
         let robot = d
             .validate(&json!({"send_type":"robot","webhook":"https://h/webhook/send?key=k"}))

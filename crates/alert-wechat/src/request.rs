@@ -1,10 +1,23 @@
-//! Request bodies of the three send types, and what goes into them
+//! Alert → request body of the three send types, within WeCom's content limits
 //! (protocols.md, "WeCom / WeChat Work").
 //!
 //! One convention for every send type, templates included: a markdown message carries the
 //! alert's markdown body (its first line is already a heading); a text message carries the
 //! title, a newline, then the plain-text body, because WeCom text messages have no title field
 //! and the first line is what the notification preview shows.
+//!
+//! Bodies carry no credential: the access token and the robot's key go in the URL.
+//!
+//! ```
+//! use alert_core::Alert;
+//! use alert_wechat::request::{alert_content, app_message};
+//! use alert_wechat::ShowType;
+//!
+//! let alert = Alert::plain("orders failed", "RUNNING → FAILED");
+//! let body = app_message("alice|bob", 1_000_002, ShowType::Text, &alert_content(&alert, ShowType::Text));
+//! assert_eq!(body["agentid"], 1_000_002);
+//! assert_eq!(body["text"]["content"], "orders failed\nRUNNING → FAILED");
+//! ```
 
 use std::borrow::Cow;
 
@@ -16,8 +29,9 @@ use serde_json::Value;
 
 use crate::config::ShowType;
 
-/// The content of a message for `alert`, before truncation.
-pub(crate) fn alert_content(alert: &Alert, show_type: ShowType) -> String {
+/// The content of a message for `alert`, before truncation: the markdown body, or the title, a
+/// newline and the plain-text body.
+pub fn alert_content(alert: &Alert, show_type: ShowType) -> String {
     match show_type {
         ShowType::Markdown => alert.markdown.clone(),
         ShowType::Text if alert.title.is_empty() => alert.text.clone(),
@@ -32,14 +46,14 @@ pub(crate) fn fit(content: &str, limit: usize) -> Cow<'_, str> {
 
 /// `{"content": ...}`, the payload of text and markdown messages.
 #[derive(Debug, Serialize)]
-pub(crate) struct Content {
+struct Content {
     content: String,
 }
 
 /// `msgtype` and its payload, shared by app and appchat messages.
 #[derive(Debug, Serialize)]
 #[serde(tag = "msgtype", rename_all = "lowercase")]
-pub(crate) enum Message {
+enum Message {
     /// `{"msgtype":"text","text":{"content":...}}`
     Text { text: Content },
     /// `{"msgtype":"markdown","markdown":{"content":...}}`
@@ -48,7 +62,7 @@ pub(crate) enum Message {
 
 impl Message {
     /// A message of `show_type` with `content`, truncated to WeCom's limit.
-    pub(crate) fn new(show_type: ShowType, content: &str) -> Self {
+    fn new(show_type: ShowType, content: &str) -> Self {
         let content = fit(content, show_type.content_limit()).into_owned();
         match show_type {
             ShowType::Text => Self::Text {
@@ -63,28 +77,62 @@ impl Message {
 
 /// An app message (`message/send`). Parties and tags are not configurable, so they are empty.
 #[derive(Debug, Serialize)]
-pub(crate) struct AppMessage<'a> {
-    pub(crate) touser: &'a str,
-    pub(crate) toparty: &'static str,
-    pub(crate) totag: &'static str,
-    pub(crate) agentid: i64,
+struct AppMessage<'a> {
+    touser: &'a str,
+    toparty: &'static str,
+    totag: &'static str,
+    agentid: i64,
     #[serde(flatten)]
-    pub(crate) message: Message,
-    pub(crate) safe: u8,
+    message: Message,
+    safe: u8,
 }
 
 /// A group chat message (`appchat/send`).
 #[derive(Debug, Serialize)]
-pub(crate) struct AppChatMessage<'a> {
-    pub(crate) chatid: &'a str,
+struct AppChatMessage<'a> {
+    chatid: &'a str,
     #[serde(flatten)]
-    pub(crate) message: Message,
-    pub(crate) safe: u8,
+    message: Message,
+    safe: u8,
+}
+
+/// The body of an app message (`message/send`) to `to_user` (see [`to_user`]) from the app
+/// `agent_id`, with `content` cut to the limit of `show_type`.
+pub fn app_message(to_user: &str, agent_id: i64, show_type: ShowType, content: &str) -> Value {
+    to_json(&AppMessage {
+        touser: to_user,
+        toparty: "",
+        totag: "",
+        agentid: agent_id,
+        message: Message::new(show_type, content),
+        safe: 0,
+    })
+}
+
+/// The body of a message to the app's group chat `chat_id` (`appchat/send`), with `content`
+/// cut to the limit of `show_type`.
+pub fn app_chat_message(chat_id: &str, show_type: ShowType, content: &str) -> Value {
+    to_json(&AppChatMessage {
+        chatid: chat_id,
+        message: Message::new(show_type, content),
+        safe: 0,
+    })
+}
+
+/// The body of a group robot message (`webhook/send`) with `content` cut to the limit of
+/// `show_type`; the mentions survive the cut (see [`Mentions`]).
+pub fn robot_message(show_type: ShowType, content: &str, mentions: &Mentions) -> Value {
+    to_json(&RobotMessage::new(show_type, content, mentions))
+}
+
+/// Serializes a typed body; it cannot fail (plain strings and numbers).
+fn to_json(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).expect("request bodies serialize")
 }
 
 /// `touser` of app messages: ids joined by `|`; `@all` alone when it is among them (WeCom
 /// ignores the others then anyway).
-pub(crate) fn to_user(users: &[String]) -> String {
+pub fn to_user(users: &[String]) -> String {
     if users.iter().any(|u| u == "@all") {
         return "@all".to_owned();
     }
@@ -94,7 +142,7 @@ pub(crate) fn to_user(users: &[String]) -> String {
 /// A robot message (`webhook/send`).
 #[derive(Debug, Serialize)]
 #[serde(tag = "msgtype", rename_all = "lowercase")]
-pub(crate) enum RobotMessage {
+enum RobotMessage {
     /// Text, with mentions as lists.
     Text { text: RobotText },
     /// Markdown, with mentions written as `<@userid>` in the content.
@@ -103,22 +151,28 @@ pub(crate) enum RobotMessage {
 
 /// The payload of a robot text message.
 #[derive(Debug, Serialize)]
-pub(crate) struct RobotText {
+struct RobotText {
     content: String,
     mentioned_list: Vec<String>,
     mentioned_mobile_list: Vec<String>,
 }
 
 /// Who a robot message mentions.
+///
+/// Text messages list them (`mentioned_list`, with `@all` for everyone); markdown messages
+/// write `<@userid>` at the end of the content and cannot mention everyone, so `all` is
+/// ignored there.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Mentions {
-    pub(crate) users: Vec<String>,
-    pub(crate) all: bool,
+pub struct Mentions {
+    /// User ids to mention.
+    pub users: Vec<String>,
+    /// Mention everyone in the chat (text messages only).
+    pub all: bool,
 }
 
 impl Mentions {
     /// What robot markdown appends to the content: `<@userid>` for each mentioned user.
-    pub(crate) fn markdown_suffix(&self) -> String {
+    pub fn markdown_suffix(&self) -> String {
         if self.users.is_empty() {
             return String::new();
         }
@@ -130,9 +184,9 @@ impl Mentions {
 impl RobotMessage {
     /// A robot message of `show_type`, truncated to WeCom's limit; mentions survive truncation.
     ///
-    /// Robot markdown cannot mention everyone (`<@all>` is not a thing); the configuration
-    /// rejects `at_all` with markdown, so `mentions.all` is only used for text.
-    pub(crate) fn new(show_type: ShowType, content: &str, mentions: &Mentions) -> Self {
+    /// Robot markdown cannot mention everyone (`<@all>` is not a thing), so `mentions.all` is
+    /// only used for text (the channel warns about it on every markdown delivery).
+    fn new(show_type: ShowType, content: &str, mentions: &Mentions) -> Self {
         let limit = show_type.content_limit();
         match show_type {
             ShowType::Text => {
@@ -161,7 +215,8 @@ impl RobotMessage {
     }
 
     /// The content as sent.
-    pub(crate) fn content(&self) -> &str {
+    #[cfg(test)]
+    fn content(&self) -> &str {
         match self {
             Self::Text { text } => &text.content,
             Self::Markdown { markdown } => &markdown.content,
@@ -184,9 +239,9 @@ fn placeholder_values<'a>(
     ]
 }
 
-/// The content of a rendered body (`body[msgtype].content`) and its limit, when the message
-/// type is one with a known limit.
-pub(crate) fn content_of(body: &Value) -> Option<(&str, usize)> {
+/// The content of a body (`body[msgtype].content`) and WeCom's limit for it, when the message
+/// type is one with a known limit (text, markdown).
+pub fn content_of(body: &Value) -> Option<(&str, usize)> {
     let msgtype = body["msgtype"].as_str()?;
     let limit = match msgtype {
         "text" => ShowType::Text.content_limit(),
@@ -210,12 +265,13 @@ pub(crate) fn template_overhead(
         .unwrap_or(0)
 }
 
-/// Renders an app message through a user's Dinky template.
+/// Renders an app message through a user's Dinky template (protocols.md, "The send-message
+/// template of Dinky"), with the placeholders `{toUser}`, `{agentId}`, `{showType}` and `{msg}`.
 ///
 /// The template may add its own text around `{msg}`, so the message is cut by what the
 /// rendered content exceeds the limit, and rendered again: a few rounds at most, since the
 /// template's own text does not change.
-pub(crate) fn templated_app_message(
+pub fn templated_app_message(
     template: &PlaceholderTemplate,
     to_user: &str,
     agent_id: i64,

@@ -1,48 +1,73 @@
-//! WeCom answers and their outcome kinds: the error-code table of protocols.md
-//! ("WeCom / WeChat Work", codes).
+//! WeCom's answer → outcome: protocols.md, "WeCom / WeChat Work", the errcode table.
 //!
 //! WeCom reports failures inside HTTP 200 answers, so every answer is parsed and classified by
 //! `errcode`; HTTP-level failures never reach this module (see `alert_core::http::send_json`).
+//! The same code can mean different things depending on the [`Call`] that was answered:
+//!
+//! | errcode | meaning | kind |
+//! |---|---|---|
+//! | 0 | ok | Delivered (`invaliduser`, `invalidparty`, `invalidtag` become warnings) |
+//! | 40014, 42001, 41001 | invalid / expired / missing access token | RefreshAuth on a token send (the channel refreshes once, retries once, then Permanent); Permanent on `gettoken` and robots |
+//! | 45009 | API frequency limit | Throttle (60 s) |
+//! | 45033, -1 | too many concurrent calls, system busy | Retry |
+//! | 40058 | parameter out of range | TooLong when the content sent is over its limit, else Permanent |
+//! | 40001, 40013, 40091, 60020, 81013, 86001, 86003, 93000, 48002, 301002, others | secret, corp id, IP, users, chat, robot, privilege, agent | Permanent, with what to check |
+//!
+//! ```
+//! use alert_core::ErrorKind;
+//! use alert_wechat::response::{classify, Answer, Call, ContentSize};
+//!
+//! let sent = Call::TokenSend(ContentSize { bytes: 120, limit: Some(4096) });
+//! let expired: Answer = serde_json::from_str(r#"{"errcode":42001,"errmsg":"access_token expired"}"#)?;
+//! assert_eq!(classify(&expired, sent).unwrap_err().kind, ErrorKind::RefreshAuth);
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 use alert_core::{ChannelError, Delivered, SendResult, DEFAULT_THROTTLE};
 use serde::Deserialize;
 
-/// The answer of every WeCom call: `errcode`/`errmsg`, plus the recipients app messages could
+/// The answer of every WeCom send: `errcode`/`errmsg`, plus the recipients app messages could
 /// not reach.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Answer {
-    pub(crate) errcode: i64,
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Answer {
+    /// 0 on success.
+    pub errcode: i64,
+    /// The server's message.
     #[serde(default)]
-    pub(crate) errmsg: String,
+    pub errmsg: String,
+    /// App messages: user ids that could not be reached, `|`-separated.
     #[serde(default)]
-    invaliduser: Option<String>,
+    pub invaliduser: Option<String>,
+    /// App messages: party ids that could not be reached.
     #[serde(default)]
-    invalidparty: Option<String>,
+    pub invalidparty: Option<String>,
+    /// App messages: tag ids that could not be reached.
     #[serde(default)]
-    invalidtag: Option<String>,
+    pub invalidtag: Option<String>,
 }
 
 /// The call that was answered: the same code means different things, and needs different
 /// advice, depending on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Call {
+pub enum Call {
     /// `gettoken`.
     GetToken,
     /// `message/send` or `appchat/send`: authorised by an access token.
-    TokenSend(Content),
+    TokenSend(ContentSize),
     /// A robot's `webhook/send`: authorised by the key in its URL.
-    RobotSend(Content),
+    RobotSend(ContentSize),
 }
 
 /// Size of the content that was sent, to tell "too long" from other out-of-range parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Content {
-    pub(crate) bytes: usize,
+pub struct ContentSize {
+    /// Bytes of UTF-8 of the message's `content`.
+    pub bytes: usize,
     /// WeCom's limit for the message type; `None` when unknown (template with another type).
-    pub(crate) limit: Option<usize>,
+    pub limit: Option<usize>,
 }
 
-impl Content {
+impl ContentSize {
     fn is_over_limit(self) -> bool {
         self.limit.is_some_and(|limit| self.bytes > limit)
     }
@@ -51,28 +76,30 @@ impl Content {
 /// Access token invalid (40014), expired (42001) or missing (41001).
 const TOKEN_REJECTED: [i64; 3] = [40014, 42001, 41001];
 
-/// Classifies an answer to a send.
-pub(crate) fn outcome(answer: Answer, call: Call) -> SendResult {
+/// Classifies an answer to `call` by its `errcode`: delivered (with a warning for each kind of
+/// recipient WeCom could not reach), or the error of [`error`].
+pub fn classify(answer: &Answer, call: Call) -> SendResult {
     if answer.errcode != 0 {
         return Err(error(answer.errcode, &answer.errmsg, call));
     }
     let warnings = [
-        ("invaliduser", answer.invaliduser),
-        ("invalidparty", answer.invalidparty),
-        ("invalidtag", answer.invalidtag),
+        ("invaliduser", &answer.invaliduser),
+        ("invalidparty", &answer.invalidparty),
+        ("invalidtag", &answer.invalidtag),
     ]
     .into_iter()
     .filter_map(|(name, value)| {
-        let value = value?;
-        let value = value.trim();
+        let value = value.as_deref()?.trim();
         (!value.is_empty()).then(|| format!("{name}: {value}"))
     })
     .collect();
     Ok(Delivered::with_warnings(warnings))
 }
 
-/// The classified error for a non-zero `errcode`, with `errcode N errmsg` and advice.
-pub(crate) fn error(code: i64, errmsg: &str, call: Call) -> ChannelError {
+/// The classified error for a non-zero `errcode` answering `call`: the message is
+/// `errcode N errmsg` (URLs in `errmsg` redacted, cut to 300 bytes) and, for a permanent error,
+/// what to check; the error carries the code.
+pub fn error(code: i64, errmsg: &str, call: Call) -> ChannelError {
     let errmsg = alert_core::text::redact_urls_in(errmsg.trim());
     let errmsg = alert_core::text::truncate_bytes(&errmsg, 300, "…");
     let mut message = format!("errcode {code} {errmsg}").trim_end().to_owned();
@@ -135,7 +162,7 @@ mod tests {
 
     use super::*;
 
-    const SEND: Call = Call::TokenSend(Content {
+    const SEND: Call = Call::TokenSend(ContentSize {
         bytes: 10,
         limit: Some(4096),
     });
@@ -167,13 +194,13 @@ mod tests {
 
     #[test]
     fn too_long_only_when_the_content_is_over_the_limit() {
-        let over = Call::RobotSend(Content {
+        let over = Call::RobotSend(ContentSize {
             bytes: 4097,
             limit: Some(4096),
         });
         assert_eq!(kind(40058, over), ErrorKind::TooLong);
         assert_eq!(kind(40058, SEND), ErrorKind::Permanent);
-        let unknown = Call::TokenSend(Content {
+        let unknown = Call::TokenSend(ContentSize {
             bytes: 9000,
             limit: None,
         });
@@ -199,7 +226,118 @@ mod tests {
             r#"{"errcode":0,"errmsg":"ok","invaliduser":"bob|eve","invalidparty":"","invalidtag":null}"#,
         )
         .unwrap();
-        let delivered = outcome(answer, SEND).unwrap();
+        let delivered = classify(&answer, SEND).unwrap();
         assert_eq!(delivered.warnings, ["invaliduser: bob|eve"]);
+    }
+
+    /// An answer as WeCom sends it.
+    fn answer(json: &str) -> Answer {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn classify_delivers_errcode_0_with_a_warning_per_unreached_kind() {
+        let plain = classify(&answer(r#"{"errcode":0,"errmsg":"ok"}"#), SEND).unwrap();
+        assert!(plain.warnings.is_empty(), "{:?}", plain.warnings);
+        let blank = classify(
+            &answer(r#"{"errcode":0,"errmsg":"ok","invaliduser":"  ","invalidtag":""}"#),
+            SEND,
+        )
+        .unwrap();
+        assert!(blank.warnings.is_empty(), "{:?}", blank.warnings);
+        let all = classify(
+            &answer(
+                r#"{"errcode":0,"errmsg":"ok","invaliduser":"eve","invalidparty":" 3|4 ","invalidtag":"7"}"#,
+            ),
+            SEND,
+        )
+        .unwrap();
+        assert_eq!(
+            all.warnings,
+            ["invaliduser: eve", "invalidparty: 3|4", "invalidtag: 7"]
+        );
+    }
+
+    #[test]
+    fn classify_maps_each_answer_by_code_and_call() {
+        let robot = Call::RobotSend(ContentSize {
+            bytes: 10,
+            limit: Some(4096),
+        });
+        let over = Call::RobotSend(ContentSize {
+            bytes: 4097,
+            limit: Some(4096),
+        });
+        let cases = [
+            (42001, SEND, ErrorKind::RefreshAuth),
+            (40014, robot, ErrorKind::Permanent),
+            (41001, Call::GetToken, ErrorKind::Permanent),
+            (
+                45009,
+                robot,
+                ErrorKind::Throttle {
+                    retry_after: DEFAULT_THROTTLE,
+                },
+            ),
+            (45033, SEND, ErrorKind::Retry),
+            (-1, robot, ErrorKind::Retry),
+            (40058, over, ErrorKind::TooLong),
+            (40058, robot, ErrorKind::Permanent),
+            (86003, SEND, ErrorKind::Permanent),
+        ];
+        for (code, call, expected) in cases {
+            let json = format!(r#"{{"errcode":{code},"errmsg":"some reason"}}"#);
+            let e = classify(&answer(&json), call).unwrap_err();
+            assert_eq!((e.kind, e.code), (expected, Some(code)), "{code} {call:?}");
+            assert!(
+                e.message
+                    .starts_with(&format!("errcode {code} some reason")),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn classify_advises_by_call() {
+        let robot = Call::RobotSend(ContentSize::default());
+        let e = classify(
+            &answer(r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#),
+            robot,
+        )
+        .unwrap_err();
+        assert!(e.message.ends_with("check webhook"), "{}", e.message);
+        let e = classify(&answer(r#"{"errcode":93000,"errmsg":"x"}"#), SEND).unwrap_err();
+        assert!(e.message.contains("check chat_id"), "{}", e.message);
+        let e = classify(&answer(r#"{"errcode":42001,"errmsg":"x"}"#), robot).unwrap_err();
+        assert!(
+            e.message.ends_with("check the webhook's key"),
+            "{}",
+            e.message
+        );
+        let over = Call::TokenSend(ContentSize {
+            bytes: 2100,
+            limit: Some(2048),
+        });
+        let e = classify(&answer(r#"{"errcode":40058,"errmsg":"x"}"#), over).unwrap_err();
+        assert!(
+            e.message
+                .ends_with("the content is 2100 bytes, over the limit of 2048"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn classify_keeps_keys_in_errmsg_urls_out_of_the_message() {
+        let e = classify(
+            &answer(
+                r#"{"errcode":93000,"errmsg":"invalid webhook url https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k3y-s3cr3t"}"#,
+            ),
+            Call::RobotSend(ContentSize::default()),
+        )
+        .unwrap_err();
+        assert!(!e.message.contains("k3y-s3cr3t"), "{}", e.message);
+        assert!(e.message.contains("webhook/send?key=***"), "{}", e.message);
     }
 }

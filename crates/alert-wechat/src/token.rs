@@ -24,19 +24,20 @@ const EXPIRY_MARGIN_SECS: u64 = 300;
 /// WeCom's documented lifetime, assumed when an answer omits `expires_in`.
 const DEFAULT_EXPIRES_IN_SECS: u64 = 7200;
 
-/// An access token (a secret: it authorises sends until it expires).
+/// An access token (a secret: it authorises sends until it expires); `Debug` shows `******`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AccessToken(Secret);
+pub struct AccessToken(Secret);
 
 impl AccessToken {
     /// The clear value, for the `access_token` query parameter only.
-    pub(crate) fn expose(&self) -> &str {
+    pub fn expose(&self) -> &str {
         self.0.expose()
     }
 }
 
-/// A channel instance's handle on its shared token slot.
-pub(crate) struct TokenSource {
+/// A channel instance's handle on its shared token slot; `Debug` shows the endpoint and the
+/// corp id, never the secret or a token.
+pub struct TokenSource {
     slot: Arc<Slot>,
     /// `{base_url}/gettoken`, without the query (which carries the secret).
     endpoint: Url,
@@ -121,7 +122,7 @@ fn usable_lifetime(expires_in: u64) -> Duration {
 
 impl TokenSource {
     /// The token source for `corp_id`/`secret` at the API root `base_url` (already validated).
-    pub(crate) fn new(base_url: &Url, corp_id: &str, secret: &Secret) -> Self {
+    pub fn new(base_url: &Url, corp_id: &str, secret: &Secret) -> Self {
         let endpoint = crate::config::api_endpoint(base_url, "gettoken");
         Self {
             slot: shared_slot(SlotKey {
@@ -135,8 +136,10 @@ impl TokenSource {
         }
     }
 
-    /// A valid token: the cached one, or one fetched for every waiting send.
-    pub(crate) async fn get(&self, client: &reqwest::Client) -> Result<AccessToken, ChannelError> {
+    /// A valid token: the cached one, or one fetched for every waiting send. A failed fetch is
+    /// classified like a send's answer (`gettoken: errcode N ...`), and shared by the sends that
+    /// were waiting for it.
+    pub async fn get(&self, client: &reqwest::Client) -> Result<AccessToken, ChannelError> {
         let arrived = Instant::now();
         let mut state = self.slot.state.lock().await;
         if let Some(cached) = &state.token {
@@ -168,7 +171,7 @@ impl TokenSource {
 
     /// Forgets `rejected` if it is still the cached token; a token another send has fetched
     /// meanwhile is kept.
-    pub(crate) async fn invalidate(&self, rejected: &AccessToken) {
+    pub async fn invalidate(&self, rejected: &AccessToken) {
         let mut state = self.slot.state.lock().await;
         if state.token.as_ref().is_some_and(|c| &c.token == rejected) {
             state.token = None;
@@ -249,5 +252,13 @@ mod tests {
         let shown = format!("{source:?}");
         assert!(!shown.contains("corp-secret-xyz"), "{shown}");
         assert!(shown.contains("https://h/cgi-bin/gettoken"), "{shown}");
+    }
+
+    #[test]
+    fn access_token_debug_masks_the_value() {
+        let token = AccessToken(Secret::new("access-tok-9d2e"));
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("access-tok-9d2e"), "{shown}");
+        assert_eq!(token.expose(), "access-tok-9d2e");
     }
 }

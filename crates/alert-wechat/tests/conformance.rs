@@ -9,7 +9,7 @@ use serde_json::json;
 
 fn suite() -> Suite {
     Suite {
-        descriptor: alert_wechat::descriptor(),
+        descriptor: &alert_wechat::DESCRIPTOR,
         transport: Transport::Http,
         params: |addr: &MockAddr| {
             json!({

@@ -140,5 +140,5 @@ fn typed_configs_are_checked_like_parameters() {
 
 #[test]
 fn the_schema_is_pinned() {
-    insta::assert_json_snapshot!("schema", alert_wechat::descriptor());
+    insta::assert_json_snapshot!("schema", &alert_wechat::DESCRIPTOR);
 }

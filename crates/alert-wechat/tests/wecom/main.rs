@@ -4,6 +4,7 @@
 mod app;
 mod config;
 mod errors;
+mod preview;
 mod robot;
 mod secrets;
 mod tokens;
@@ -63,14 +64,14 @@ fn with(mut base: Value, extra: Value) -> Value {
 
 /// A channel built through the registered descriptor, as the server builds it.
 fn build(params: &Value) -> Arc<dyn Channel> {
-    alert_wechat::descriptor()
+    alert_wechat::DESCRIPTOR
         .build_channel(params)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The error building a channel from `params` gives.
 fn build_err(params: &Value) -> ParamError {
-    match alert_wechat::descriptor().build_channel(params) {
+    match alert_wechat::DESCRIPTOR.build_channel(params) {
         Ok(c) => panic!("built {c:?}"),
         Err(e) => e,
     }
