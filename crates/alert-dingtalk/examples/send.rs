@@ -3,7 +3,7 @@
 //! ```sh
 //! DINGTALK_WEBHOOK='https://oapi.dingtalk.com/robot/send?access_token=...' \
 //! DINGTALK_SECRET='SEC...' DINGTALK_KEYWORD='Flink' \
-//!     cargo run -p alert-dingtalk --example send -- "job orders failed"
+//!     cargo run -p alert-dingtalk --example send_dingtalk -- "job orders failed"
 //! ```
 //! Exits 0 when the robot accepted the message, 1 with the channel's error otherwise.
 

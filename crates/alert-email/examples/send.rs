@@ -3,7 +3,7 @@
 //! ```sh
 //! SMTP_HOST=smtp.example.com SMTP_USER=alerts@example.com SMTP_PASSWORD='...' \
 //! MAIL_FROM='Flink Alerts <alerts@example.com>' MAIL_TO=oncall@example.com \
-//!     cargo run -p alert-email --example send -- "job orders failed"
+//!     cargo run -p alert-email --example send_email -- "job orders failed"
 //! ```
 //! STARTTLS on port 587 unless `SMTP_TLS` (`tls`, `none`) and `SMTP_PORT` say otherwise.
 //! Exits 0 when the server accepted the message, 1 otherwise.

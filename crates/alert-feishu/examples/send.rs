@@ -3,7 +3,7 @@
 //! ```sh
 //! FEISHU_WEBHOOK='https://open.feishu.cn/open-apis/bot/v2/hook/...' \
 //! FEISHU_SECRET='...' FEISHU_KEYWORD='Flink' \
-//!     cargo run -p alert-feishu --example send -- "job orders failed"
+//!     cargo run -p alert-feishu --example send_feishu -- "job orders failed"
 //! ```
 //! Exits 0 when the bot accepted the message, 1 with the channel's error otherwise.
 

@@ -3,7 +3,7 @@
 //! ```sh
 //! WEBHOOK_URL='https://alerts.example.com/hooks/flink' \
 //! WEBHOOK_SIGNING_SECRET='...' WEBHOOK_AUTHORIZATION='Bearer ...' \
-//!     cargo run -p alert-webhook --example send -- "job orders failed"
+//!     cargo run -p alert-webhook --example send_webhook -- "job orders failed"
 //! ```
 //! Prints the body it sent; exits 0 when the receiver accepted it, 1 otherwise.
 

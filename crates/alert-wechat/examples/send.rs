@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! WECOM_WEBHOOK='https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...' \
-//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!     cargo run -p alert-wechat --example send_wechat -- "job orders failed"
 //! ```
 //!
 //! As an app message (to `WECOM_USERS`, `@all` by default), or to the app's group chat when
@@ -12,7 +12,7 @@
 //!
 //! ```sh
 //! WECOM_CORP_ID=ww0123456789 WECOM_SECRET='...' WECOM_AGENT_ID=1000002 WECOM_USERS='alice|bob' \
-//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!     cargo run -p alert-wechat --example send_wechat -- "job orders failed"
 //! ```
 //!
 //! Optional: `WECOM_SHOW_TYPE` (`markdown`, the default, or `text`), `WECOM_AT_USERS` (robot

@@ -63,17 +63,17 @@
 //!
 //! # a group robot
 //! WECOM_WEBHOOK='http://127.0.0.1:9001/webhook/send?key=mock-robot-key-77c1' \
-//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!     cargo run -p alert-wechat --example send_wechat -- "job orders failed"
 //!
 //! # an app message; eve is not a member, so it is delivered with a warning `invaliduser: eve`
 //! WECOM_BASE_URL=http://127.0.0.1:9001 WECOM_CORP_ID=ww-mock-corp \
 //! WECOM_SECRET=mock-corp-secret-3f9a WECOM_AGENT_ID=1000002 WECOM_USERS='alice|eve' \
-//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!     cargo run -p alert-wechat --example send_wechat -- "job orders failed"
 //!
 //! # the app's group chat, as text
 //! WECOM_BASE_URL=http://127.0.0.1:9001 WECOM_CORP_ID=ww-mock-corp \
 //! WECOM_SECRET=mock-corp-secret-3f9a WECOM_CHAT_ID=chat-ops WECOM_SHOW_TYPE=text \
-//!     cargo run -p alert-wechat --example send -- "job orders failed"
+//!     cargo run -p alert-wechat --example send_wechat -- "job orders failed"
 //! ```
 //!
 //! Against WeCom itself, leave out `WECOM_BASE_URL` and use the real webhook or credentials.
