@@ -182,3 +182,30 @@ pub fn redact_db_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unsupported_database_names_the_setting() {
+        let config = ServerConfig {
+            database_url: "mysql://root@localhost/alerts".to_owned(),
+            ..ServerConfig::default()
+        };
+        let text = open_store(&config)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            text.contains("database_url") && text.contains("`mysql`"),
+            "{text}"
+        );
+        let config = ServerConfig {
+            database_url: "sqlite::memory:".to_owned(),
+            ..ServerConfig::default()
+        };
+        assert!(!open_store(&config).await.unwrap().is_shared());
+    }
+}
