@@ -12,8 +12,9 @@ use crate::copy;
 use crate::model::{
     AmInserted, AmItem, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
     Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DigestInput,
-    EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch, ImportOutcome,
-    ImportRecord, InsertedEvent, Instance, InstanceInput, RoutedEvent, StoredEvent, Target,
+    EventItem, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
+    ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput, RoutedEvent, StoredEvent,
+    Target,
 };
 use crate::StoreResult;
 
@@ -111,6 +112,34 @@ pub trait OutboxStore: Send + Sync + 'static {
         deadline_at: i64,
         repeat_since: i64,
     ) -> StoreResult<InsertedEvent>;
+    /// Stores several events with their deliveries as [`insert_event`](Self::insert_event) does,
+    /// in one transaction and a few statements whatever their number: all of them or nothing
+    /// (an unknown instance among the targets fails the whole batch). Results in input order;
+    /// an event repeated within the batch is a duplicate of its first occurrence, and each
+    /// event's repeat check sees the events before it in the batch.
+    async fn insert_events(&self, items: &[EventItem<'_>]) -> StoreResult<Vec<InsertedEvent>>;
+    /// [`insert_events`](Self::insert_events) for independent writers (a group commit): one
+    /// result each, in order. When the batch fails, each is stored in a transaction of its own,
+    /// so that one bad event fails alone.
+    async fn insert_event_batch(&self, items: &[EventItem<'_>]) -> Vec<StoreResult<InsertedEvent>> {
+        if items.len() > 1 {
+            if let Ok(all) = self.insert_events(items).await {
+                return all.into_iter().map(Ok).collect();
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(
+                self.insert_events(std::slice::from_ref(item))
+                    .await
+                    .and_then(|mut one| {
+                        one.pop()
+                            .ok_or_else(|| crate::StoreError::Database("no result".to_owned()))
+                    }),
+            );
+        }
+        out
+    }
     /// Stores an Alertmanager notification and its deliveries in one transaction. For each
     /// planned message, the alerts whose key was already delivered to that instance are left
     /// out (counted in `duplicates`); the rest are recorded as delivered to it and `render`

@@ -20,6 +20,6 @@ pub use import::{
     ImportRecord, ImportRef, ImportedKind,
 };
 pub use outbox::{
-    Attempt, AttemptRecord, ClaimedDelivery, Delivery, DeliveryState, DigestInput, EventTimes,
-    HistoryFilter, HistoryRow, InsertedEvent, RoutedEvent, StoredEvent, Target,
+    Attempt, AttemptRecord, ClaimedDelivery, Delivery, DeliveryState, DigestInput, EventItem,
+    EventTimes, HistoryFilter, HistoryRow, InsertedEvent, RoutedEvent, StoredEvent, Target,
 };

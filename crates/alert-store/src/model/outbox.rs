@@ -15,6 +15,17 @@ pub struct EventTimes {
     pub repeat_since: i64,
 }
 
+/// One event to store with its deliveries ([`OutboxStore::insert_events`](crate::OutboxStore::insert_events)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventItem<'a> {
+    /// The event.
+    pub event: &'a JobEvent,
+    /// One delivery per target.
+    pub targets: &'a [Target],
+    /// Its times.
+    pub times: EventTimes,
+}
+
 /// One event of a watcher's poll with its routed targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutedEvent {

@@ -1,119 +1,192 @@
 //! Job events in: an event and its deliveries, a watcher's poll with its state.
 
+use std::collections::HashMap;
+
 use alert_core::{JobEvent, JobStatus};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::super::Conn;
-use crate::model::{InsertedEvent, Target};
+use crate::model::{EventItem, InsertedEvent};
 use crate::shared::{bad_reference_or, db, to_json};
 use crate::{StoreError, StoreResult};
 
-const WHAT: &str = "storing an event";
+const WHAT: &str = "storing events";
 
-/// Stores an event and its deliveries (see
-/// [`OutboxStore::insert_event`](crate::OutboxStore::insert_event)) inside a write transaction
-/// the caller commits, after `lock_event_keys`.
-pub(super) async fn insert_event_in(
+/// The dedup key of an event: (job id, status, instant of occurrence in ms).
+type EventKey = (String, String, i64);
+
+fn key_of(event: &JobEvent) -> EventKey {
+    (
+        event.job_id.clone(),
+        event.status.as_str().to_owned(),
+        event.occurred_at.timestamp_millis(),
+    )
+}
+
+/// Stores events and their deliveries (see
+/// [`OutboxStore::insert_events`](crate::OutboxStore::insert_events)) inside a write
+/// transaction the caller commits, after `lock_event_keys`, in three statements whatever the
+/// number of events: the events (`ON CONFLICT DO NOTHING`: a duplicate, stored before or
+/// earlier in the batch, creates nothing; on PostgreSQL another replica inserting the same
+/// event makes this wait for its commit, then insert nothing), the deliveries of the new ones
+/// with their repeat check, and what the duplicates refer to.
+pub(super) async fn insert_events_in(
     conn: &mut Conn,
-    event: &JobEvent,
-    targets: &[Target],
-    now: i64,
-    deadline_at: i64,
-    repeat_since: i64,
-) -> StoreResult<InsertedEvent> {
-    let status = event.status.as_str();
-    let occurred_at_ms = event.occurred_at.timestamp_millis();
-    let duration = event
-        .duration_ms
-        .map(|d| i64::try_from(d).unwrap_or(i64::MAX));
-
-    // On PostgreSQL, another replica inserting the same event makes this one wait for its
-    // commit, then insert nothing.
-    let inserted: Option<i64> = sqlx::query_scalar(
+    items: &[EventItem<'_>],
+) -> StoreResult<Vec<InsertedEvent>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = items
+        .iter()
+        .map(|it| {
+            let e = it.event;
+            Ok(json!({
+                "job_id": e.job_id,
+                "job_name": e.job_name,
+                "cluster": e.cluster,
+                "status": e.status.as_str(),
+                "previous_status": e.previous_status.map(JobStatus::as_str),
+                "occurred_at": e.occurred_at.to_rfc3339(),
+                "occurred_at_ms": e.occurred_at.timestamp_millis(),
+                "duration_ms": e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+                "error": e.error,
+                "url": e.url,
+                "labels": to_json(&e.labels)?,
+                "received_at": it.times.now,
+            }))
+        })
+        .collect::<StoreResult<Vec<Value>>>()?;
+    let created: Vec<(i64, String, String, i64)> = sqlx::query_as(concat!(
         "INSERT INTO events (job_id, job_name, cluster, status, previous_status, \
          occurred_at, occurred_at_ms, duration_ms, error, url, labels, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (job_id, status, occurred_at_ms) DO NOTHING RETURNING id",
-    )
-    .bind(&event.job_id)
-    .bind(&event.job_name)
-    .bind(&event.cluster)
-    .bind(status)
-    .bind(event.previous_status.map(JobStatus::as_str))
-    .bind(event.occurred_at.to_rfc3339())
-    .bind(occurred_at_ms)
-    .bind(duration)
-    .bind(&event.error)
-    .bind(&event.url)
-    .bind(to_json(&event.labels)?)
-    .bind(now)
-    .fetch_optional(&mut *conn)
+         SELECT e.job_id, e.job_name, e.cluster, e.status, e.previous_status, e.occurred_at, \
+         e.occurred_at_ms, e.duration_ms, e.error, e.url, e.labels, e.received_at FROM ",
+        json_rows!("$1"; job_id text, job_name text, cluster text, status text,
+            previous_status text, occurred_at text, occurred_at_ms bigint, duration_ms bigint,
+            error text, url text, labels text, received_at bigint),
+        " AS e WHERE TRUE ORDER BY e.ord \
+         ON CONFLICT (job_id, status, occurred_at_ms) DO NOTHING \
+         RETURNING id, job_id, status, occurred_at_ms"
+    ))
+    .bind(to_json(&rows)?)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db(WHAT))?;
+    let mut new_ids: HashMap<EventKey, i64> = created
+        .into_iter()
+        .map(|(id, job, status, at)| ((job, status, at), id))
+        .collect();
+    // Each item: Some(id) when it created its event (its first occurrence in the batch).
+    let fresh: Vec<Option<i64>> = items
+        .iter()
+        .map(|it| new_ids.remove(&key_of(it.event)))
+        .collect();
 
-    let Some(event_id) = inserted else {
-        // A duplicate: report the first one, write nothing.
-        let (event_id, deliveries): (i64, i64) = sqlx::query_as(
-            "SELECT e.id, (SELECT COUNT(*) FROM deliveries AS d WHERE d.event_id = e.id) \
-             FROM events AS e WHERE e.job_id = $1 AND e.status = $2 AND e.occurred_at_ms = $3",
-        )
-        .bind(&event.job_id)
-        .bind(status)
-        .bind(occurred_at_ms)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db(WHAT))?;
-        return Ok(InsertedEvent {
-            event_id,
-            deliveries: usize::try_from(deliveries).unwrap_or(0),
-            duplicate: true,
-        });
-    };
-
+    let mut targets = Vec::new();
+    for (it, id) in items.iter().zip(&fresh) {
+        let Some(event_id) = id else { continue };
+        for t in it.targets {
+            targets.push(json!({
+                "event_id": event_id,
+                "instance_id": t.instance_id,
+                "group_id": t.group_id,
+                "now": it.times.now,
+                "deadline_at": it.times.deadline_at,
+                "repeat_since": it.times.repeat_since,
+                "job_id": it.event.job_id,
+                "status": it.event.status.as_str(),
+            }));
+        }
+    }
     if !targets.is_empty() {
-        let rows: Vec<Value> = targets
-            .iter()
-            .map(|t| serde_json::json!({"instance_id": t.instance_id, "group_id": t.group_id}))
-            .collect();
-        // One statement: the repeat check (the latest earlier event of this job and status
-        // received in the window, `r`) decides the state of every delivery.
+        // The repeat check (the latest earlier event of the same job and status received in
+        // the window, `repeat_of`) decides the state of every delivery.
         let created = sqlx::query(concat!(
             "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
              group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at) \
-             SELECT $1, i.id, i.name, i.kind, t.group_id, \
-             CASE WHEN r.id IS NULL THEN 'pending' ELSE 'suppressed' END, 0, $2, $3, \
-             CASE WHEN r.id IS NULL THEN NULL \
-               ELSE '{\"kind\":\"repeat\",\"message\":\"repeat of event ' || r.id || '\"}' END, \
-             $2 FROM ",
-            json_rows!("$4"; instance_id bigint, group_id bigint),
-            " AS t JOIN alert_instances AS i ON i.id = t.instance_id \
-             LEFT JOIN (SELECT id FROM events WHERE job_id = $5 AND status = $6 \
-               AND received_at >= $7 AND id < $1 \
-               ORDER BY received_at DESC, id DESC LIMIT 1) AS r ON TRUE \
-             ORDER BY t.ord"
+             SELECT t.event_id, i.id, i.name, i.kind, t.group_id, \
+             CASE WHEN t.repeat_of IS NULL THEN 'pending' ELSE 'suppressed' END, 0, t.now, \
+             t.deadline_at, CASE WHEN t.repeat_of IS NULL THEN NULL \
+               ELSE '{\"kind\":\"repeat\",\"message\":\"repeat of event ' || t.repeat_of \
+               || '\"}' END, t.now \
+             FROM (SELECT t.*, (SELECT r.id FROM events AS r WHERE r.job_id = t.job_id \
+               AND r.status = t.status AND r.received_at >= t.repeat_since \
+               AND r.id < t.event_id ORDER BY r.received_at DESC, r.id DESC LIMIT 1) \
+               AS repeat_of FROM ",
+            json_rows!("$1"; event_id bigint, instance_id bigint, group_id bigint, now bigint,
+                deadline_at bigint, repeat_since bigint, job_id text, status text),
+            " AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord"
         ))
-        .bind(event_id)
-        .bind(now)
-        .bind(deadline_at)
-        .bind(to_json(&rows)?)
-        .bind(&event.job_id)
-        .bind(status)
-        .bind(repeat_since)
+        .bind(to_json(&targets)?)
         .execute(&mut *conn)
         .await
         .map_err(db(WHAT))?
         .rows_affected();
         if created != targets.len() as u64 {
-            let ids: Vec<i64> = targets.iter().map(|t| t.instance_id).collect();
-            // Dropping the transaction rolls the event back too.
+            let ids: Vec<i64> = items
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, id)| id.is_some())
+                .flat_map(|(it, _)| it.targets.iter().map(|t| t.instance_id))
+                .collect();
+            // Dropping the transaction rolls the events back too.
             return Err(missing_target(conn, &ids).await);
         }
     }
-    Ok(InsertedEvent {
-        event_id,
-        deliveries: targets.len(),
-        duplicate: false,
-    })
+
+    // Duplicates report the event they repeat, with its deliveries.
+    let mut earlier: HashMap<EventKey, (i64, usize)> = HashMap::new();
+    let duplicates: Vec<Value> = items
+        .iter()
+        .zip(&fresh)
+        .filter(|(_, id)| id.is_none())
+        .map(|(it, _)| {
+            let (job_id, status, at) = key_of(it.event);
+            json!({"job_id": job_id, "status": status, "occurred_at_ms": at})
+        })
+        .collect();
+    if !duplicates.is_empty() {
+        let found: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(concat!(
+            "SELECT e.id, e.job_id, e.status, e.occurred_at_ms, \
+             (SELECT COUNT(*) FROM deliveries AS d WHERE d.event_id = e.id) FROM ",
+            json_rows!("$1"; job_id text, status text, occurred_at_ms bigint),
+            " AS k JOIN events AS e ON e.job_id = k.job_id AND e.status = k.status \
+             AND e.occurred_at_ms = k.occurred_at_ms"
+        ))
+        .bind(to_json(&duplicates)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db(WHAT))?;
+        for (id, job, status, at, deliveries) in found {
+            earlier.insert(
+                (job, status, at),
+                (id, usize::try_from(deliveries).unwrap_or(0)),
+            );
+        }
+    }
+    items
+        .iter()
+        .zip(fresh)
+        .map(|(it, id)| match id {
+            Some(event_id) => Ok(InsertedEvent {
+                event_id,
+                deliveries: it.targets.len(),
+                duplicate: false,
+            }),
+            None => {
+                let (event_id, deliveries) = earlier
+                    .get(&key_of(it.event))
+                    .copied()
+                    .ok_or_else(|| StoreError::Database(format!("{WHAT}: a duplicate vanished")))?;
+                Ok(InsertedEvent {
+                    event_id,
+                    deliveries,
+                    duplicate: true,
+                })
+            }
+        })
+        .collect()
 }
 
 /// Saves a watcher's state for its cluster (see

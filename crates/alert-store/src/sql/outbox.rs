@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::super::{lock_deliveries, lock_event_keys, EngineStore};
 use super::alertmanager::insert_batch;
-use super::intake::{insert_event_in, save_watcher_state};
+use super::intake::{insert_events_in, save_watcher_state};
 use crate::model::{
     AmInserted, AmItem, AmNotificationInput, AmRender, AttemptRecord, ClaimedDelivery, DigestInput,
-    EventTimes, InsertedEvent, RoutedEvent, Target,
+    EventItem, EventTimes, InsertedEvent, RoutedEvent, Target,
 };
 use crate::shared::{db, from_json, outcome_of, rounds, to_json, AM_WHAT};
 use crate::{OutboxStore, StoreError, StoreResult};
@@ -39,29 +39,19 @@ impl OutboxStore for EngineStore {
         times: EventTimes,
     ) -> StoreResult<Vec<InsertedEvent>> {
         const WHAT: &str = "storing a watcher poll";
-        let EventTimes {
-            now,
-            deadline_at,
-            repeat_since,
-        } = times;
+        let items: Vec<EventItem<'_>> = events
+            .iter()
+            .map(|r| EventItem {
+                event: &r.event,
+                targets: &r.targets,
+                times,
+            })
+            .collect();
         let mut tx = self.write_tx(WHAT).await?;
         lock_event_keys(&mut tx, events.iter().map(|r| &r.event)).await?;
-        let mut inserted = Vec::with_capacity(events.len());
-        for routed in events {
-            inserted.push(
-                insert_event_in(
-                    &mut tx,
-                    &routed.event,
-                    &routed.targets,
-                    now,
-                    deadline_at,
-                    repeat_since,
-                )
-                .await?,
-            );
-        }
+        let inserted = insert_events_in(&mut tx, &items).await?;
         if let Some(state) = state {
-            save_watcher_state(&mut tx, cluster_id, url, state, now).await?;
+            save_watcher_state(&mut tx, cluster_id, url, state, times.now).await?;
         }
         tx.commit().await.map_err(db(WHAT))?;
         Ok(inserted)
@@ -75,11 +65,26 @@ impl OutboxStore for EngineStore {
         deadline_at: i64,
         repeat_since: i64,
     ) -> StoreResult<InsertedEvent> {
-        const WHAT: &str = "storing an event";
+        let item = EventItem {
+            event,
+            targets,
+            times: EventTimes {
+                now,
+                deadline_at,
+                repeat_since,
+            },
+        };
+        self.insert_events(&[item])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Database("storing an event: no result".to_owned()))
+    }
+
+    async fn insert_events(&self, items: &[EventItem<'_>]) -> StoreResult<Vec<InsertedEvent>> {
+        const WHAT: &str = "storing events";
         let mut tx = self.write_tx(WHAT).await?;
-        lock_event_keys(&mut tx, std::iter::once(event)).await?;
-        let inserted =
-            insert_event_in(&mut tx, event, targets, now, deadline_at, repeat_since).await?;
+        lock_event_keys(&mut tx, items.iter().map(|it| it.event)).await?;
+        let inserted = insert_events_in(&mut tx, items).await?;
         tx.commit().await.map_err(db(WHAT))?;
         Ok(inserted)
     }

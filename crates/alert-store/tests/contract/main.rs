@@ -14,8 +14,8 @@ use alert_store::PgStore;
 use alert_store::SqliteStore;
 use alert_store::{
     AmAlertKey, AmItem, AmMessagePlan, AmNotificationInput, AttemptRecord, BindingInput,
-    DeliveryState, DigestInput, EventTimes, GroupInput, HistoryFilter, InstanceInput, Store,
-    StoreError, Target,
+    DeliveryState, DigestInput, EventItem, EventTimes, GroupInput, HistoryFilter, InstanceInput,
+    Store, StoreError, Target,
 };
 use serde_json::json;
 
@@ -23,6 +23,7 @@ use alert_testkit::pg;
 
 mod config;
 mod coordination;
+mod events;
 mod history;
 mod intake;
 mod outbox;
@@ -31,6 +32,7 @@ mod sqlite;
 
 use config::*;
 use coordination::*;
+use events::*;
 use history::*;
 use intake::*;
 use outbox::*;
@@ -231,6 +233,8 @@ contract_tests!(
     groups_keep_member_order_and_check_references,
     bindings_check_their_group_and_go_with_it,
     insert_event_creates_deliveries_and_dedups_by_instant,
+    insert_events_stores_a_batch_in_order_with_duplicates_and_repeats,
+    insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad_event,
     repeats_within_the_window_are_suppressed,
     claim_due_orders_limits_and_leases,
     record_attempts_moves_rows_and_lists_attempts,

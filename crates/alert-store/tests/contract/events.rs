@@ -1,0 +1,154 @@
+//! Contract tests: several events in one transaction.
+
+use super::*;
+
+fn times(now: i64) -> EventTimes {
+    EventTimes {
+        now,
+        deadline_at: now + 60_000,
+        repeat_since: now - 300_000,
+    }
+}
+
+pub(crate) async fn insert_events_stores_a_batch_in_order_with_duplicates_and_repeats(
+    store: Arc<dyn Store>,
+) {
+    let (a, b) = with_instances(&*store).await;
+    let stored_before = nth_event("old", "FAILED", 1);
+    let first = store
+        .insert_event(&stored_before, &[to(a)], 1_000, 61_000, 0)
+        .await
+        .unwrap();
+
+    let x1 = nth_event("x", "FAILED", 10);
+    let x2 = nth_event("x", "FAILED", 11); // the same job and status again: a repeat
+    let y = nth_event("y", "CANCELED", 10);
+    let both = [to(a), to(b)];
+    let only_b = [to(b)];
+    let items = [
+        EventItem {
+            event: &x1,
+            targets: &both,
+            times: times(5_000),
+        },
+        EventItem {
+            event: &stored_before,
+            targets: &both,
+            times: times(5_000),
+        },
+        EventItem {
+            event: &y,
+            targets: &only_b,
+            times: times(5_000),
+        },
+        EventItem {
+            event: &x1,
+            targets: &only_b,
+            times: times(5_000),
+        },
+        EventItem {
+            event: &x2,
+            targets: &only_b,
+            times: times(5_000),
+        },
+        EventItem {
+            event: &y,
+            targets: &[],
+            times: times(5_000),
+        },
+    ];
+    let out = store.insert_events(&items).await.unwrap();
+    let summary: Vec<(usize, bool)> = out.iter().map(|i| (i.deliveries, i.duplicate)).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (2, false),
+            (1, true),
+            (1, false),
+            (2, true),
+            (1, false),
+            (1, true)
+        ]
+    );
+    // Duplicates name the event they repeat: stored before, or earlier in the batch.
+    assert_eq!(out[1].event_id, first.event_id);
+    assert_eq!(out[3].event_id, out[0].event_id);
+    assert_eq!(out[5].event_id, out[2].event_id);
+    // New events get ids in input order.
+    assert!(out[0].event_id < out[2].event_id && out[2].event_id < out[4].event_id);
+
+    let (ev, deliveries) = store.get_event(out[0].event_id).await.unwrap().unwrap();
+    assert_eq!(ev.event, x1);
+    assert_eq!(ev.received_at, 5_000);
+    let states: Vec<_> = deliveries
+        .iter()
+        .map(|d| (d.instance_id, d.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(a, DeliveryState::Pending), (b, DeliveryState::Pending)]
+    );
+    assert!(deliveries.iter().all(|d| d.deadline_at == 65_000));
+    // The second FAILED of job x within the window is a repeat of the first, in one batch too.
+    let (_, repeated) = store.get_event(out[4].event_id).await.unwrap().unwrap();
+    assert_eq!(repeated.len(), 1);
+    assert_eq!(repeated[0].state, DeliveryState::Suppressed);
+    assert_eq!(
+        repeated[0].last_error,
+        Some(json!({"kind": "repeat", "message": format!("repeat of event {}", out[0].event_id)}))
+    );
+    // 1 before + 2 + 1 (x2 is suppressed).
+    assert_eq!(store.pending_count().await.unwrap(), 4);
+}
+
+pub(crate) async fn insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad_event(
+    store: Arc<dyn Store>,
+) {
+    let (a, _) = with_instances(&*store).await;
+    let good = nth_event("good", "FAILED", 1);
+    let bad = nth_event("bad", "FAILED", 1);
+    let fine = [to(a)];
+    let missing = [to(a), to(9_999)];
+    let items = [
+        EventItem {
+            event: &good,
+            targets: &fine,
+            times: times(1_000),
+        },
+        EventItem {
+            event: &bad,
+            targets: &missing,
+            times: times(1_000),
+        },
+    ];
+    let err = store.insert_events(&items).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadReference { field: "targets", message } if message.contains("9999")),
+        "{err:?}"
+    );
+    // Nothing of the batch was stored.
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+    let history = store
+        .history(&HistoryFilter {
+            limit: 10,
+            ..HistoryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(history.is_empty(), "{history:?}");
+
+    // For independent writers the good one is stored and the bad one fails alone.
+    let out = store.insert_event_batch(&items).await;
+    assert_eq!(out.len(), 2);
+    let stored = out[0].as_ref().expect("the good event is stored");
+    assert_eq!((stored.deliveries, stored.duplicate), (1, false));
+    assert!(matches!(
+        out[1],
+        Err(StoreError::BadReference {
+            field: "targets",
+            ..
+        })
+    ));
+    assert_eq!(store.pending_count().await.unwrap(), 1);
+    assert!(store.insert_events(&[]).await.unwrap().is_empty());
+}
