@@ -8,6 +8,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod delivery;

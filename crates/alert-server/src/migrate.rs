@@ -262,7 +262,7 @@ pub async fn run(args: &MigrateArgs) -> Report {
         counts: vec![0; TABLES.len()],
         pending: 0,
         digests: 0,
-        now: crate::delivery::now_ms(),
+        now: crate::clock::now_ms(),
         target_failed: false,
     };
     let sequences = match source.export_rows(&mut copier).await {

@@ -122,7 +122,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         config.delivery.clone(),
         Arc::clone(&wake),
         // Unique per start: rows a previous run of this replica claimed are not "ours".
-        format!("{replica}@{}", crate::delivery::now_ms()),
+        format!("{replica}@{}", crate::clock::now_ms()),
     );
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
 use crate::routing::validate_pattern;
 use crate::store::{AmMatch, Binding, BindingInput};
 

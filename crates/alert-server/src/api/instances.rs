@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
+use crate::clock::now_ms;
 use crate::delivery::channels::ReadyInstance;
-use crate::delivery::now_ms;
 use crate::store::{Instance, InstanceInput};
 
 /// Longest instance or group name.

@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::cli::DinkyImportArgs;
+use crate::clock::now_ms;
 use crate::config::{FlagOverrides, ServerConfig};
-use crate::delivery::now_ms;
 use crate::store::Store;
 use dinky::plan::{plan, Action, Plan, PlanError};
 use dinky::source::SourceSpec;
