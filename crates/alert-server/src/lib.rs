@@ -19,6 +19,7 @@ pub mod input;
 pub mod metrics;
 pub mod migrate;
 pub mod plugins;
+pub mod report;
 pub mod routing;
 pub mod send;
 pub mod serve;
