@@ -21,10 +21,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use alert_core::text::redact_url;
-
 use crate::cli::MigrateArgs;
-use crate::config::ServerConfig;
+use crate::config::{display_url, ServerConfig};
 use crate::report::Report;
 use crate::store::snapshot::{release_claims, Cell, RowSink, RowWriter, TableSpec, TABLES};
 use crate::store::{Store, StoreError, StoreResult};
@@ -37,15 +35,6 @@ pub const EXIT_FAILED: u8 = 1;
 enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// A URL as it may be printed: SQLite paths as given, server URLs without user and password.
-pub fn display_url(url: &str) -> String {
-    if url.starts_with("sqlite:") {
-        url.to_owned()
-    } else {
-        redact_url(url)
-    }
 }
 
 /// The file of a `sqlite:` URL (`sqlite://rel/path.db`, `sqlite:///abs.db`, `sqlite:path.db`),
@@ -337,12 +326,9 @@ mod tests {
     }
 
     #[test]
-    fn printed_urls_hide_credentials() {
-        assert_eq!(
-            display_url("postgres://alice:s3cret@db:5432/alerts"),
-            "postgres://***:***@db:5432/alerts"
-        );
-        assert_eq!(display_url("sqlite://./data/a.db"), "sqlite://./data/a.db");
+    fn sqlite_paths_lose_scheme_and_options() {
         assert_eq!(sqlite_path("sqlite:///abs/a.db?mode=rwc"), "/abs/a.db");
+        assert_eq!(sqlite_path("sqlite://./data/a.db"), "./data/a.db");
+        assert_eq!(sqlite_path("sqlite:a.db"), "a.db");
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::cli::DinkyImportArgs;
 use crate::clock::now_ms;
-use crate::config::{FlagOverrides, ServerConfig};
+use crate::config::{display_url, FlagOverrides, ServerConfig};
 use crate::exit::INVALID_INPUT;
 use crate::report::Report;
 use crate::store::Store;
@@ -50,10 +50,7 @@ pub async fn run_dinky(args: &DinkyImportArgs) -> Report {
         Err(e) => {
             return Report::error(
                 INVALID_INPUT,
-                format!(
-                    "opening {}: {e}",
-                    crate::migrate::display_url(&config.database_url)
-                ),
+                format!("opening {}: {e}", display_url(&config.database_url)),
             )
         }
     };
