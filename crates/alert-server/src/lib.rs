@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod plugins;
 pub mod report;
 pub mod routing;
+pub mod rules;
 pub mod send;
 pub mod serve;
 pub mod store;

@@ -14,16 +14,8 @@ use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
 use crate::routing::validate_pattern;
+use crate::rules::DEFAULT_STATUSES;
 use crate::store::{AmMatch, Binding, BindingInput};
-
-/// The statuses a binding alerts on when it names none: the seed product's five.
-pub const DEFAULT_STATUSES: [JobStatus; 5] = [
-    JobStatus::Failed,
-    JobStatus::Canceled,
-    JobStatus::Finished,
-    JobStatus::Unknown,
-    JobStatus::Stopped,
-];
 
 /// The body of create: a job binding (`job`, for Flink job events) or an Alertmanager binding
 /// (`labels` and/or `receiver`, for `POST /api/v1/ingest/alertmanager`), not both.

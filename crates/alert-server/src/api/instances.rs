@@ -14,10 +14,8 @@ use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
 use crate::delivery::channels::ReadyInstance;
+use crate::rules::MAX_NAME_LEN;
 use crate::store::{Instance, InstanceInput};
-
-/// Longest instance or group name.
-pub const MAX_NAME_LEN: usize = 100;
 
 /// The body of create and update.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
