@@ -181,7 +181,7 @@ fn alertmanager_binding(body: BindingBody) -> Result<BindingInput, ApiError> {
         if name.trim().is_empty() {
             return Err(ApiError::invalid("labels", "label names must not be empty"));
         }
-        crate::alertmanager::Matcher::new(name, value)
+        crate::routing::Matcher::new(name, value)
             .map_err(|m| ApiError::invalid(format!("labels.{name}"), m))?;
     }
     let receiver = body
