@@ -3,7 +3,7 @@
 //! - `ci`: what CI checks: `cargo fmt --check`, `cargo clippy -D warnings`, the test suite;
 //! - `docs`: regenerate `docs/channels.md` (from the plugin registry) and `docs/openapi.json`
 //!   (from the API's code); `docs --check` only compares;
-//! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load.rs` and
+//! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load/` and
 //!   `docs/BENCHMARKS.md`); `cargo xtask load --help` lists its options.
 //! - `am-bench`: a real Alertmanager through alert-server vs. its own webhook (see
 //!   `xtask/src/am_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
