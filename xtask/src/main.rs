@@ -9,7 +9,7 @@
 //!   `xtask/src/am_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
 //! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
 //! - `watch-bench`: cost and detection latency of watching many mock Flink clusters (see
-//!   `xtask/src/watch_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
+//!   `xtask/src/watch_bench/` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
 
 mod am_bench;
 mod e2e_flink;
