@@ -69,8 +69,6 @@ pub(super) struct PhaseB {
     pub(super) wall: Duration,
 }
 
-// The report
-
 /// Events accepted (202 received) and robot requests, per second of a phase (ns offsets from
 /// its start), one line per second, for stderr.
 pub(super) fn timeline(phase: &str, acks: &[u64], arrivals: &[u64]) -> String {

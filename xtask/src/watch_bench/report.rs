@@ -42,7 +42,6 @@ pub(super) struct Report {
     pub(super) robot_requests: u64,
     pub(super) unexpected: Vec<String>,
 }
-// The report
 
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
