@@ -15,6 +15,8 @@ mod am_bench;
 mod e2e_flink;
 mod load;
 mod proc;
+#[cfg(test)]
+mod tidy;
 mod watch_bench;
 
 use std::path::{Path, PathBuf};
