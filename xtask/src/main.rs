@@ -3,18 +3,20 @@
 //! - `ci`: what CI checks: `cargo fmt --check`, `cargo clippy -D warnings`, the test suite;
 //! - `docs`: regenerate `docs/channels.md` (from the plugin registry) and `docs/openapi.json`
 //!   (from the API's code); `docs --check` only compares;
-//! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load.rs` and
+//! - `load`: a bounded load test of the release server on loopback (see `xtask/src/load/` and
 //!   `docs/BENCHMARKS.md`); `cargo xtask load --help` lists its options.
 //! - `am-bench`: a real Alertmanager through alert-server vs. its own webhook (see
-//!   `xtask/src/am_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
+//!   `xtask/src/am_bench/` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
 //! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
 //! - `watch-bench`: cost and detection latency of watching many mock Flink clusters (see
-//!   `xtask/src/watch_bench.rs` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
+//!   `xtask/src/watch_bench/` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
 
 mod am_bench;
 mod e2e_flink;
 mod load;
 mod proc;
+#[cfg(test)]
+mod tidy;
 mod watch_bench;
 
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::delivery::digest::{DigestLine, DigestPayload};
 use crate::routing::Snapshot;
-use alert_store::{AmAlertKey, AmMessagePlan, Binding};
+use alert_store::{AmAlertKey, AmMessagePlan};
 
 /// `firing` or `resolved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -157,70 +157,6 @@ impl Notification {
     }
 }
 
-/// One label matcher of a binding: `label` must (or, with a leading `!`, must not) fully match
-/// a regex; a missing label is the empty string, as in Alertmanager.
-#[derive(Debug, Clone)]
-pub struct Matcher {
-    name: String,
-    negate: bool,
-    re: regex::Regex,
-}
-
-impl Matcher {
-    /// Compiles `value` (anchored: `flink-.*` matches `flink-prod`, not `my-flink-prod`).
-    pub fn new(name: &str, value: &str) -> Result<Self, String> {
-        let (negate, pattern) = match value.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, value),
-        };
-        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
-            .map_err(|e| format!("`{value}` is not a valid regex: {e}"))?;
-        Ok(Self {
-            name: name.to_owned(),
-            negate,
-            re,
-        })
-    }
-
-    /// Whether `labels` satisfy this matcher.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.name).map_or("", String::as_str);
-        self.re.is_match(value) != self.negate
-    }
-}
-
-/// An Alertmanager binding, compiled (see [`Snapshot::am_routes`]).
-#[derive(Debug)]
-pub(crate) struct AmRoute {
-    group_id: i64,
-    receiver: Option<String>,
-    per_alert: bool,
-    matchers: Vec<Matcher>,
-}
-
-/// Compiles the Alertmanager bindings among `bindings`, in order.
-pub(crate) fn compile(bindings: &[Binding]) -> Vec<AmRoute> {
-    bindings
-        .iter()
-        .filter_map(|b| {
-            let m = b.input.alertmanager.as_ref()?;
-            // Stored matchers were checked when created; one that no longer compiles matches nothing.
-            let matchers = m
-                .labels
-                .iter()
-                .map(|(k, v)| Matcher::new(k, v))
-                .collect::<Result<Vec<_>, _>>()
-                .ok()?;
-            Some(AmRoute {
-                group_id: b.input.group_id,
-                receiver: m.receiver.clone(),
-                per_alert: m.per_alert,
-                matchers,
-            })
-        })
-        .collect()
-}
-
 /// Where a notification's alerts go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -236,7 +172,6 @@ pub struct Plan {
 /// bindings of `snapshot` (receiver and label matchers). An alert reaches each instance once,
 /// in the mode of the first binding that brought it there.
 pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) -> Plan {
-    let compiled = snapshot.am_routes();
     let mut keys = Vec::with_capacity(n.alerts.len());
     let mut unrouted = 0;
     // Per instance, in order of first appearance: (group of the grouped message, its alerts,
@@ -249,12 +184,7 @@ pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) 
         keys.push(alert.key());
         let routes: Vec<(i64, bool)> = match forced {
             Some(route) => vec![route],
-            None => compiled
-                .iter()
-                .filter(|b| b.receiver.as_deref().is_none_or(|r| r == n.receiver))
-                .filter(|b| b.matchers.iter().all(|m| m.matches(&alert.labels)))
-                .map(|b| (b.group_id, b.per_alert))
-                .collect(),
+            None => snapshot.am_groups(&n.receiver, &alert.labels),
         };
         let mut reached = false;
         for (group_id, per_alert) in routes {

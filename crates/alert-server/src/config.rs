@@ -218,9 +218,28 @@ impl ServerConfig {
     }
 }
 
+/// A database URL as it may be printed: SQLite paths as given, server URLs without user and
+/// password.
+pub fn display_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        url.to_owned()
+    } else {
+        alert_core::text::redact_url(url)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_database_urls_hide_credentials() {
+        assert_eq!(
+            display_url("postgres://alice:s3cret@db:5432/alerts"),
+            "postgres://***:***@db:5432/alerts"
+        );
+        assert_eq!(display_url("sqlite://./data/a.db"), "sqlite://./data/a.db");
+    }
 
     #[test]
     fn defaults_are_loopback_and_embedded_sqlite() {

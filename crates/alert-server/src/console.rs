@@ -212,7 +212,11 @@ async fn event_message(
 mod tests {
     use super::*;
 
-    /// Every file the front-end build writes is embedded, and nothing else.
+    /// The build's record of its inputs (see `console/build.mjs`): in `dist/`, not served.
+    const INPUTS_RECORD: &str = "inputs.sha256";
+
+    /// Every file the front-end build writes is embedded, and nothing else (but the record of
+    /// the build's inputs, which is not served).
     #[test]
     fn assets_match_dist() {
         let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console/dist");
@@ -229,7 +233,12 @@ mod tests {
                 }
             }
         }
+        on_disk.retain(|p| p != INPUTS_RECORD);
         on_disk.sort();
+        assert!(
+            asset(INPUTS_RECORD).is_none(),
+            "the inputs record is not served"
+        );
         let mut embedded: Vec<String> = ASSETS.iter().map(|a| a.path.to_owned()).collect();
         embedded.sort();
         assert_eq!(

@@ -1,13 +1,15 @@
 //! # alert-server
 //!
-//! The flink-alert binary's library part: the command line (`plugins`, `send`), the generated
-//! channel documentation, and (later) the REST service. Every channel crate enabled by a cargo
+//! The flink-alert binary's library part: the REST service and web console with the delivery
+//! engine and the Flink watchers (`serve`), the one-shot commands (`plugins`, `send`, `import`,
+//! `migrate`) and the generated channel documentation. Every channel crate enabled by a cargo
 //! feature (`dingtalk`, `wechat`, `feishu`, `webhook`, `email`; all by default) is linked here,
 //! so the registry of this crate (and of its tests) holds them all.
 
 pub mod alertmanager;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod delivery;
@@ -18,7 +20,9 @@ pub mod input;
 pub mod metrics;
 pub mod migrate;
 pub mod plugins;
+pub mod report;
 pub mod routing;
+pub mod rules;
 pub mod send;
 pub mod serve;
 pub mod watch;

@@ -10,7 +10,7 @@ use clap::Parser;
 /// Runs a one-shot command on a current-thread runtime, prints its report and exits with its
 /// code; `runtime_failure` when no runtime could be started.
 fn run_report(
-    command: impl std::future::Future<Output = alert_server::import::Report>,
+    command: impl std::future::Future<Output = alert_server::report::Report>,
     runtime_failure: ExitCode,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -21,11 +21,9 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use alert_core::text::redact_url;
-
 use crate::cli::MigrateArgs;
-use crate::config::ServerConfig;
-use crate::import::Report;
+use crate::config::{display_url, ServerConfig};
+use crate::report::Report;
 use alert_store::copy::{release_claims, Cell, RowSink, RowWriter, TableSpec, TABLES};
 use alert_store::{Store, StoreError, StoreResult};
 
@@ -37,23 +35,6 @@ pub const EXIT_FAILED: u8 = 1;
 enum Backend {
     Sqlite,
     Postgres,
-}
-
-fn error(code: u8, message: impl std::fmt::Display) -> Report {
-    Report {
-        stdout: Vec::new(),
-        stderr: vec![format!("error: {message}")],
-        code,
-    }
-}
-
-/// A URL as it may be printed: SQLite paths as given, server URLs without user and password.
-pub fn display_url(url: &str) -> String {
-    if url.starts_with("sqlite:") {
-        url.to_owned()
-    } else {
-        redact_url(url)
-    }
 }
 
 /// The file of a `sqlite:` URL (`sqlite://rel/path.db`, `sqlite:///abs.db`, `sqlite:path.db`),
@@ -205,14 +186,14 @@ pub async fn run(args: &MigrateArgs) -> Report {
         check_url("--to", &args.to, false),
     ) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return error(crate::exit::INVALID_INPUT, e),
+        (Err(e), _) | (_, Err(e)) => return Report::error(crate::exit::INVALID_INPUT, e),
     };
     if args.from.trim() == args.to.trim()
         || (from_kind == Backend::Sqlite
             && to_kind == Backend::Sqlite
             && sqlite_path(args.from.trim()) == sqlite_path(args.to.trim()))
     {
-        return error(
+        return Report::error(
             crate::exit::INVALID_INPUT,
             "--to: names the same database as --from",
         );
@@ -220,11 +201,11 @@ pub async fn run(args: &MigrateArgs) -> Report {
     let (from, to) = (display_url(&args.from), display_url(&args.to));
     let source = match open(&args.from).await {
         Ok(s) => s,
-        Err(e) => return error(crate::exit::INVALID_INPUT, format!("--from {from}: {e}")),
+        Err(e) => return Report::error(crate::exit::INVALID_INPUT, format!("--from {from}: {e}")),
     };
     let target = match open(&args.to).await {
         Ok(s) => s,
-        Err(e) => return error(crate::exit::INVALID_INPUT, format!("--to {to}: {e}")),
+        Err(e) => return Report::error(crate::exit::INVALID_INPUT, format!("--to {to}: {e}")),
     };
     match target.row_counts().await {
         Ok(counts) => {
@@ -234,7 +215,7 @@ pub async fn run(args: &MigrateArgs) -> Report {
                 .map(|(label, n)| format!("{label} {n}"))
                 .collect();
             if !held.is_empty() {
-                return error(
+                return Report::error(
                     crate::exit::INVALID_INPUT,
                     format!(
                         "--to {to} is not empty: it holds {}; migrate only into a new, empty \
@@ -244,7 +225,7 @@ pub async fn run(args: &MigrateArgs) -> Report {
                 );
             }
         }
-        Err(e) => return error(EXIT_FAILED, format!("--to {to}: {e}")),
+        Err(e) => return Report::error(EXIT_FAILED, format!("--to {to}: {e}")),
     }
     let writer = if args.dry_run {
         None
@@ -252,9 +233,9 @@ pub async fn run(args: &MigrateArgs) -> Report {
         match target.begin_import().await {
             Ok(w) => Some(w),
             Err(e @ StoreError::InUse(_)) => {
-                return error(crate::exit::INVALID_INPUT, format!("--to {to}: {e}"))
+                return Report::error(crate::exit::INVALID_INPUT, format!("--to {to}: {e}"))
             }
-            Err(e) => return error(EXIT_FAILED, format!("--to {to}: {e}")),
+            Err(e) => return Report::error(EXIT_FAILED, format!("--to {to}: {e}")),
         }
     };
     let mut copier = Copier {
@@ -262,19 +243,19 @@ pub async fn run(args: &MigrateArgs) -> Report {
         counts: vec![0; TABLES.len()],
         pending: 0,
         digests: 0,
-        now: crate::delivery::now_ms(),
+        now: crate::clock::now_ms(),
         target_failed: false,
     };
     let sequences = match source.export_rows(&mut copier).await {
         Ok(s) => s,
         Err(e) if copier.target_failed => {
-            return error(
+            return Report::error(
                 EXIT_FAILED,
                 format!("--to {to}: copying failed, nothing was written: {e}"),
             )
         }
         Err(e) => {
-            return error(
+            return Report::error(
                 EXIT_FAILED,
                 format!("--from {from}: reading failed, nothing was written: {e}"),
             )
@@ -289,7 +270,7 @@ pub async fn run(args: &MigrateArgs) -> Report {
         }
         Some(writer) => {
             if let Err(e) = writer.commit(&sequences).await {
-                return error(
+                return Report::error(
                     EXIT_FAILED,
                     format!("--to {to}: copying failed, nothing was written: {e}"),
                 );
@@ -345,12 +326,9 @@ mod tests {
     }
 
     #[test]
-    fn printed_urls_hide_credentials() {
-        assert_eq!(
-            display_url("postgres://alice:s3cret@db:5432/alerts"),
-            "postgres://***:***@db:5432/alerts"
-        );
-        assert_eq!(display_url("sqlite://./data/a.db"), "sqlite://./data/a.db");
+    fn sqlite_paths_lose_scheme_and_options() {
         assert_eq!(sqlite_path("sqlite:///abs/a.db?mode=rwc"), "/abs/a.db");
+        assert_eq!(sqlite_path("sqlite://./data/a.db"), "./data/a.db");
+        assert_eq!(sqlite_path("sqlite:a.db"), "a.db");
     }
 }

@@ -1,6 +1,7 @@
-//! Routing: which instances an event reaches (bindings → groups → enabled instances).
+//! Routing: which instances an event reaches (bindings → groups → enabled instances), and
+//! which groups an Alertmanager alert reaches (the label matchers of Alertmanager bindings).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use alert_core::{JobEvent, JobStatus};
 
@@ -73,22 +74,6 @@ pub fn targets(groups: &[&Group], instances: &[Instance]) -> Vec<Target> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_and_exact_names() {
-        assert!(job_matches("orders_etl", "orders_etl"));
-        assert!(job_matches("orders_*", "orders_etl"));
-        assert!(!job_matches("orders_*", "payments"));
-        assert!(job_matches("*", "anything"));
-        assert!(job_matches("job-?", "job-1"));
-        assert!(validate_pattern("[").is_err());
-        assert!(validate_pattern(" ").is_err());
-    }
-}
-
 /// The configuration routing needs (groups, bindings, instances), read once and shared by
 /// every event until it changes.
 #[derive(Debug)]
@@ -100,7 +85,7 @@ pub struct Snapshot {
     /// Every instance.
     pub instances: Vec<Instance>,
     /// The Alertmanager bindings with their matchers compiled, once per snapshot.
-    am_routes: std::sync::OnceLock<Vec<crate::alertmanager::AmRoute>>,
+    am_routes: std::sync::OnceLock<Vec<AmRoute>>,
 }
 
 impl Snapshot {
@@ -115,9 +100,20 @@ impl Snapshot {
     }
 
     /// The Alertmanager bindings, compiled on first use (regexes are not rebuilt per request).
-    pub(crate) fn am_routes(&self) -> &[crate::alertmanager::AmRoute] {
-        self.am_routes
-            .get_or_init(|| crate::alertmanager::compile(&self.bindings))
+    fn am_routes(&self) -> &[AmRoute] {
+        self.am_routes.get_or_init(|| compile(&self.bindings))
+    }
+
+    /// The groups of the Alertmanager bindings that take an alert with `labels` sent to
+    /// `receiver` (receiver and every label matcher), each with its `per_alert` mode, in binding
+    /// order.
+    pub fn am_groups(&self, receiver: &str, labels: &BTreeMap<String, String>) -> Vec<(i64, bool)> {
+        self.am_routes()
+            .iter()
+            .filter(|b| b.receiver.as_deref().is_none_or(|r| r == receiver))
+            .filter(|b| b.matchers.iter().all(|m| m.matches(labels)))
+            .map(|b| (b.group_id, b.per_alert))
+            .collect()
     }
 
     /// The targets of `event`: the given group, or the groups of matching bindings.
@@ -192,5 +188,104 @@ impl RoutingCache {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.snapshot.write().expect("not poisoned") = None;
+    }
+}
+
+/// One label matcher of a binding: `label` must (or, with a leading `!`, must not) fully match
+/// a regex; a missing label is the empty string, as in Alertmanager.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    name: String,
+    negate: bool,
+    re: regex::Regex,
+}
+
+impl Matcher {
+    /// Compiles `value` (anchored: `flink-.*` matches `flink-prod`, not `my-flink-prod`).
+    pub fn new(name: &str, value: &str) -> Result<Self, String> {
+        let (negate, pattern) = match value.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| format!("`{value}` is not a valid regex: {e}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            negate,
+            re,
+        })
+    }
+
+    /// Whether `labels` satisfy this matcher.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.name).map_or("", String::as_str);
+        self.re.is_match(value) != self.negate
+    }
+}
+
+/// An Alertmanager binding, compiled (see [`Snapshot::am_groups`]).
+#[derive(Debug)]
+struct AmRoute {
+    group_id: i64,
+    receiver: Option<String>,
+    per_alert: bool,
+    matchers: Vec<Matcher>,
+}
+
+/// Compiles the Alertmanager bindings among `bindings`, in order.
+fn compile(bindings: &[Binding]) -> Vec<AmRoute> {
+    bindings
+        .iter()
+        .filter_map(|b| {
+            let m = b.input.alertmanager.as_ref()?;
+            // Stored matchers were checked when created; one that no longer compiles matches nothing.
+            let matchers = m
+                .labels
+                .iter()
+                .map(|(k, v)| Matcher::new(k, v))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?;
+            Some(AmRoute {
+                group_id: b.input.group_id,
+                receiver: m.receiver.clone(),
+                per_alert: m.per_alert,
+                matchers,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_exact_names() {
+        assert!(job_matches("orders_etl", "orders_etl"));
+        assert!(job_matches("orders_*", "orders_etl"));
+        assert!(!job_matches("orders_*", "payments"));
+        assert!(job_matches("*", "anything"));
+        assert!(job_matches("job-?", "job-1"));
+        assert!(validate_pattern("[").is_err());
+        assert!(validate_pattern(" ").is_err());
+    }
+
+    #[test]
+    fn matchers_are_anchored_regexes_with_negation() {
+        let labels: BTreeMap<String, String> = [("job", "flink-prod"), ("severity", "critical")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let m = |k: &str, v: &str| Matcher::new(k, v).unwrap().matches(&labels);
+        assert!(m("job", "flink-prod"));
+        assert!(m("job", "flink-.*"));
+        assert!(!m("job", "flink"), "anchored: no partial match");
+        assert!(!m("job", "prod"));
+        assert!(m("severity", "critical|warning"));
+        assert!(m("job", "!flink-test"));
+        assert!(!m("job", "!flink-.*"));
+        assert!(m("team", ""), "a missing label is empty");
+        assert!(!m("team", ".+"));
+        assert!(Matcher::new("job", "flink-(").is_err());
     }
 }

@@ -7,20 +7,7 @@ use alert_core::{Alert, ErrorKind, JobEvent, Renderer, TemplateSources};
 use crate::cli::SendArgs;
 use crate::exit;
 use crate::input::read_json;
-
-/// What `send` prints and returns: a one-line report and the exit code (see [`exit`]), as every
-/// one-shot command does.
-pub type SendReport = crate::import::Report;
-
-impl SendReport {
-    fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: exit::INVALID_INPUT,
-            stdout: vec![],
-            stderr: vec![format!("error: {}", message.into())],
-        }
-    }
-}
+use crate::report::Report;
 
 /// Builds the alert the arguments describe.
 fn build_alert(args: &SendArgs) -> Result<Alert, String> {
@@ -49,19 +36,20 @@ fn build_alert(args: &SendArgs) -> Result<Alert, String> {
     ))
 }
 
-/// Runs `send`: one attempt (plus the plugin's own token refresh), classified into an exit code.
-pub async fn run(args: &SendArgs) -> SendReport {
+/// Runs `send`: one attempt (plus the plugin's own token refresh), classified into an exit code;
+/// the report is one line (see [`exit`] for the codes).
+pub async fn run(args: &SendArgs) -> Report {
     let params: serde_json::Value = match read_json("params", &args.params) {
         Ok(p) => p,
-        Err(e) => return SendReport::invalid(e.to_string()),
+        Err(e) => return Report::error(exit::INVALID_INPUT, e.to_string()),
     };
     let channel = match crate::registry().build(&args.kind, &params) {
         Ok(c) => c,
-        Err(e) => return SendReport::invalid(e.to_string()),
+        Err(e) => return Report::error(exit::INVALID_INPUT, e.to_string()),
     };
     let alert = match build_alert(args) {
         Ok(a) => a,
-        Err(e) => return SendReport::invalid(e),
+        Err(e) => return Report::error(exit::INVALID_INPUT, e),
     };
     let timeout = Duration::from_millis(args.timeout_ms);
     let result = match tokio::time::timeout(timeout, channel.send(&alert)).await {
@@ -72,7 +60,7 @@ pub async fn run(args: &SendArgs) -> SendReport {
         ))),
     };
     match result {
-        Ok(delivered) => SendReport {
+        Ok(delivered) => Report {
             code: exit::OK,
             stdout: vec![format!("delivered via {}", args.kind)],
             stderr: delivered
@@ -81,7 +69,7 @@ pub async fn run(args: &SendArgs) -> SendReport {
                 .map(|w| format!("warning: {w}"))
                 .collect(),
         },
-        Err(e) => SendReport {
+        Err(e) => Report {
             code: match e.kind {
                 ErrorKind::Retry | ErrorKind::Throttle { .. } => exit::TRANSIENT,
                 ErrorKind::RefreshAuth | ErrorKind::TooLong | ErrorKind::Permanent => {

@@ -1,4 +1,4 @@
-//! `alert-server serve`: the REST service and the delivery engine over one store.
+//! `alert-server serve`: the REST service, the web console and the delivery engine over one store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,7 +116,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         config.delivery.clone(),
         Arc::clone(&wake),
         // Unique per start: rows a previous run of this replica claimed are not "ours".
-        format!("{replica}@{}", crate::delivery::now_ms()),
+        format!("{replica}@{}", crate::clock::now_ms()),
     );
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 
@@ -155,7 +155,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     })?;
     let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {
-        let serve = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         });
         if let Err(e) = serve.await {
@@ -170,6 +170,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         http,
         engine,
     })
+}
+
+/// The whole HTTP surface: the API ([`api::routes`]) and the web console
+/// ([`crate::console::routes`]), under one request-body limit (1 MiB) and request tracing.
+pub fn router(state: AppState) -> axum::Router {
+    api::routes(state.clone())
+        .merge(crate::console::routes(state.clone()))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// A database URL without its password, for logs.

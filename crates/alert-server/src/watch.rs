@@ -21,8 +21,8 @@ use alert_flink::{
 };
 use tokio::sync::{watch, Mutex, Notify, Semaphore};
 
+use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
-use crate::delivery::now_ms;
 use crate::metrics::Metrics;
 use crate::routing::{binding_matches, groups_for, RoutingCache, Snapshot};
 use alert_store::{Cluster, ClusterInput, EventTimes, RoutedEvent, Store};

@@ -404,7 +404,7 @@ fn assert_same_rows(source: &Snapshot, target: &Snapshot, migrated_by: i64) {
 }
 
 fn now_ms() -> i64 {
-    alert_server::delivery::now_ms()
+    alert_server::clock::now_ms()
 }
 
 #[tokio::test]

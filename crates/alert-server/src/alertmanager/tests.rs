@@ -168,25 +168,6 @@ fn rejects_what_is_not_version_4() {
 }
 
 #[test]
-fn matchers_are_anchored_regexes_with_negation() {
-    let labels: BTreeMap<String, String> = [("job", "flink-prod"), ("severity", "critical")]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let m = |k: &str, v: &str| Matcher::new(k, v).unwrap().matches(&labels);
-    assert!(m("job", "flink-prod"));
-    assert!(m("job", "flink-.*"));
-    assert!(!m("job", "flink"), "anchored: no partial match");
-    assert!(!m("job", "prod"));
-    assert!(m("severity", "critical|warning"));
-    assert!(m("job", "!flink-test"));
-    assert!(!m("job", "!flink-.*"));
-    assert!(m("team", ""), "a missing label is empty");
-    assert!(!m("team", ".+"));
-    assert!(Matcher::new("job", "flink-(").is_err());
-}
-
-#[test]
 fn routes_by_labels_once_per_instance_and_counts_unrouted() {
     let n = firing_two();
     // Critical → group 1 (instance 10); flink-.* → group 2 (20, 10); disabled group 3.

@@ -12,7 +12,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::alertmanager::{plan, AmRenderer, Notification};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
 use crate::group_commit::GroupCommit;
 use alert_store::{AmInserted, AmItem, AmNotificationInput, EventTimes, Store, StoreResult};
 

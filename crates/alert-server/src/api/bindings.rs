@@ -12,18 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
 use crate::routing::validate_pattern;
+use crate::rules::DEFAULT_STATUSES;
 use alert_store::{AmMatch, Binding, BindingInput};
-
-/// The statuses a binding alerts on when it names none: the seed product's five.
-pub const DEFAULT_STATUSES: [JobStatus; 5] = [
-    JobStatus::Failed,
-    JobStatus::Canceled,
-    JobStatus::Finished,
-    JobStatus::Unknown,
-    JobStatus::Stopped,
-];
 
 /// The body of create: a job binding (`job`, for Flink job events) or an Alertmanager binding
 /// (`labels` and/or `receiver`, for `POST /api/v1/ingest/alertmanager`), not both.
@@ -189,7 +181,7 @@ fn alertmanager_binding(body: BindingBody) -> Result<BindingInput, ApiError> {
         if name.trim().is_empty() {
             return Err(ApiError::invalid("labels", "label names must not be empty"));
         }
-        crate::alertmanager::Matcher::new(name, value)
+        crate::routing::Matcher::new(name, value)
             .map_err(|m| ApiError::invalid(format!("labels.{name}"), m))?;
     }
     let receiver = body

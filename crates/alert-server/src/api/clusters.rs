@@ -11,7 +11,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::instances::check_name;
 use super::{rfc3339, AppState};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
 use alert_store::{Cluster, ClusterInput};
 
 /// Default poll interval.

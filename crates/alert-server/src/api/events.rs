@@ -15,7 +15,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

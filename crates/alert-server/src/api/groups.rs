@@ -10,7 +10,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::instances::check_name;
 use super::{rfc3339, AppState};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
 use alert_store::{Group, GroupInput};
 
 /// The body of create and update.

@@ -12,12 +12,10 @@ use serde_json::Value;
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
+use crate::clock::now_ms;
 use crate::delivery::channels::ReadyInstance;
-use crate::delivery::now_ms;
+use crate::rules::MAX_NAME_LEN;
 use alert_store::{Instance, InstanceInput};
-
-/// Longest instance or group name.
-pub const MAX_NAME_LEN: usize = 100;
 
 /// The body of create and update.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -62,8 +62,10 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
+/// The API's routes: `/healthz`, `/metrics` and `/api/v1` (token-protected, except
+/// `/api/v1/openapi.json`). The server serves them beside the console, see
+/// [`crate::serve::router`].
+pub fn routes(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/plugins", get(system::plugins))
         .route("/instances", get(instances::list).post(instances::create))
@@ -114,10 +116,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .nest("/api/v1", api)
-        .merge(crate::console::routes(state.clone()))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// Drops the routing snapshot after any change to instances, groups or bindings.

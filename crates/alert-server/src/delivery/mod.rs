@@ -29,14 +29,10 @@ use tokio::task::JoinSet;
 use self::channels::{ChannelCache, ReadyInstance};
 use self::digest::{DigestLine, DigestPayload};
 use self::pacing::{Decision, Pacer};
+use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
 use alert_store::{AttemptRecord, ClaimedDelivery, DeliveryState, DigestInput, Store};
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// How long rows of an instance at its in-flight share wait before being claimed again, when
 /// its queue is full.

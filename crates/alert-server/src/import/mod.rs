@@ -15,8 +15,10 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::cli::DinkyImportArgs;
-use crate::config::{FlagOverrides, ServerConfig};
-use crate::delivery::now_ms;
+use crate::clock::now_ms;
+use crate::config::{display_url, FlagOverrides, ServerConfig};
+use crate::exit::INVALID_INPUT;
+use crate::report::Report;
 use alert_store::Store;
 use dinky::plan::{plan, Action, Plan, PlanError};
 use dinky::source::SourceSpec;
@@ -24,32 +26,11 @@ use dinky::source::SourceSpec;
 /// Exit code: something was skipped (the rest was planned or written).
 pub const EXIT_SKIPPED: u8 = 1;
 
-/// What the command prints and its exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// Lines for standard output.
-    pub stdout: Vec<String>,
-    /// Lines for standard error.
-    pub stderr: Vec<String>,
-    /// The exit code.
-    pub code: u8,
-}
-
-impl Report {
-    fn error(message: impl std::fmt::Display) -> Self {
-        Self {
-            stdout: Vec::new(),
-            stderr: vec![format!("error: {message}")],
-            code: crate::exit::INVALID_INPUT,
-        }
-    }
-}
-
 /// Runs `alert-server import dinky`.
 pub async fn run_dinky(args: &DinkyImportArgs) -> Report {
     let spec = match SourceSpec::parse(&args.from) {
         Ok(s) => s,
-        Err(e) => return Report::error(e),
+        Err(e) => return Report::error(INVALID_INPUT, e),
     };
     let flags = FlagOverrides {
         listen: None,
@@ -57,20 +38,20 @@ pub async fn run_dinky(args: &DinkyImportArgs) -> Report {
     };
     let config = match ServerConfig::load(args.config.as_deref(), &flags) {
         Ok(c) => c,
-        Err(e) => return Report::error(e),
+        Err(e) => return Report::error(INVALID_INPUT, e),
     };
     let data = match spec.read().await {
         Ok(d) => d,
-        Err(e) => return Report::error(e),
+        Err(e) => return Report::error(INVALID_INPUT, e),
     };
     // SQLite or PostgreSQL, by the URL's scheme, as `serve` opens it.
     let store = match crate::serve::open_store(&config).await {
         Ok(s) => s,
         Err(e) => {
-            return Report::error(format!(
-                "opening {}: {e}",
-                crate::migrate::display_url(&config.database_url)
-            ))
+            return Report::error(
+                INVALID_INPUT,
+                format!("opening {}: {e}", display_url(&config.database_url)),
+            )
         }
     };
     run_with_store(&data, &spec.identity(), args, store.as_ref()).await
@@ -86,8 +67,10 @@ pub async fn run_with_store(
 ) -> Report {
     let mut plan = match plan(data, source, args.tenant.as_deref(), store).await {
         Ok(p) => p,
-        Err(PlanError::BadInput(m)) => return Report::error(m),
-        Err(PlanError::Store(e)) => return Report::error(format!("reading the store: {e}")),
+        Err(PlanError::BadInput(m)) => return Report::error(INVALID_INPUT, m),
+        Err(PlanError::Store(e)) => {
+            return Report::error(INVALID_INPUT, format!("reading the store: {e}"))
+        }
     };
     let mut applied = false;
     if args.apply {
@@ -106,9 +89,10 @@ pub async fn run_with_store(
                 applied = true;
             }
             Err(e) => {
-                return Report::error(format!(
-                    "applying the import failed, nothing was written: {e}"
-                ))
+                return Report::error(
+                    INVALID_INPUT,
+                    format!("applying the import failed, nothing was written: {e}"),
+                )
             }
         }
     }

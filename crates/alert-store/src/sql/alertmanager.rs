@@ -141,7 +141,7 @@ pub(super) async fn insert_batch(
                 .iter()
                 .map(|p| p.message.target.instance_id)
                 .collect();
-            return Err(super::intake::missing_target(conn, &ids).await);
+            return Err(super::members::missing_target(conn, &ids).await);
         }
     }
     let notification_rows: Vec<Value> = items

@@ -2,7 +2,7 @@
 //! the import's one transaction.
 
 use super::super::Conn;
-use super::config::replace_members;
+use super::members::replace_members;
 use crate::model::{ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportedKind};
 use crate::shared::{bad_reference_or, check_no_repeats, db, name_taken_or, to_json};
 use crate::{StoreError, StoreResult};

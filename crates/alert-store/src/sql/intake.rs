@@ -131,7 +131,7 @@ pub(super) async fn insert_events_in(
                 .flat_map(|(it, _)| it.targets.iter().map(|t| t.instance_id))
                 .collect();
             // Dropping the transaction rolls the events back too.
-            return Err(missing_target(conn, &ids).await);
+            return Err(super::members::missing_target(conn, &ids).await);
         }
     }
 
@@ -215,21 +215,4 @@ pub(super) async fn save_watcher_state(
         "storing a watcher poll",
     ))?;
     Ok(())
-}
-
-/// The error for targets of which an instance does not exist (a delivery insert joined with
-/// `alert_instances` created fewer rows than asked): `BadReference` on `targets`, naming the
-/// first missing instance of `ids`.
-pub(super) async fn missing_target(conn: &mut Conn, ids: &[i64]) -> StoreError {
-    match super::config::check_instances_exist(conn, ids).await {
-        Err(StoreError::BadReference { message, .. }) => StoreError::BadReference {
-            field: "targets",
-            message,
-        },
-        Err(other) => other,
-        Ok(()) => StoreError::BadReference {
-            field: "targets",
-            message: "an instance does not exist".to_owned(),
-        },
-    }
 }

@@ -60,6 +60,7 @@ mod copy;
 mod history;
 mod import;
 mod intake;
+mod members;
 mod outbox;
 
 /// The columns of an instance.

@@ -13,8 +13,7 @@ use serde_json::Value;
 
 use super::map::{map_instance, parse_params};
 use super::{get_bool, get_i64, get_str, DinkyData, DinkyVersion, Row};
-use crate::api::bindings::DEFAULT_STATUSES;
-use crate::api::instances::MAX_NAME_LEN;
+use crate::rules::{DEFAULT_STATUSES, MAX_NAME_LEN};
 use alert_store::{
     ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportRef, ImportedKind,
     InstanceInput, Store, StoreError,
