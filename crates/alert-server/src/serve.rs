@@ -133,6 +133,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     watchers.start_all().await?;
     let state = AppState {
         am_ingest: Arc::new(crate::api::alertmanager::am_ingest(Arc::clone(&store))),
+        event_ingest: Arc::new(crate::api::events::event_ingest(Arc::clone(&store))),
         store,
         channels,
         metrics,

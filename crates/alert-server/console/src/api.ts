@@ -167,6 +167,34 @@ export interface HistoryEntry {
   message?: { title?: string; text?: string } | null;
 }
 
+/** A job event as `POST /api/v1/events` takes it. */
+export interface JobEventBody {
+  job_id: string;
+  job_name: string;
+  cluster?: string;
+  status: string;
+  previous_status?: string;
+  occurred_at?: string;
+  duration_ms?: number;
+  error?: string;
+  url?: string;
+  labels?: Record<string, string>;
+  group_id?: number;
+}
+
+/** What became of one posted event. */
+export interface EventAccepted {
+  event_id: number;
+  deliveries: number;
+  duplicate?: boolean;
+}
+
+/** Posts up to 1000 events in one request: all stored, or none (the error names the item). */
+export async function postEvents(events: JobEventBody[]): Promise<EventAccepted[]> {
+  const answer = await api<{ events: EventAccepted[] }>('POST', '/api/v1/events', events);
+  return answer.events;
+}
+
 export const JOB_STATUSES = ['FAILED', 'CANCELED', 'FINISHED', 'STOPPED', 'UNKNOWN', 'RESTARTING', 'RUNNING'];
 export const DEFAULT_STATUSES = ['FAILED', 'CANCELED', 'FINISHED', 'UNKNOWN', 'STOPPED'];
 export const MASK = '******';

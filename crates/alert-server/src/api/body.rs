@@ -17,6 +17,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// A request body with a JSON content type, not parsed yet (for endpoints that take more than
+/// one shape); 415 without a JSON content type.
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -33,10 +47,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "send a JSON body with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
+        Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))?;
-        parse(&bytes).map(JsonBody)
+            .map(JsonBytes)
+            .map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))
     }
 }
 
@@ -58,11 +72,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let path = e.path().to_string();
         let message = strip_position(&inner.to_string());
-        let field = if path == "." || path.is_empty() {
-            // serde names missing and unknown fields only inside the message.
-            between_backticks(&message).unwrap_or_default()
-        } else {
-            path
+        let root = path == "." || path.is_empty();
+        // serde names missing and unknown fields only inside the message, and the path stops at
+        // the object that lacks (or has) them.
+        let named =
+            (root || message.starts_with("missing field") || message.starts_with("unknown field"))
+                .then(|| between_backticks(&message))
+                .flatten()
+                .filter(|name| !path.ends_with(name.as_str()));
+        let field = match (root, named) {
+            (true, named) => named.unwrap_or_default(),
+            (false, Some(name)) => format!("{path}.{name}"),
+            (false, None) => path,
         };
         let mut err = ApiError::bad_request("invalid_body", message);
         if !field.is_empty() {
@@ -129,5 +150,17 @@ mod tests {
         // Malformed wins over a missing field.
         let e = parse::<Body>(b"{} trailing").unwrap_err();
         assert_eq!(e.code, "malformed_json");
+    }
+
+    #[test]
+    fn errors_in_an_array_name_the_item_and_its_field() {
+        let e = parse::<Vec<Body>>(b"[{\"name\":\"a\"},{}]").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("[1].name"));
+        let e = parse::<Vec<Body>>(b"[{\"name\":\"a\"},{\"name\":\"b\",\"nmae\":1}]").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("[1].nmae"));
+        let e = parse::<Vec<Body>>(b"[{\"name\":\"a\",\"inner\":{\"n\":-1}}]").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("[0].inner.n"));
+        let e = parse::<Body>(b"{\"name\":\"x\",\"inner\":{}}").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("inner.n"));
     }
 }

@@ -58,6 +58,15 @@ impl ApiError {
         self
     }
 
+    /// The same error for item `index` of an array body: its field becomes `[index].field`.
+    pub fn within(mut self, index: usize) -> Self {
+        self.field = Some(match self.field {
+            Some(field) => format!("[{index}].{field}"),
+            None => format!("[{index}]"),
+        });
+        self
+    }
+
     /// 422: a well-formed request whose values are not acceptable.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)

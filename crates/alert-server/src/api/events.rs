@@ -1,6 +1,7 @@
 //! `/api/v1/events`: job state changes in; deliveries committed before the answer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use alert_core::{JobEvent, JobStatus};
 use axum::extract::{Path, State};
@@ -11,11 +12,13 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::body::JsonBody;
+use super::body::{parse, JsonBytes};
 use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
+use crate::group_commit::GroupCommit;
+use alert_store::{EventItem, EventTimes, InsertedEvent, Store, StoreResult, Target};
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -56,7 +59,7 @@ pub struct EventBody {
     pub group_id: Option<i64>,
 }
 
-/// The answer.
+/// The answer for one event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventAccepted {
     /// Event id.
@@ -66,6 +69,74 @@ pub struct EventAccepted {
     /// True when this event was already received (nothing new is sent).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+}
+
+/// The answer for an array of events: one entry per event, in input order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventsAccepted {
+    /// What became of each event.
+    pub events: Vec<EventAccepted>,
+}
+
+/// The body of `POST /api/v1/events`, for the OpenAPI document: one event, or an array of
+/// them.
+#[derive(Debug, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema: the handler reads the body itself
+pub enum EventsBody {
+    /// One event.
+    One(EventBody),
+    /// Up to [`MAX_EVENTS_PER_REQUEST`] events, stored together.
+    Many(Vec<EventBody>),
+}
+
+/// The answer of `POST /api/v1/events`, for the OpenAPI document.
+#[derive(Debug, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema: the handler answers with one of the two
+pub enum EventsAnswer {
+    /// For one event.
+    One(EventAccepted),
+    /// For an array.
+    Many(EventsAccepted),
+}
+
+/// The most events one request may carry.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+/// Events per transaction of the group commit at most.
+const INGEST_MAX_BATCH: usize = 256;
+
+/// An event on its way into the store through [`EventIngest`].
+#[derive(Debug)]
+pub struct EventJob {
+    event: JobEvent,
+    targets: Vec<Target>,
+    times: EventTimes,
+}
+
+/// The job events' group commit: single events that arrive while others are being stored go
+/// together in the next transaction (see [`crate::group_commit`]).
+pub type EventIngest = GroupCommit<EventJob, StoreResult<InsertedEvent>>;
+
+/// Starts the event ingest's committers on `store`: one on a single-writer store, a few on a
+/// shared (server) database.
+pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
+    let committers = if store.is_shared() { 4 } else { 1 };
+    GroupCommit::start(committers, INGEST_MAX_BATCH, move |jobs: Vec<EventJob>| {
+        let store = Arc::clone(&store);
+        async move {
+            let items: Vec<EventItem<'_>> = jobs
+                .iter()
+                .map(|job| EventItem {
+                    event: &job.event,
+                    targets: &job.targets,
+                    times: job.times,
+                })
+                .collect();
+            store.insert_event_batch(&items).await
+        }
+    })
 }
 
 fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
@@ -93,30 +164,54 @@ fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
     Ok((event, body.group_id))
 }
 
-/// `POST /api/v1/events` → 202 `{"event_id","deliveries"}` once committed; 200 with
-/// `"duplicate": true` for an event already received.
-#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventBody, responses(
-    (status = 202, body = EventAccepted, description = "stored with its deliveries"),
+/// The times stamped on events received now.
+fn times_now(state: &AppState) -> EventTimes {
+    let now = now_ms();
+    EventTimes {
+        now,
+        deadline_at: now.saturating_add(
+            i64::try_from(state.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX),
+        ),
+        repeat_since: now.saturating_sub(
+            i64::try_from(state.delivery.repeat_window_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        ),
+    }
+}
+
+/// `POST /api/v1/events`: one event (an object) → 202 `{"event_id","deliveries"}` once
+/// committed, 200 with `"duplicate": true` for an event already received; or an array of up
+/// to [`MAX_EVENTS_PER_REQUEST`] events → 202 `{"events": [...]}` in input order once all of
+/// them and their deliveries are committed, or an error naming the first bad item (`[3].status`)
+/// and nothing stored.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body(content = EventsBody,
+    description = "one event, or a JSON array of up to 1000 of them"), responses(
+    (status = 202, body = EventsAnswer, description = "stored with its deliveries: `EventAccepted` for one event, `EventsAccepted` for an array"),
     (status = 200, body = EventAccepted, description = "duplicate: already received"),
     (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<EventBody>,
+    JsonBytes(bytes): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let (event, group_id) = to_event(body)?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return create_many(&state, &bytes).await;
+    }
+    let (event, group_id) = to_event(parse::<EventBody>(&bytes)?)?;
     let snapshot = state.routing.get(state.store.as_ref()).await?;
     let targets = snapshot
         .targets(&event, group_id)
         .map_err(|m| ApiError::invalid("group_id", m))?;
-    let now = now_ms();
-    let deadline =
-        now + i64::try_from(state.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX);
-    let repeat_since =
-        now - i64::try_from(state.delivery.repeat_window_secs * 1000).unwrap_or(i64::MAX);
+    let job_name = event.job_name.clone();
+    let status = event.status;
     let inserted = state
-        .store
-        .insert_event(&event, &targets, now, deadline, repeat_since)
-        .await?;
+        .event_ingest
+        .submit(EventJob {
+            event,
+            targets,
+            times: times_now(&state),
+        })
+        .await
+        .map_err(|_| ApiError::internal(&"the event's commit did not finish"))??;
     let answer = EventAccepted {
         event_id: inserted.event_id,
         deliveries: inserted.deliveries,
@@ -129,8 +224,57 @@ pub async fn create(
     if inserted.deliveries > 0 {
         state.wake.notify_one();
     }
-    tracing::debug!(event_id = inserted.event_id, job = %event.job_name, status = %event.status, deliveries = inserted.deliveries, "event accepted");
+    tracing::debug!(event = inserted.event_id, job = %job_name, status = %status, deliveries = inserted.deliveries, "event accepted");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// `POST /api/v1/events` with an array: every event checked and routed first, then all of
+/// them stored in one transaction.
+async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+    let bodies = parse::<Vec<EventBody>>(bytes)?;
+    if bodies.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "at most {MAX_EVENTS_PER_REQUEST} events in one request (got {}): split the array",
+                bodies.len()
+            ),
+        ));
+    }
+    let snapshot = state.routing.get(state.store.as_ref()).await?;
+    let mut routed = Vec::with_capacity(bodies.len());
+    for (i, body) in bodies.into_iter().enumerate() {
+        let (event, group_id) = to_event(body).map_err(|e| e.within(i))?;
+        let targets = snapshot
+            .targets(&event, group_id)
+            .map_err(|m| ApiError::invalid("group_id", m).within(i))?;
+        routed.push((event, targets));
+    }
+    let times = times_now(state);
+    let items: Vec<EventItem<'_>> = routed
+        .iter()
+        .map(|(event, targets)| EventItem {
+            event,
+            targets,
+            times,
+        })
+        .collect();
+    let inserted = state.store.insert_events(&items).await?;
+    let fresh = inserted.iter().filter(|i| !i.duplicate).count() as u64;
+    state.metrics.events.inc_by(fresh);
+    if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
+        state.wake.notify_one();
+    }
+    tracing::debug!(events = inserted.len(), new = fresh, "events accepted");
+    let events = inserted
+        .into_iter()
+        .map(|i| EventAccepted {
+            event_id: i.event_id,
+            deliveries: i.deliveries,
+            duplicate: i.duplicate,
+        })
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(EventsAccepted { events })).into_response())
 }
 
 /// `GET /api/v1/events/{id}`: the event with its deliveries and their attempts.

@@ -52,6 +52,8 @@ pub struct AppState {
     pub replica: String,
     /// The Alertmanager ingest's group commit.
     pub am_ingest: Arc<alertmanager::AmIngest>,
+    /// The job events' group commit.
+    pub event_ingest: Arc<events::EventIngest>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -7,6 +7,7 @@ mod auth;
 mod common;
 mod delivery;
 mod events;
+mod events_batch;
 mod flink;
 mod groups_bindings;
 mod instances;
