@@ -50,7 +50,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Transaction};
 
 use crate::model::ClaimedDelivery;
-use crate::shared::{db, to_json};
+use crate::shared::db;
 use crate::{StoreError, StoreResult};
 
 /// The embedded schema migrations (`migrations/postgres/NNNN_name.sql`).
@@ -117,6 +117,13 @@ macro_rules! json_id_array {
 macro_rules! for_update {
     () => {
         " FOR UPDATE"
+    };
+}
+
+/// Locks the rows of `$table` that a `SELECT` reads, until the transaction ends.
+macro_rules! lock_rows {
+    ($table:literal) => {
+        concat!(" FOR UPDATE OF ", $table)
     };
 }
 
@@ -288,22 +295,6 @@ async fn lock_event_keys<'e>(
             .map_err(db("locking event keys"))?;
         }
     }
-    Ok(())
-}
-
-/// Locks the deliveries `ids` (sorted) in id order, so that two recorders of overlapping
-/// batches (a row taken over after its lease expired) wait for each other instead of
-/// deadlocking.
-async fn lock_deliveries(conn: &mut Conn, ids: &[i64]) -> StoreResult<()> {
-    sqlx::query(concat!(
-        "SELECT id FROM deliveries WHERE id IN (SELECT t.id FROM ",
-        id_list!("$1"),
-        " AS t) ORDER BY id FOR UPDATE"
-    ))
-    .bind(to_json(ids)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(db("locking deliveries"))?;
     Ok(())
 }
 

@@ -117,6 +117,14 @@ macro_rules! for_update {
     };
 }
 
+/// Locks the rows of `$table` that a `SELECT` reads: SQLite's writer holds the whole database
+/// already.
+macro_rules! lock_rows {
+    ($table:literal) => {
+        ""
+    };
+}
+
 /// The larger of two values.
 macro_rules! greatest {
     ($a:literal, $b:literal) => {
@@ -295,11 +303,6 @@ async fn lock_event_keys<'e>(
     _conn: &mut Conn,
     _events: impl Iterator<Item = &'e JobEvent>,
 ) -> StoreResult<()> {
-    Ok(())
-}
-
-/// Recorders of the same rows are serialised by the single writer: no lock to take.
-async fn lock_deliveries(_conn: &mut Conn, _ids: &[i64]) -> StoreResult<()> {
     Ok(())
 }
 

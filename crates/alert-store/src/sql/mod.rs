@@ -8,11 +8,11 @@
 //! - `EngineStore`: the store type, with `reader()`, `writer()`, `read_tx()`, `write_tx()`
 //!   and `claim()` (claims are one statement with `FOR UPDATE SKIP LOCKED` on PostgreSQL, a
 //!   select and an update under the single writer on SQLite);
-//! - `lock_event_keys`, `lock_deliveries`, `reserve_ids`, `sequence`, `set_sequence`: the few
+//! - `lock_event_keys`, `reserve_ids`, `sequence`, `set_sequence`: the few
 //!   operations whose SQL has no common form (advisory locks, row locks, id sequences);
 //! - the SQL fragments as macros, expanded at compile time: `id_list!` and `json_rows!` (the
 //!   rows of a JSON array bound as one parameter: `json_each` on SQLite,
-//!   `json_array_elements` on PostgreSQL), `json_id_array!`, `for_update!` and `greatest!`.
+//!   `json_array_elements` on PostgreSQL), `json_id_array!`, `for_update!`, `lock_rows!` and `greatest!`.
 //!
 //! Every statement here means the same on both engines: `$N` placeholders (sqlx's SQLite
 //! driver reads them too), `RETURNING`, `ON CONFLICT`, `UPDATE ... FROM`, booleans bound as

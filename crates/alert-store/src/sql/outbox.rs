@@ -7,7 +7,7 @@ use alert_core::JobEvent;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::super::{lock_deliveries, lock_event_keys, EngineStore};
+use super::super::{lock_event_keys, EngineStore};
 use super::alertmanager::insert_batch;
 use super::intake::{insert_events_in, save_watcher_state};
 use crate::model::{
@@ -16,6 +16,23 @@ use crate::model::{
 };
 use crate::shared::{db, from_json, outcome_of, rounds, to_json, AM_WHAT};
 use crate::{OutboxStore, StoreError, StoreResult};
+
+/// Records of one round become attempts, numbered after their delivery's count so far, in
+/// delivery id order; `$lock` locks the delivery rows read (see `lock_rows!`).
+macro_rules! insert_attempts {
+    ($($lock:tt)*) => {
+        concat!(
+            "INSERT INTO attempts \
+             (delivery_id, number, started_at, finished_at, outcome, error, warnings) \
+             SELECT d.id, d.attempts + 1, r.started_at, r.finished_at, r.outcome, r.error, \
+             r.warnings FROM ",
+            json_rows!("$1"; delivery_id bigint, started_at bigint, finished_at bigint,
+                outcome text, error text, warnings text),
+            " AS r JOIN deliveries AS d ON d.id = r.delivery_id ORDER BY d.id",
+            $($lock)*
+        )
+    };
+}
 
 #[async_trait]
 impl OutboxStore for EngineStore {
@@ -155,12 +172,8 @@ impl OutboxStore for EngineStore {
             return Ok(());
         }
         let mut tx = self.write_tx(WHAT).await?;
-        let mut ids: Vec<i64> = records.iter().map(|r| r.delivery_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        lock_deliveries(&mut tx, &ids).await?;
         // Each round is one JSON batch applied by two statements, whatever its size.
-        for round in rounds(records) {
+        for (round_no, round) in rounds(records).into_iter().enumerate() {
             let items = round
                 .iter()
                 .map(|r| {
@@ -177,20 +190,21 @@ impl OutboxStore for EngineStore {
                 })
                 .collect::<StoreResult<Vec<Value>>>()?;
             let batch = to_json(&items)?;
-            // The attempt first: its number is the count before this one, plus one.
-            sqlx::query(concat!(
-                "INSERT INTO attempts \
-                 (delivery_id, number, started_at, finished_at, outcome, error, warnings) \
-                 SELECT d.id, d.attempts + 1, r.started_at, r.finished_at, r.outcome, r.error, \
-                 r.warnings FROM ",
-                json_rows!("$1"; delivery_id bigint, started_at bigint, finished_at bigint,
-                    outcome text, error text, warnings text),
-                " AS r JOIN deliveries AS d ON d.id = r.delivery_id ORDER BY r.ord"
-            ))
-            .bind(&batch)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(WHAT))?;
+            // The attempt first: its number is the count before this one, plus one. The first
+            // round holds every delivery of the records: it locks their rows (PostgreSQL), in id
+            // order, so that two recorders of overlapping batches (a row taken over after its
+            // lease expired) wait for each other instead of deadlocking.
+            #[allow(clippy::if_same_then_else)] // the same statement on SQLite, which locks nothing
+            let insert_attempts = if round_no == 0 {
+                insert_attempts!(lock_rows!("d"))
+            } else {
+                insert_attempts!("")
+            };
+            sqlx::query(insert_attempts)
+                .bind(&batch)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(WHAT))?;
             sqlx::query(concat!(
                 "UPDATE deliveries SET \
                  attempts = deliveries.attempts + 1, \
