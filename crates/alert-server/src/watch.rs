@@ -229,7 +229,7 @@ impl Watchers {
         for id in expired {
             if let Some(running) = handles.remove(&id) {
                 tracing::warn!(
-                    cluster_id = id,
+                    cluster = %running.input.name,
                     "watcher lease not renewed in time; stopping"
                 );
                 running.handle.stop().await;
@@ -490,8 +490,11 @@ impl EventSink for StoreSink {
         if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
             self.wake.notify_one();
         }
-        for (finding, _) in report.findings.iter().zip(&report.events) {
-            tracing::info!(cluster = %report.cluster, kind = finding.kind(), status = %finding.status(), "Flink job change detected");
+        for (routed, stored) in routed.iter().zip(&inserted) {
+            let e = &routed.event;
+            tracing::info!(cluster = %self.cluster.name, event = stored.event_id, job = %e.job_name,
+                status = %e.status, kind = e.labels.get("kind").map_or("", String::as_str),
+                deliveries = stored.deliveries, duplicate = stored.duplicate, "Flink job change stored");
         }
         Ok(())
     }

@@ -129,7 +129,7 @@ pub async fn create(
     if inserted.deliveries > 0 {
         state.wake.notify_one();
     }
-    tracing::debug!(event_id = inserted.event_id, job = %event.job_name, status = %event.status, deliveries = inserted.deliveries, "event accepted");
+    tracing::debug!(event = inserted.event_id, job = %event.job_name, cluster = %event.cluster, status = %event.status, deliveries = inserted.deliveries, "event accepted");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 

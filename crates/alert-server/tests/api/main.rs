@@ -10,4 +10,5 @@ mod events;
 mod flink;
 mod groups_bindings;
 mod instances;
+mod logs;
 mod validation;
