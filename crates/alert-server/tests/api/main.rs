@@ -11,4 +11,5 @@ mod flink;
 mod groups_bindings;
 mod instances;
 mod logs;
+mod metrics;
 mod validation;
