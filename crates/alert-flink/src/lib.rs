@@ -73,6 +73,9 @@
 //!   jobs would otherwise be reported as vanished).
 //! - **Receive**: [`PollReport::events`] (`findings[i]` → `events[i]`); every event has the
 //!   labels `kind` and `route_statuses` ([`finding`] explains both).
+//! - **Observe every poll**: [`EventSink::polled`] sees each poll's [`PollResult`] (answered
+//!   with the jobs, or failed), also the polls that deliver nothing; the server counts polls
+//!   and jobs per state from it.
 //! - **List jobs**: [`WatcherHandle::view`] → [`ClusterView`] (health, and each job's id, name,
 //!   status, task counters, times, restarts), updated after every poll.
 //! - **Stop**: [`WatcherHandle::stop`] returns the final state; dropping the handle stops the

@@ -122,6 +122,15 @@ pub trait EventSink: Send + Sync + 'static {
     /// Takes one non-empty report. Return only once it is safe (e.g. committed): the watcher
     /// then considers the findings delivered and the state persisted.
     async fn deliver(&self, report: &PollReport) -> Result<(), SinkError>;
+
+    /// Sees what every poll read, before the detector does, whether or not the poll leads to a
+    /// report: a failed poll ([`PollResult::Failed`]) or an unchanged cluster is never
+    /// [`deliver`](Self::deliver)ed. For metrics (did the JobManager answer, jobs per state).
+    /// Called on the watcher's task, once per [`ClusterWatcher::apply`]: keep it quick. The
+    /// default does nothing.
+    fn polled(&self, result: &PollResult) {
+        let _ = result;
+    }
 }
 
 /// Sends each event; ignores the state (nothing is persisted).
@@ -291,8 +300,8 @@ impl ClusterWatcher {
         }
     }
 
-    /// Feeds `result` (taken at `now`) to the detector and delivers the report when it is not
-    /// empty. A report the sink refuses is kept and delivered with the next one (see the
+    /// Shows `result` to the sink ([`EventSink::polled`]), feeds it (taken at `now`) to the
+    /// detector and delivers the report when it is not empty. A report the sink refuses is kept and delivered with the next one (see the
     /// module docs); the error is returned.
     pub async fn apply<S: EventSink + ?Sized>(
         &mut self,
@@ -300,6 +309,7 @@ impl ClusterWatcher {
         result: PollResult,
         sink: &S,
     ) -> Result<PollReport, SinkError> {
+        sink.polled(&result);
         let (findings, hash, state) = {
             let mut detector = lock(&self.detector);
             let findings = detector.observe(now, result);

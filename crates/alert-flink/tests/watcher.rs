@@ -494,3 +494,69 @@ async fn a_base_path_and_odd_job_ids_stay_below_the_base() {
     let ex = c.job_exceptions("a/../b").await.unwrap();
     assert!(ex.exception_history.entries.is_empty());
 }
+
+/// A sink that records what every poll read (`Some(jobs)` when the cluster answered) and how
+/// many reports it was given.
+#[derive(Default)]
+struct Observer {
+    polls: std::sync::Mutex<Vec<Option<Vec<JobStatus>>>>,
+    delivered: AtomicUsize,
+}
+
+#[alert_flink::async_trait]
+impl EventSink for Observer {
+    async fn deliver(&self, _: &PollReport) -> Result<(), SinkError> {
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn polled(&self, result: &alert_flink::PollResult) {
+        let seen = match result {
+            alert_flink::PollResult::Answered { jobs, .. } => {
+                Some(jobs.iter().map(|j| j.state).collect())
+            }
+            alert_flink::PollResult::Failed(_) => None,
+        };
+        self.polls.lock().unwrap().push(seen);
+    }
+}
+
+#[tokio::test]
+async fn every_poll_is_shown_to_the_sink_also_failed_and_quiet_ones() {
+    let v = "2.3";
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/jobs/overview"))
+        .respond_with(Sequence::new(vec![
+            json(v, "jobs_overview_running.json"),
+            json(v, "jobs_overview_running.json"),
+            ResponseTemplate::new(503),
+            json(v, "jobs_overview_running.json"),
+        ]))
+        .mount(&server)
+        .await;
+    let running: JobsOverview =
+        serde_json::from_str(&text(v, "jobs_overview_running.json")).unwrap();
+    let states: Vec<JobStatus> = running.jobs.iter().map(|j| j.state).collect();
+    assert!(!states.is_empty());
+
+    let sink = Observer::default();
+    let mut watcher = ClusterWatcher::new(config(&server, v)).unwrap();
+    watcher.poll_once(at(0), &sink).await.unwrap();
+    assert_eq!(sink.delivered.load(Ordering::SeqCst), 1, "the baseline");
+    // A quiet poll delivers nothing, but the sink still sees it.
+    assert!(watcher.poll_once(at(5000), &sink).await.unwrap().is_empty());
+    assert_eq!(sink.delivered.load(Ordering::SeqCst), 1);
+    watcher.poll_once(at(10_000), &sink).await.unwrap();
+    watcher.poll_once(at(15_000), &sink).await.unwrap();
+    let polls = sink.polls.lock().unwrap().clone();
+    assert_eq!(
+        polls,
+        [
+            Some(states.clone()),
+            Some(states.clone()),
+            None,
+            Some(states)
+        ]
+    );
+}

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// TOML configuration file (see docs/CONFIGURATION.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log lines as `text` or `json` (one object per line) [default: text; env
+    /// FLINK_ALERT_LOG_FORMAT].
+    #[arg(long, value_enum)]
+    pub log_format: Option<crate::logging::LogFormat>,
 }
 
 /// `alert-server plugins`

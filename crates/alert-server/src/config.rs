@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::logging::LogFormat;
+
 /// Everything `alert-server serve` needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,9 @@ pub struct ServerConfig {
     pub token: Option<Secret>,
     /// Log filter, `tracing` syntax (`FLINK_ALERT_LOG`), e.g. `info` or `alert_server=debug`.
     pub log: String,
+    /// Log lines as `text` (default) or `json`, one object per line (`FLINK_ALERT_LOG_FORMAT`,
+    /// `--log-format`).
+    pub log_format: LogFormat,
     /// Delivery tuning (`FLINK_ALERT_DELIVERY__<FIELD>`).
     pub delivery: DeliveryConfig,
     /// Flink watchers (`FLINK_ALERT_WATCH__<FIELD>`).
@@ -41,6 +46,7 @@ impl Default for ServerConfig {
             database_url: "sqlite://./data/flink-alert.db".to_owned(),
             token: None,
             log: "info".to_owned(),
+            log_format: LogFormat::Text,
             delivery: DeliveryConfig::default(),
             watch: WatchConfig::default(),
             replica_id: None,
@@ -126,6 +132,9 @@ pub struct FlagOverrides {
     /// `--database-url`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// `--log-format`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
 }
 
 /// A configuration that cannot be used: which key and why.
@@ -285,6 +294,23 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://x.db");
         assert_eq!(c.delivery.lease_secs, 7);
         assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.log_format, LogFormat::Text);
+        std::fs::write(&path, "log_format = \"json\"\n").unwrap();
+        let c = ServerConfig::load(Some(&path), &FlagOverrides::default()).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        let flags = FlagOverrides {
+            log_format: Some(LogFormat::Text),
+            ..Default::default()
+        };
+        assert_eq!(
+            ServerConfig::load(Some(&path), &flags).unwrap().log_format,
+            LogFormat::Text
+        );
+        std::fs::write(&path, "log_format = \"yaml\"\n").unwrap();
+        assert!(ServerConfig::load(Some(&path), &FlagOverrides::default())
+            .unwrap_err()
+            .to_string()
+            .contains("yaml"));
         std::fs::write(&path, "listen_on = 1\n").unwrap();
         assert!(ServerConfig::load(Some(&path), &FlagOverrides::default())
             .unwrap_err()

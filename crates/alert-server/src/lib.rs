@@ -17,6 +17,7 @@ pub mod docs;
 pub mod group_commit;
 pub mod import;
 pub mod input;
+pub mod logging;
 pub mod metrics;
 pub mod migrate;
 pub mod plugins;

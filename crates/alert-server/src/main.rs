@@ -65,6 +65,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let flags = FlagOverrides {
         listen: args.listen,
         database_url: args.database_url.clone(),
+        log_format: args.log_format,
     };
     let config = match ServerConfig::load(args.config.as_deref(), &flags) {
         Ok(c) => c,
@@ -73,13 +74,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(exit::INVALID_INPUT);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    alert_server::logging::init(config.log_format, &config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

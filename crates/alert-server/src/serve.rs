@@ -174,10 +174,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
 }
 
 /// The whole HTTP surface: the API ([`api::routes`]) and the web console
-/// ([`crate::console::routes`]), under one request-body limit (1 MiB) and request tracing.
+/// ([`crate::console::routes`]), under one request-body limit (1 MiB), request timing by route
+/// ([`crate::metrics::track_http`]) and request tracing.
 pub fn router(state: AppState) -> axum::Router {
     api::routes(state.clone())
         .merge(crate::console::routes(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            crate::metrics::track_http,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use alert_flink::{
     ClusterConfig, ClusterRef, ClusterView, ClusterWatcher, Detector, DetectorConfig,
-    DetectorState, EventSink, Finding, PollReport, SinkError, WatcherHandle,
+    DetectorState, EventSink, Finding, PollReport, PollResult, SinkError, WatcherHandle,
 };
 use tokio::sync::{watch, Mutex, Notify, Semaphore};
 
@@ -48,6 +48,14 @@ struct Running {
     handle: WatcherHandle,
     /// When its lease was last renewed (shared database only).
     renewed_at: i64,
+}
+
+impl Running {
+    /// Stops the watcher and drops its cluster's gauges (this process no longer watches it).
+    async fn stop(self, metrics: &Metrics) {
+        self.handle.stop().await;
+        metrics.forget_cluster(&self.input.name);
+    }
 }
 
 /// The watchers of this process, by cluster id.
@@ -161,7 +169,7 @@ impl Watchers {
             .collect();
         for id in gone {
             if let Some(running) = handles.remove(&id) {
-                running.handle.stop().await;
+                running.stop(&self.metrics).await;
             }
             self.release(id).await;
         }
@@ -181,7 +189,7 @@ impl Watchers {
                         continue;
                     }
                     if let Some(old) = handles.remove(&cluster.id) {
-                        old.handle.stop().await;
+                        old.stop(&self.metrics).await;
                     }
                     if let Some(handle) = self.spawn_watcher(cluster).await {
                         tracing::info!(cluster = %cluster.input.name, replica = %lease.holder, "took the watcher lease");
@@ -198,7 +206,7 @@ impl Watchers {
                 Ok(false) => {
                     if let Some(running) = handles.remove(&cluster.id) {
                         tracing::info!(cluster = %cluster.input.name, "another replica holds the watcher lease; stopping");
-                        running.handle.stop().await;
+                        running.stop(&self.metrics).await;
                     }
                 }
                 Err(e) => {
@@ -208,7 +216,7 @@ impl Watchers {
                         .is_some_and(|r| r.renewed_at + lease.ttl_ms <= now)
                     {
                         if let Some(running) = handles.remove(&cluster.id) {
-                            running.handle.stop().await;
+                            running.stop(&self.metrics).await;
                         }
                     }
                 }
@@ -229,10 +237,10 @@ impl Watchers {
         for id in expired {
             if let Some(running) = handles.remove(&id) {
                 tracing::warn!(
-                    cluster_id = id,
+                    cluster = %running.input.name,
                     "watcher lease not renewed in time; stopping"
                 );
-                running.handle.stop().await;
+                running.stop(&self.metrics).await;
             }
         }
     }
@@ -338,7 +346,7 @@ impl Watchers {
     async fn stop_local(&self, cluster_id: i64) {
         let running = self.handles.lock().await.remove(&cluster_id);
         if let Some(running) = running {
-            running.handle.stop().await;
+            running.stop(&self.metrics).await;
         }
     }
 
@@ -366,7 +374,7 @@ impl Watchers {
         let _ = self.closing.send(true);
         let handles: Vec<_> = self.handles.lock().await.drain().collect();
         for (id, running) in handles {
-            running.handle.stop().await;
+            running.stop(&self.metrics).await;
             self.release(id).await;
         }
     }
@@ -412,7 +420,8 @@ impl Watchers {
     }
 }
 
-/// Where a watcher delivers: routing, then the store (events, deliveries and state together).
+/// Where a watcher delivers: routing, then the store (events, deliveries and state together);
+/// every poll also updates the cluster's metrics.
 struct StoreSink {
     cluster_id: i64,
     url: String,
@@ -428,6 +437,11 @@ struct StoreSink {
 
 #[async_trait::async_trait]
 impl EventSink for StoreSink {
+    /// Every poll: `cluster_up`, `watcher_polls_total` and `jobs` (see [`Metrics::watcher_poll`]).
+    fn polled(&self, result: &PollResult) {
+        self.metrics.watcher_poll(&self.cluster.name, result);
+    }
+
     async fn deliver(&self, report: &PollReport) -> Result<(), SinkError> {
         if let Some(lease) = &self.lease {
             // The lease now runs a whole period past this commit: no other replica can have
@@ -490,8 +504,11 @@ impl EventSink for StoreSink {
         if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
             self.wake.notify_one();
         }
-        for (finding, _) in report.findings.iter().zip(&report.events) {
-            tracing::info!(cluster = %report.cluster, kind = finding.kind(), status = %finding.status(), "Flink job change detected");
+        for (routed, stored) in routed.iter().zip(&inserted) {
+            let e = &routed.event;
+            tracing::info!(cluster = %self.cluster.name, event = stored.event_id, job = %e.job_name,
+                status = %e.status, kind = e.labels.get("kind").map_or("", String::as_str),
+                deliveries = stored.deliveries, duplicate = stored.duplicate, "Flink job change stored");
         }
         Ok(())
     }

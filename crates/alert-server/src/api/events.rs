@@ -201,8 +201,7 @@ pub async fn create(
     let targets = snapshot
         .targets(&event, group_id)
         .map_err(|m| ApiError::invalid("group_id", m))?;
-    let job_name = event.job_name.clone();
-    let status = event.status;
+    let (job_name, cluster, status) = (event.job_name.clone(), event.cluster.clone(), event.status);
     let inserted = state
         .event_ingest
         .submit(EventJob {
@@ -224,7 +223,7 @@ pub async fn create(
     if inserted.deliveries > 0 {
         state.wake.notify_one();
     }
-    tracing::debug!(event = inserted.event_id, job = %job_name, status = %status, deliveries = inserted.deliveries, "event accepted");
+    tracing::debug!(event = inserted.event_id, job = %job_name, cluster = %cluster, status = %status, deliveries = inserted.deliveries, "event accepted");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 

@@ -173,7 +173,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let input = validate(body, None)?;
     let created = state.store.create_instance(&input, now_ms()).await?;
-    tracing::info!(id = created.id, name = %created.input.name, kind = %created.input.kind, "instance created");
+    tracing::info!(instance = created.id, name = %created.input.name, kind = %created.input.kind, "instance created");
     Ok((StatusCode::CREATED, Json(InstanceView::of(&created))).into_response())
 }
 

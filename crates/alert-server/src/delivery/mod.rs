@@ -308,7 +308,7 @@ impl Engine {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, instance_id, "loading instance failed; will retry");
+                    tracing::warn!(error = %e, instance = instance_id, "loading instance failed; will retry");
                     release(s, &rows, now + 1_000).await;
                     continue;
                 }
@@ -334,7 +334,7 @@ impl Engine {
                 {
                     Ok(d) => d,
                     Err(e) => {
-                        tracing::warn!(error = %e, instance_id, "reading the send budget failed; will retry");
+                        tracing::warn!(error = %e, instance = instance_id, "reading the send budget failed; will retry");
                         release(s, &rows, now + 1_000).await;
                         continue;
                     }
@@ -394,7 +394,7 @@ impl Engine {
                         spawn_send(s, &ready, digest, permits, sends, tx).await;
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, instance_id, "creating a digest failed; retrying shortly");
+                        tracing::error!(error = %e, instance = instance_id, "creating a digest failed; retrying shortly");
                         release(s, &rows, now + 1_000).await;
                     }
                 },
@@ -614,7 +614,7 @@ async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> A
                     s.pacer.lock().expect("not poisoned").block(ready.id, until);
                     if s.store.is_shared() {
                         if let Err(e) = s.store.block_instance(ready.id, until).await {
-                            tracing::warn!(error = %e, instance_id = ready.id, "could not share the channel's pause with other replicas");
+                            tracing::warn!(error = %e, instance = ready.id, "could not share the channel's pause with other replicas");
                         }
                     }
                     Some(until)
@@ -640,7 +640,32 @@ async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> A
             }
         }
     }
+    log_attempt(ready, row, &record);
     record
+}
+
+/// One log line per attempt, with the ids it concerns (`delivery`, `event`, `instance`).
+fn log_attempt(ready: &ReadyInstance, row: &ClaimedDelivery, record: &AttemptRecord) {
+    let d = &row.delivery;
+    let error = record
+        .error
+        .as_ref()
+        .map(|e| e["message"].as_str().unwrap_or_default());
+    let job = row.event.as_ref().map(|e| e.job_name.as_str());
+    match record.state {
+        DeliveryState::Sent => tracing::debug!(
+            delivery = d.id, event = d.event_id, instance = ready.id, kind = %ready.kind, job,
+            "delivery sent"
+        ),
+        DeliveryState::Pending => tracing::info!(
+            delivery = d.id, event = d.event_id, instance = ready.id, kind = %ready.kind, job,
+            error, retry_at = record.next_attempt_at, "delivery attempt failed; retrying"
+        ),
+        _ => tracing::warn!(
+            delivery = d.id, event = d.event_id, instance = ready.id, kind = %ready.kind, job,
+            error, "delivery failed"
+        ),
+    }
 }
 
 fn millis(d: Duration) -> i64 {

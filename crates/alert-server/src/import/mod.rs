@@ -33,8 +33,8 @@ pub async fn run_dinky(args: &DinkyImportArgs) -> Report {
         Err(e) => return Report::error(INVALID_INPUT, e),
     };
     let flags = FlagOverrides {
-        listen: None,
         database_url: args.database_url.clone(),
+        ..FlagOverrides::default()
     };
     let config = match ServerConfig::load(args.config.as_deref(), &flags) {
         Ok(c) => c,

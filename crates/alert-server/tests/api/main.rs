@@ -11,4 +11,6 @@ mod events_batch;
 mod flink;
 mod groups_bindings;
 mod instances;
+mod logs;
+mod metrics;
 mod validation;
