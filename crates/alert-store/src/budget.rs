@@ -45,6 +45,33 @@ pub fn window_take(sent: &mut Vec<i64>, rate_per_minute: u32, n: u32, now: i64) 
     Err(at.max(now))
 }
 
+/// One instance's request to its send budget in a claim round
+/// ([`CoordinationStore::take_budgets`](crate::CoordinationStore::take_budgets)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetAsk {
+    /// The instance.
+    pub instance_id: i64,
+    /// Its budget per minute; 0 is unlimited.
+    pub rate_per_minute: u32,
+    /// The sends wanted: one per delivery waiting (at least one).
+    pub n: u32,
+}
+
+/// Takes all `n` sends when they fit; when several do not, one (a digest of them): `Ok` with
+/// the sends taken (`n` or 1), or the earliest time (ms) one send fits (see [`window_take`]).
+pub fn take_all_or_one(
+    sent: &mut Vec<i64>,
+    rate_per_minute: u32,
+    n: u32,
+    now: i64,
+) -> Result<u32, i64> {
+    match window_take(sent, rate_per_minute, n, now) {
+        Ok(()) => Ok(n),
+        Err(_) if n > 1 => window_take(sent, rate_per_minute, 1, now).map(|()| 1),
+        Err(at) => Err(at),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +140,26 @@ mod tests {
         let mut sent = vec![1, 2, 3];
         assert_eq!(window_take(&mut sent, 0, 1_000, 5), Ok(()));
         assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn all_or_one_falls_back_to_one_send_for_a_digest() {
+        let mut sent = Vec::new();
+        // 4 per minute: 2 free at once, then paced ones.
+        assert_eq!(take_all_or_one(&mut sent, 4, 2, 0), Ok(2));
+        assert_eq!(
+            take_all_or_one(&mut sent, 4, 3, 1),
+            Err(30_000),
+            "not even one yet"
+        );
+        assert_eq!(
+            take_all_or_one(&mut sent, 4, 3, 30_000),
+            Ok(1),
+            "several: one digest"
+        );
+        assert_eq!(take_all_or_one(&mut sent, 4, 1, 30_001), Err(60_000));
+        assert_eq!(sent.len(), 3);
+        assert_eq!(take_all_or_one(&mut Vec::new(), 0, 500, 0), Ok(500));
     }
 
     #[test]

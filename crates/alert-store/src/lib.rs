@@ -60,7 +60,7 @@ mod traits;
 
 use std::sync::Arc;
 
-pub use budget::{window_take, BUDGET_WINDOW_MS};
+pub use budget::{take_all_or_one, window_take, BudgetAsk, BUDGET_WINDOW_MS};
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::PgStore;

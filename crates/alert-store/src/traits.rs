@@ -227,6 +227,16 @@ pub trait CoordinationStore: Send + Sync + 'static {
         n: u32,
         now: i64,
     ) -> StoreResult<Result<(), i64>>;
+    /// [`take_budget`](Self::take_budget) for every instance of a claim round at once: each
+    /// takes all its `n` sends, or when several do not fit one, for a digest
+    /// ([`take_all_or_one`](crate::take_all_or_one)): `Ok(k)`, `k` sends taken, or `Err(t)` as
+    /// `take_budget` answers. One read for the unlimited instances and one transaction for the
+    /// others, whatever their number; an unknown instance fails the call (`BadReference`).
+    async fn take_budgets(
+        &self,
+        asks: &[crate::BudgetAsk],
+        now: i64,
+    ) -> StoreResult<Vec<Result<u32, i64>>>;
     /// A channel said "too fast": no budget for `instance_id` before `until` (ms), for every
     /// replica. An earlier block still in force is kept when it ends later.
     async fn block_instance(&self, instance_id: i64, until: i64) -> StoreResult<()>;

@@ -1,10 +1,13 @@
 //! [`CoordinationStore`]: leases, send budgets and channel pauses, shared by every replica.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
+use serde_json::json;
 
 use super::super::{EngineStore, IS_SHARED};
 use crate::shared::{bad_reference_or, db, from_json, to_json};
-use crate::{window_take, CoordinationStore, StoreResult};
+use crate::{take_all_or_one, window_take, BudgetAsk, CoordinationStore, StoreResult};
 
 #[async_trait]
 impl CoordinationStore for EngineStore {
@@ -108,6 +111,108 @@ impl CoordinationStore for EngineStore {
             tx.commit().await.map_err(db(WHAT))?;
         }
         Ok(taken)
+    }
+
+    async fn take_budgets(
+        &self,
+        asks: &[BudgetAsk],
+        now: i64,
+    ) -> StoreResult<Vec<Result<u32, i64>>> {
+        const WHAT: &str = "taking send budgets";
+        let mut out: Vec<Result<u32, i64>> = asks.iter().map(|a| Ok(a.n.max(1))).collect();
+        let (unlimited, limited): (Vec<usize>, Vec<usize>) =
+            (0..asks.len()).partition(|&i| asks[i].rate_per_minute == 0);
+        if !unlimited.is_empty() {
+            // Unlimited: only a channel's pause applies; one read for all, no lock, no write.
+            let ids: Vec<i64> = unlimited.iter().map(|&i| asks[i].instance_id).collect();
+            let blocked: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(concat!(
+                "SELECT b.instance_id, b.blocked_until FROM ",
+                id_list!("$1"),
+                " AS t JOIN rate_budgets AS b ON b.instance_id = t.id"
+            ))
+            .bind(to_json(&ids)?)
+            .fetch_all(self.reader())
+            .await
+            .map_err(db(WHAT))?
+            .into_iter()
+            .collect();
+            for &i in &unlimited {
+                if let Some(&until) = blocked.get(&asks[i].instance_id).filter(|&&u| u > now) {
+                    out[i] = Err(until);
+                }
+            }
+        }
+        if limited.is_empty() {
+            return Ok(out);
+        }
+        let mut ids: Vec<i64> = limited.iter().map(|&i| asks[i].instance_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids = to_json(&ids)?;
+        let mut tx = self.write_tx(WHAT).await?;
+        sqlx::query(concat!(
+            "INSERT INTO rate_budgets (instance_id) SELECT t.id FROM ",
+            id_list!("$1"),
+            " AS t WHERE TRUE ORDER BY t.id ON CONFLICT DO NOTHING"
+        ))
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(bad_reference_or(
+            "instance_id",
+            || "an instance does not exist".to_owned(),
+            WHAT,
+        ))?;
+        // Row locks in instance order (PostgreSQL; SQLite's single writer): replicas taking
+        // from the same budgets wait for each other instead of deadlocking.
+        let mut budgets: HashMap<i64, (Vec<i64>, i64, bool)> =
+            sqlx::query_as::<_, (i64, String, i64)>(concat!(
+                "SELECT instance_id, sent, blocked_until FROM rate_budgets WHERE instance_id IN \
+                 (SELECT t.id FROM ",
+                id_list!("$1"),
+                " AS t) ORDER BY instance_id",
+                for_update!()
+            ))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(WHAT))?
+            .into_iter()
+            .map(|(id, sent, blocked)| {
+                Ok((id, (from_json("rate_budgets.sent", &sent)?, blocked, false)))
+            })
+            .collect::<StoreResult<_>>()?;
+        for &i in &limited {
+            let ask = asks[i];
+            let Some((sent, blocked_until, changed)) = budgets.get_mut(&ask.instance_id) else {
+                continue; // inserted above: not reached
+            };
+            out[i] = if *blocked_until > now {
+                Err(*blocked_until)
+            } else {
+                let taken = take_all_or_one(sent, ask.rate_per_minute, ask.n.max(1), now);
+                *changed |= taken.is_ok();
+                taken
+            };
+        }
+        let rows: Vec<_> = budgets
+            .iter()
+            .filter(|(_, (_, _, changed))| *changed)
+            .map(|(id, (sent, _, _))| Ok(json!({"instance_id": id, "sent": to_json(sent)?})))
+            .collect::<StoreResult<_>>()?;
+        if !rows.is_empty() {
+            sqlx::query(concat!(
+                "UPDATE rate_budgets SET sent = r.sent FROM ",
+                json_rows!("$1"; instance_id bigint, sent text),
+                " AS r WHERE rate_budgets.instance_id = r.instance_id"
+            ))
+            .bind(to_json(&rows)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(WHAT))?;
+        }
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(out)
     }
 
     async fn block_instance(&self, instance_id: i64, until: i64) -> StoreResult<()> {

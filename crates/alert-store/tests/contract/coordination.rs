@@ -160,3 +160,64 @@ pub(crate) async fn block_instance_refuses_budget_until_then(store: Arc<dyn Stor
     ));
     store.ping().await.unwrap();
 }
+
+pub(crate) async fn take_budgets_decides_a_claim_round_at_once(store: Arc<dyn Store>) {
+    let (a, b) = with_instances(&*store).await;
+    let c = store.create_instance(&instance("c"), 1).await.unwrap().id;
+    let t0 = 9_000_000;
+    let ask = |instance_id, rate_per_minute, n| BudgetAsk {
+        instance_id,
+        rate_per_minute,
+        n,
+    };
+    store.block_instance(c, t0 + 30_000).await.unwrap();
+    // a: 4 per minute, 2 free at once; b: unlimited; c: unlimited but paused by its channel.
+    let round = [ask(a, 4, 2), ask(b, 0, 500), ask(c, 0, 1)];
+    assert_eq!(
+        store.take_budgets(&round, t0).await.unwrap(),
+        vec![Ok(2), Ok(500), Err(t0 + 30_000)]
+    );
+    // The budget is spent: several waiting → one send (a digest) once the paced half allows.
+    assert_eq!(
+        store.take_budgets(&[ask(a, 4, 3)], t0 + 1).await.unwrap(),
+        vec![Err(t0 + 30_000)]
+    );
+    assert_eq!(
+        store
+            .take_budgets(&[ask(a, 4, 3), ask(b, 0, 1)], t0 + 30_000)
+            .await
+            .unwrap(),
+        vec![Ok(1), Ok(1)]
+    );
+    // The same window as take_budget sees: one send at a time, 30 s apart.
+    assert_eq!(
+        store.take_budget(a, 4, 1, t0 + 30_001).await.unwrap(),
+        Err(t0 + 60_000)
+    );
+    // A block applies to limited instances too.
+    store.block_instance(a, t0 + 90_000).await.unwrap();
+    assert_eq!(
+        store
+            .take_budgets(&[ask(a, 4, 1)], t0 + 60_000)
+            .await
+            .unwrap(),
+        vec![Err(t0 + 90_000)]
+    );
+    assert!(store.take_budgets(&[], t0).await.unwrap().is_empty());
+    // An unknown instance with a budget fails the round.
+    assert!(matches!(
+        store
+            .take_budgets(&[ask(b, 4, 1), ask(424_242, 4, 1)], t0)
+            .await
+            .unwrap_err(),
+        StoreError::BadReference {
+            field: "instance_id",
+            ..
+        }
+    ));
+    // ...and takes nothing from the others.
+    assert_eq!(
+        store.take_budgets(&[ask(b, 4, 2)], t0).await.unwrap(),
+        vec![Ok(2)]
+    );
+}

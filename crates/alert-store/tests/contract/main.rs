@@ -13,7 +13,7 @@ use alert_store::prelude::*;
 use alert_store::PgStore;
 use alert_store::SqliteStore;
 use alert_store::{
-    AmAlertKey, AmItem, AmMessagePlan, AmNotificationInput, AttemptRecord, BindingInput,
+    AmAlertKey, AmItem, AmMessagePlan, AmNotificationInput, AttemptRecord, BindingInput, BudgetAsk,
     DeliveryState, DigestInput, EventItem, EventTimes, GroupInput, HistoryFilter, InstanceInput,
     Store, StoreError, Target,
 };
@@ -245,6 +245,7 @@ contract_tests!(
     leases_are_taken_renewed_refused_taken_over_and_released,
     take_budget_is_a_sliding_minute,
     block_instance_refuses_budget_until_then,
+    take_budgets_decides_a_claim_round_at_once,
     clusters_and_watch_reports_commit_together,
     alertmanager_batches_dedup_in_order_and_isolate_a_bad_notification,
 );
