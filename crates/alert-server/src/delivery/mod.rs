@@ -300,6 +300,8 @@ impl Engine {
             by_instance[slot].1.push(row);
         }
         let now = now_ms();
+        // The instances that can send, with their rows; the others' rows fail or go back.
+        let mut sendable: Vec<(Arc<ReadyInstance>, Vec<ClaimedDelivery>)> = Vec::new();
         for (instance_id, rows) in by_instance {
             let ready = match s.channels.get(s.store.as_ref(), instance_id).await {
                 Ok(Some(r)) => r,
@@ -321,32 +323,34 @@ impl Engine {
                 fail_all(tx, &rows, now, e).await;
                 continue;
             }
-            let decision = if s.store.is_shared() {
-                // Replicas share the instance's budget through the database.
-                match pacing::decide_shared(
-                    s.store.as_ref(),
-                    instance_id,
-                    ready.rate_per_minute,
-                    rows.len(),
-                    now,
-                )
-                .await
-                {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(error = %e, instance = instance_id, "reading the send budget failed; will retry");
-                        release(s, &rows, now + 1_000).await;
-                        continue;
-                    }
+            sendable.push((ready, rows));
+        }
+        let decisions = if s.store.is_shared() {
+            // Replicas share the instances' budgets through the database: one call for the
+            // whole round, whatever the number of instances in it.
+            let round: Vec<(i64, Option<u32>, usize)> = sendable
+                .iter()
+                .map(|(ready, rows)| (ready.id, ready.rate_per_minute, rows.len()))
+                .collect();
+            match pacing::decide_shared(s.store.as_ref(), &round, now).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, instances = round.len(), "reading the send budgets failed; will retry");
+                    let rows: Vec<ClaimedDelivery> =
+                        sendable.into_iter().flat_map(|(_, rows)| rows).collect();
+                    release(s, &rows, now + 1_000).await;
+                    return;
                 }
-            } else {
-                s.pacer.lock().expect("not poisoned").decide(
-                    instance_id,
-                    ready.rate_per_minute,
-                    rows.len(),
-                    now,
-                )
-            };
+            }
+        } else {
+            let mut pacer = s.pacer.lock().expect("not poisoned");
+            sendable
+                .iter()
+                .map(|(ready, rows)| pacer.decide(ready.id, ready.rate_per_minute, rows.len(), now))
+                .collect()
+        };
+        for ((ready, rows), decision) in sendable.into_iter().zip(decisions) {
+            let instance_id = ready.id;
             match decision {
                 Decision::SendAll => {
                     let room = s.instance_room(instance_id).min(rows.len());

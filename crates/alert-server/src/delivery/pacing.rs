@@ -1,5 +1,5 @@
 //! Per-instance pacing: the instance's `rate_per_minute` budget (a sliding minute, see
-//! [`window_take`]) and the pause a channel imposed ("send too fast"), deciding per batch
+//! [`alert_store::window_take`]) and the pause a channel imposed ("send too fast"), deciding per batch
 //! whether to send, fold or wait.
 //!
 //! One process ([`Pacer`]) keeps the budgets in memory. Replicas sharing a database
@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use alert_store::{window_take, Store, StoreResult};
+use alert_store::{take_all_or_one, BudgetAsk, Store, StoreResult};
 
 /// What to do with the deliveries waiting for one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,20 +48,12 @@ fn asked(waiting: usize) -> u32 {
     u32::try_from(waiting).unwrap_or(u32::MAX).max(1)
 }
 
-/// The decision once taking all `n` sends gave `all`: send them all, wait, or `None` to try
-/// one send (a digest of them) next.
-fn after_all(n: u32, all: Result<(), i64>) -> Option<Decision> {
-    match all {
-        Ok(()) => Some(Decision::SendAll),
-        Err(_) if n > 1 => None,
-        Err(at) => Some(Decision::WaitUntil(at)),
-    }
-}
-
-/// The decision once taking the one send of a digest gave `one`.
-fn after_one(one: Result<(), i64>) -> Decision {
-    match one {
-        Ok(()) => Decision::Digest,
+/// The decision once `n` sends were asked of the budget ([`take_all_or_one`]): all of them
+/// taken, one taken (a digest of them), or none before a time.
+fn decision(n: u32, taken: Result<u32, i64>) -> Decision {
+    match taken {
+        Ok(k) if k >= n => Decision::SendAll,
+        Ok(_) => Decision::Digest,
         Err(at) => Decision::WaitUntil(at),
     }
 }
@@ -81,10 +73,11 @@ impl Pacer {
         if now < lane.blocked_until {
             return Decision::WaitUntil(lane.blocked_until);
         }
-        let rate = rate.unwrap_or(0);
         let n = asked(waiting);
-        after_all(n, window_take(&mut lane.sent, rate, n, now))
-            .unwrap_or_else(|| after_one(window_take(&mut lane.sent, rate, 1, now)))
+        decision(
+            n,
+            take_all_or_one(&mut lane.sent, rate.unwrap_or(0), n, now),
+        )
     }
 
     /// The channel said "too fast": pause the instance until `until` (ms).
@@ -99,22 +92,32 @@ impl Pacer {
     }
 }
 
-/// [`Pacer::decide`] on the budget kept in `store`, shared by every replica on it.
+/// [`Pacer::decide`] for every `(instance, rate, waiting)` of a claim round, on the budgets
+/// kept in `store` and shared by every replica on it: one call for the whole round
+/// ([`take_budgets`](alert_store::CoordinationStore::take_budgets)).
 pub async fn decide_shared(
     store: &dyn Store,
-    instance: i64,
-    rate: Option<u32>,
-    waiting: usize,
+    round: &[(i64, Option<u32>, usize)],
     now: i64,
-) -> StoreResult<Decision> {
-    let rate = rate.unwrap_or(0);
-    let n = asked(waiting);
-    Ok(
-        match after_all(n, store.take_budget(instance, rate, n, now).await?) {
-            Some(decision) => decision,
-            None => after_one(store.take_budget(instance, rate, 1, now).await?),
-        },
-    )
+) -> StoreResult<Vec<Decision>> {
+    if round.is_empty() {
+        return Ok(Vec::new());
+    }
+    let asks: Vec<BudgetAsk> = round
+        .iter()
+        .map(|&(instance_id, rate, waiting)| BudgetAsk {
+            instance_id,
+            rate_per_minute: rate.unwrap_or(0),
+            n: asked(waiting),
+        })
+        .collect();
+    Ok(store
+        .take_budgets(&asks, now)
+        .await?
+        .into_iter()
+        .zip(&asks)
+        .map(|(taken, ask)| decision(ask.n, taken))
+        .collect())
 }
 
 #[cfg(test)]
@@ -155,14 +158,13 @@ mod tests {
     #[test]
     fn all_then_one_then_wait() {
         assert_eq!(asked(0), 1);
-        assert_eq!(after_all(3, Ok(())), Some(Decision::SendAll));
+        assert_eq!(decision(3, Ok(3)), Decision::SendAll);
         assert_eq!(
-            after_all(3, Err(5)),
-            None,
-            "several refused: try one for a digest"
+            decision(3, Ok(1)),
+            Decision::Digest,
+            "one of several: a digest"
         );
-        assert_eq!(after_all(1, Err(5)), Some(Decision::WaitUntil(5)));
-        assert_eq!(after_one(Ok(())), Decision::Digest);
-        assert_eq!(after_one(Err(7)), Decision::WaitUntil(7));
+        assert_eq!(decision(1, Ok(1)), Decision::SendAll);
+        assert_eq!(decision(3, Err(5)), Decision::WaitUntil(5));
     }
 }
