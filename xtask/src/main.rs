@@ -7,6 +7,8 @@
 //!   `docs/BENCHMARKS.md`); `cargo xtask load --help` lists its options.
 //! - `am-bench`: a real Alertmanager through alert-server vs. its own webhook (see
 //!   `xtask/src/am_bench/` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
+//! - `vs-alertmanager`: the same distinct alerts through Alertmanager and through alert-server
+//!   to one sink, both rates and their ratio (`xtask/src/am_bench/vs.rs`).
 //! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
 //! - `watch-bench`: cost and detection latency of watching many mock Flink clusters (see
 //!   `xtask/src/watch_bench/` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
@@ -31,10 +33,11 @@ fn main() -> Result<()> {
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
         Some("load") => load::run(&args[1..]),
         Some("am-bench") => am_bench::run(&args[1..]),
+        Some("vs-alertmanager") => am_bench::vs::run(&args[1..]),
         Some("e2e-flink") => e2e_flink::run(&args[1..]),
         Some("watch-bench") => watch_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | e2e-flink [--keep-flink] [--shared DIR]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | vs-alertmanager [--help] | e2e-flink [--keep-flink] [--shared DIR]");
             std::process::exit(2);
         }
     }

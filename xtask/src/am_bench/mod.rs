@@ -29,6 +29,7 @@ mod child;
 mod mock;
 mod phases;
 mod report;
+pub mod vs;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -59,19 +60,8 @@ const IDLE_SAMPLE: Duration = Duration::from_secs(3);
 /// Runs `cargo xtask am-bench`; `args` are the words after `am-bench`.
 pub fn run(args: &[String]) -> Result<()> {
     // The load generator shares the 2 cores with both servers: run it optimized.
-    if cfg!(debug_assertions) && std::env::var_os("XTASK_AM_BENCH_DEBUG").is_none() {
-        eprintln!("am-bench: running as a release build (XTASK_AM_BENCH_DEBUG=1 skips this)");
-        let mut cargo_args = vec![
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "xtask",
-            "--",
-            "am-bench",
-        ];
-        cargo_args.extend(args.iter().map(String::as_str));
-        return crate::cargo(&cargo_args);
+    if let Some(rerun) = rerun_as_release("am-bench", args) {
+        return rerun;
     }
     let args =
         Args::parse_from(std::iter::once("cargo xtask am-bench".to_owned()).chain(args.to_vec()));
@@ -91,24 +81,8 @@ pub fn run(args: &[String]) -> Result<()> {
             "am-bench: Alertmanager on CPU {ALERTMANAGER_CPU}, everything else on CPU {OTHERS_CPU}"
         );
     }
-    let server_bin = match &args.server_bin {
-        Some(path) => path.clone(),
-        None => {
-            crate::cargo(&["build", "--release", "-p", "alert-server"])?;
-            target_dir().join("release").join("alert-server")
-        }
-    };
-    ensure!(
-        server_bin.is_file(),
-        "server binary {} not found",
-        server_bin.display()
-    );
-    let server_bin = std::fs::canonicalize(&server_bin)?;
-    let am_bin = args
-        .alertmanager_bin
-        .clone()
-        .or_else(|| std::env::var_os("ALERTMANAGER_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("prometheus-alertmanager"));
+    let server_bin = server_binary(args.server_bin.as_deref())?;
+    let am_bin = alertmanager_binary(args.alertmanager_bin.as_deref());
 
     let dir = std::env::temp_dir().join(format!("flink-alert-am-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -119,6 +93,67 @@ pub fn run(args: &[String]) -> Result<()> {
         std::fs::remove_dir_all(&dir).ok();
     }
     result
+}
+
+/// In a debug build, runs `cargo xtask <name> <args>` again as a release build (the load
+/// generator shares the cores with the servers) and returns its result; `None` in a release
+/// build, or with `XTASK_AM_BENCH_DEBUG` set.
+fn rerun_as_release(name: &str, args: &[String]) -> Option<Result<()>> {
+    if !cfg!(debug_assertions) || std::env::var_os("XTASK_AM_BENCH_DEBUG").is_some() {
+        return None;
+    }
+    eprintln!("{name}: running as a release build (XTASK_AM_BENCH_DEBUG=1 skips this)");
+    let mut cargo_args = vec!["run", "--release", "--quiet", "-p", "xtask", "--", name];
+    cargo_args.extend(args.iter().map(String::as_str));
+    Some(crate::cargo(&cargo_args))
+}
+
+/// The alert-server binary to run: `given`, else a fresh release build.
+fn server_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let server_bin = match given {
+        Some(path) => path.to_path_buf(),
+        None => {
+            crate::cargo(&["build", "--release", "-p", "alert-server"])?;
+            target_dir().join("release").join("alert-server")
+        }
+    };
+    ensure!(
+        server_bin.is_file(),
+        "server binary {} not found",
+        server_bin.display()
+    );
+    Ok(std::fs::canonicalize(&server_bin)?)
+}
+
+/// The Alertmanager binary: `given`, else `$ALERTMANAGER_BIN`, else Debian's
+/// `prometheus-alertmanager` on the `PATH`.
+fn alertmanager_binary(given: Option<&Path>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("ALERTMANAGER_BIN").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("prometheus-alertmanager"))
+}
+
+/// Starts `server_bin` on a free loopback port with a fresh SQLite database in `dir` and
+/// `FLINK_ALERT_LOG=warn` (no other `FLINK_ALERT_*` setting of this environment); returns it
+/// with its base URL.
+fn start_server(server_bin: &Path, dir: &Path) -> Result<(Proc, String)> {
+    let port = free_port()?;
+    let mut command = Command::new(server_bin);
+    command
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.join("bench.db").display()))
+        .current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("FLINK_ALERT_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("FLINK_ALERT_LOG", "warn");
+    let server = Proc::spawn("alert-server", command, &dir.join("server.log"))?;
+    Ok((server, format!("http://127.0.0.1:{port}")))
 }
 
 fn target_dir() -> PathBuf {
@@ -145,22 +180,7 @@ fn free_port() -> Result<u16> {
 
 fn run_in(args: &Args, server_bin: &Path, am_bin: &Path, dir: &Path) -> Result<()> {
     let mocks = Mocks::start()?;
-    let port = free_port()?;
-    let mut command = Command::new(server_bin);
-    command
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.join("bench.db").display()))
-        .current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("FLINK_ALERT_") {
-            command.env_remove(key);
-        }
-    }
-    command.env("FLINK_ALERT_LOG", "warn");
-    let mut server = Proc::spawn("alert-server", command, &dir.join("server.log"))?;
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = start_server(server_bin, dir)?;
     eprintln!(
         "alert-server pid {} on {base}, mocks on {}, files in {}",
         server.pid,
