@@ -225,3 +225,25 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_and_silent_connections_at_once() {
+    let mut server = TestServer::start_with(|c| c.http.header_read_timeout_ms = 60_000).await;
+    let mut silent = connect(&server).await;
+    let mut kept = connect(&server).await;
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    tokio::time::sleep(SETTLE).await;
+
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, server.stop())
+        .await
+        .expect("shutdown does not wait for idle connections");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(read_until_closed(&mut silent).await.is_empty());
+    read_until_closed(&mut kept).await;
+}
