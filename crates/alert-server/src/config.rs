@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub delivery: DeliveryConfig,
     /// Flink watchers (`FLINK_ALERT_WATCH__<FIELD>`).
     pub watch: WatchConfig,
+    /// HTTP server limits (`FLINK_ALERT_HTTP__<FIELD>`).
+    pub http: HttpConfig,
     /// This process's name among replicas (`FLINK_ALERT_REPLICA_ID`): it holds delivery
     /// claims and watcher leases. Default: `<hostname>-<pid>`. Must differ between replicas.
     pub replica_id: Option<String>,
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             delivery: DeliveryConfig::default(),
             watch: WatchConfig::default(),
+            http: HttpConfig::default(),
             replica_id: None,
         }
     }
@@ -69,6 +72,65 @@ impl Default for WatchConfig {
         Self { lease_ms: 15_000 }
     }
 }
+
+/// What one client may hold of the HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body; a larger one is answered `413 payload_too_large`. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// A request over `max_body_bytes` that announces a `Content-Length` of at most this is read
+    /// to its end and thrown away before the 413 goes out, so that a client still sending can
+    /// read the answer; a larger one is answered at once and its connection closed. Default
+    /// 8 MiB.
+    pub max_discard_bytes: u64,
+    /// A connection that has not sent a whole request head (or, kept alive, the next one)
+    /// within this is closed. Default 10 000 ms.
+    pub header_read_timeout_ms: u64,
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    /// Default 1024.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_discard_bytes: 8 * 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            max_connections: 1024,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// `header_read_timeout_ms` as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError(
+                "http.max_body_bytes: must be at least 1".into(),
+            ));
+        }
+        if self.header_read_timeout_ms == 0 {
+            return Err(ConfigError(
+                "http.header_read_timeout_ms: must be at least 1".into(),
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS {
+            return Err(ConfigError(format!(
+                "http.max_connections: must be between 1 and {MAX_CONNECTIONS}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The most `http.max_connections` may be.
+const MAX_CONNECTIONS: usize = 1 << 20;
 
 /// How the outbox is worked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +260,7 @@ impl ServerConfig {
                 "watch: lease_ms must be at least 300 (it is renewed every third of it)".into(),
             ));
         }
+        self.http.validate()?;
         if self
             .replica_id
             .as_ref()
@@ -277,13 +340,31 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_are_checked_by_name() {
+        let mut c = ServerConfig::default();
+        c.http.max_connections = 0;
+        let text = c.validate().unwrap_err().to_string();
+        assert!(text.contains("http.max_connections"), "{text}");
+        c.http.max_connections = 8;
+        c.http.header_read_timeout_ms = 0;
+        let text = c.validate().unwrap_err().to_string();
+        assert!(text.contains("http.header_read_timeout_ms"), "{text}");
+        c.http.header_read_timeout_ms = 1;
+        c.http.max_body_bytes = 0;
+        let text = c.validate().unwrap_err().to_string();
+        assert!(text.contains("http.max_body_bytes"), "{text}");
+        c.http.max_body_bytes = 1;
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn file_then_flags_override_defaults() {
         let dir = std::env::temp_dir().join(format!("fa-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
         std::fs::write(
             &path,
-            "database_url = \"sqlite://x.db\"\n[delivery]\nlease_secs = 7\n",
+            "database_url = \"sqlite://x.db\"\n[delivery]\nlease_secs = 7\n[http]\nmax_connections = 5\n",
         )
         .unwrap();
         let flags = FlagOverrides {
@@ -293,6 +374,8 @@ mod tests {
         let c = ServerConfig::load(Some(&path), &flags).unwrap();
         assert_eq!(c.database_url, "sqlite://x.db");
         assert_eq!(c.delivery.lease_secs, 7);
+        assert_eq!(c.http.max_connections, 5);
+        assert_eq!(c.http.max_body_bytes, HttpConfig::default().max_body_bytes);
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.log_format, LogFormat::Text);
         std::fs::write(&path, "log_format = \"json\"\n").unwrap();

@@ -7,7 +7,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
-use crate::config::ServerConfig;
+use crate::config::{HttpConfig, ServerConfig};
 use crate::delivery::channels::ChannelCache;
 use crate::delivery::Engine;
 use crate::metrics::Metrics;
@@ -154,14 +154,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         addr: config.listen,
         source,
     })?;
-    let mut stop = shutdown_rx;
+    let app = router(state, &config.http);
+    let limits = config.http.clone();
     let http = tokio::spawn(async move {
-        let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
+        crate::http_server::serve(listener, app, &limits, shutdown_rx).await;
     });
     tracing::info!(%local_addr, database = %redact_db_url(&config.database_url), auth = config.token.is_some(), %replica, "alert-server listening");
     Ok(RunningServer {
@@ -174,16 +170,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
 }
 
 /// The whole HTTP surface: the API ([`api::routes`]) and the web console
-/// ([`crate::console::routes`]), under one request-body limit (1 MiB), request timing by route
+/// ([`crate::console::routes`]), under one request-body limit (`http.max_body_bytes`,
+/// [`crate::http_server::limit_body`]), request timing by route
 /// ([`crate::metrics::track_http`]) and request tracing.
-pub fn router(state: AppState) -> axum::Router {
+pub fn router(state: AppState, limits: &HttpConfig) -> axum::Router {
     api::routes(state.clone())
         .merge(crate::console::routes(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.metrics),
             crate::metrics::track_http,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(limits.clone()),
+            crate::http_server::limit_body,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -47,12 +47,25 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 "send a JSON body with `Content-Type: application/json`",
             ));
         }
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0);
         Bytes::from_request(req, state)
             .await
             .map(JsonBytes)
-            .map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))
+            .map_err(|e| match e.status() {
+                // A body without a `Content-Length` that ran past `http.max_body_bytes` (the
+                // limit `serve::router` gives axum); announced ones are refused before the handler.
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::payload_too_large(limit.unwrap_or_default())
+                }
+                _ => ApiError::bad_request("unreadable_body", e.body_text()),
+            })
     }
 }
+
+/// The request body limit (`http.max_body_bytes`), put in the request's extensions by the server
+/// ([`crate::http_server::limit_body`]) for the 413's message.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// Parses JSON, naming the field that is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

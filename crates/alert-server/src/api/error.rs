@@ -18,7 +18,7 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine code: `invalid`, `invalid_body`, `malformed_json`, `not_found`, `name_taken`,
-    /// `in_use`, `unauthorized`, `unsupported_media_type`, `internal`.
+    /// `in_use`, `unauthorized`, `unsupported_media_type`, `payload_too_large`, `internal`.
     pub code: String,
     /// What is wrong and what to do.
     pub message: String,
@@ -92,6 +92,17 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong API token: send `Authorization: Bearer <token>`",
+        )
+    }
+
+    /// 413: the request body is over `http.max_body_bytes` (`limit`).
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "request body over the limit of {limit} bytes (setting `http.max_body_bytes`); send less per request"
+            ),
         )
     }
 
