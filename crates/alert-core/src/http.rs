@@ -2,6 +2,8 @@
 //! timeout and the instance's proxy, and the common classification of answers
 //! (protocols.md, "Common rules for every channel").
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -11,13 +13,37 @@ use crate::{classify_http_status, ChannelError, ParamError, Secret};
 /// Default request timeout (protocols.md: a timeout is mandatory, 10 s by default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the instance's own client: request timeout, optional HTTP(S) proxy with credentials.
+/// The client for an instance's timeout and proxy: request timeout, optional HTTP(S) proxy with
+/// credentials.
+///
+/// Instances with the same timeout and proxy share one client, so they share its connection
+/// pool (keep-alive connections to a channel's host serve every instance that sends there) and
+/// its TLS configuration, which is costly to build (the root certificates are parsed for each
+/// one): a server with a thousand robots builds one client, not a thousand.
 ///
 /// A bad proxy URL is reported against the `proxy` parameter, without echoing its password.
 pub fn build_client(
     timeout: Duration,
     proxy: Option<&Secret>,
 ) -> Result<reqwest::Client, ParamError> {
+    type Clients = Mutex<HashMap<(Duration, Option<String>), reqwest::Client>>;
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
+    let key = (timeout, proxy.map(|p| p.expose().to_owned()));
+    let clients = CLIENTS.get_or_init(Clients::default);
+    if let Some(client) = clients.lock().expect("not poisoned").get(&key) {
+        return Ok(client.clone());
+    }
+    let client = new_client(timeout, proxy)?;
+    Ok(clients
+        .lock()
+        .expect("not poisoned")
+        .entry(key)
+        .or_insert(client)
+        .clone())
+}
+
+/// Builds a client (see [`build_client`]).
+fn new_client(timeout: Duration, proxy: Option<&Secret>) -> Result<reqwest::Client, ParamError> {
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -109,4 +135,72 @@ pub async fn send_json<T: DeserializeOwned>(
             "answer is not the channel's JSON ({e}); is the URL right? got: {excerpt}"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A keep-alive HTTP/1.1 server on loopback that answers `200 ok` to every request and
+    /// counts the connections it accepted.
+    async fn counting_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn instances_with_the_same_settings_share_one_connection_pool() {
+        let (url, accepted) = counting_server().await;
+        // A timeout no other test uses: the client cache is process-wide.
+        let timeout = Duration::from_millis(4_321);
+        let first = build_client(timeout, None).unwrap();
+        let second = build_client(timeout, None).unwrap();
+        for client in [&first, &second, &first] {
+            let answer = client.get(&url).send().await.unwrap();
+            assert_eq!(answer.text().await.unwrap(), "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "both clients reuse one kept-alive connection"
+        );
+        // Another timeout is another client, with its own pool.
+        let other = build_client(Duration::from_millis(4_322), None).unwrap();
+        other.get(&url).send().await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_bad_proxy_is_still_refused_on_its_parameter() {
+        let bad = Secret::new("ftp://user:hunter2@proxy.example:21".to_owned());
+        let err = build_client(DEFAULT_TIMEOUT, Some(&bad)).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(
+            text.contains("proxy") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
 }
