@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::super::EngineStore;
+use super::create::{insert_group, insert_instance};
 use super::members::{group_members, replace_members};
 use super::{
     binding_from_row, cluster_from_row, col, group_from_row, instance_from_row, INSTANCE_COLS,
@@ -19,24 +20,7 @@ use crate::{ConfigStore, StoreError, StoreResult};
 #[async_trait]
 impl ConfigStore for EngineStore {
     async fn create_instance(&self, input: &InstanceInput, now: i64) -> StoreResult<Instance> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO alert_instances \
-             (name, kind, enabled, params, rate_per_minute, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-        )
-        .bind(&input.name)
-        .bind(&input.kind)
-        .bind(input.enabled)
-        .bind(to_json(&input.params)?)
-        .bind(input.rate_per_minute.map(i64::from))
-        .bind(now)
-        .fetch_one(self.writer())
-        .await
-        .map_err(name_taken_or(
-            "instance",
-            &input.name,
-            "creating an instance",
-        ))?;
+        let id = insert_instance(self.writer(), input, now, "creating an instance").await?;
         Ok(Instance {
             id,
             input: input.clone(),
@@ -144,16 +128,7 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "creating a group";
         check_no_repeats(&input.instance_ids)?;
         let mut tx = self.write_tx(WHAT).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO alert_groups (name, enabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $3) RETURNING id",
-        )
-        .bind(&input.name)
-        .bind(input.enabled)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(name_taken_or("group", &input.name, WHAT))?;
+        let id = insert_group(&mut *tx, &input.name, input.enabled, now, WHAT).await?;
         replace_members(&mut tx, id, &input.instance_ids, WHAT).await?;
         tx.commit().await.map_err(db(WHAT))?;
         Ok(Group {

@@ -2,6 +2,7 @@
 //! the import's one transaction.
 
 use super::super::Conn;
+use super::create::{insert_group, insert_instance};
 use super::members::replace_members;
 use crate::model::{ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportedKind};
 use crate::shared::{bad_reference_or, check_no_repeats, db, name_taken_or, to_json};
@@ -16,39 +17,26 @@ pub(super) async fn instance_in(
     now: i64,
 ) -> StoreResult<i64> {
     let input = &step.input;
-    let params = to_json(&input.params)?;
-    let query = match step.target {
-        None => sqlx::query_scalar(
-            "INSERT INTO alert_instances \
-             (name, kind, enabled, params, rate_per_minute, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-        )
-        .bind(&input.name)
-        .bind(&input.kind)
-        .bind(input.enabled)
-        .bind(params)
-        .bind(input.rate_per_minute.map(i64::from))
-        .bind(now),
-        Some(target) => sqlx::query_scalar(
-            "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
-             updated_at = $5 WHERE id = $6 RETURNING id",
-        )
-        .bind(&input.name)
-        .bind(&input.kind)
-        .bind(input.enabled)
-        .bind(params)
-        .bind(now)
-        .bind(target),
+    let Some(target) = step.target else {
+        return insert_instance(&mut *conn, input, now, WHAT).await;
     };
-    let id: Option<i64> = query
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(name_taken_or("instance", &input.name, WHAT))?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
+         updated_at = $5 WHERE id = $6 RETURNING id",
+    )
+    .bind(&input.name)
+    .bind(&input.kind)
+    .bind(input.enabled)
+    .bind(to_json(&input.params)?)
+    .bind(now)
+    .bind(target)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(name_taken_or("instance", &input.name, WHAT))?;
     id.ok_or_else(|| StoreError::BadReference {
         field: "import",
         message: format!(
-            "instance {} (to update as `{}`) no longer exists",
-            step.target.unwrap_or_default(),
+            "instance {target} (to update as `{}`) no longer exists",
             input.name
         ),
     })
@@ -62,14 +50,8 @@ pub(super) async fn group_in(
     now: i64,
 ) -> StoreResult<i64> {
     check_no_repeats(members)?;
-    let query = match step.target {
-        None => sqlx::query_scalar(
-            "INSERT INTO alert_groups (name, enabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $3) RETURNING id",
-        )
-        .bind(&step.name)
-        .bind(step.enabled)
-        .bind(now),
+    let id = match step.target {
+        None => insert_group(&mut *conn, &step.name, step.enabled, now, WHAT).await?,
         Some(target) => sqlx::query_scalar(
             "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3 WHERE id = $4 \
              RETURNING id",
@@ -77,21 +59,17 @@ pub(super) async fn group_in(
         .bind(&step.name)
         .bind(step.enabled)
         .bind(now)
-        .bind(target),
-    };
-    let id: Option<i64> = query
+        .bind(target)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(name_taken_or("group", &step.name, WHAT))?;
-    let Some(id) = id else {
-        return Err(StoreError::BadReference {
+        .map_err(name_taken_or("group", &step.name, WHAT))?
+        .ok_or_else(|| StoreError::BadReference {
             field: "import",
             message: format!(
-                "group {} (to update as `{}`) no longer exists",
-                step.target.unwrap_or_default(),
+                "group {target} (to update as `{}`) no longer exists",
                 step.name
             ),
-        });
+        })?,
     };
     replace_members(conn, id, members, WHAT).await?;
     Ok(id)

@@ -57,6 +57,7 @@ mod alertmanager;
 mod config;
 mod coordination;
 mod copy;
+mod create;
 mod history;
 mod import;
 mod intake;
