@@ -37,6 +37,31 @@ pub enum Command {
     /// Copy every instance, group, binding, cluster and the history into a new, empty database
     /// (e.g. SQLite to PostgreSQL); stop the servers first (see docs/DEPLOY.md).
     Migrate(MigrateArgs),
+    /// Check or apply a provisioning file (instances, groups, bindings and clusters as code; see
+    /// docs/PROVISIONING.md) without a server.
+    Provision(ProvisionArgs),
+}
+
+/// `alert-server provision`
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["check", "apply"])))]
+pub struct ProvisionArgs {
+    /// Print what applying FILE would create, change and remove; write nothing (exit 2 on any
+    /// error in it).
+    #[arg(long)]
+    pub check: bool,
+    /// Apply FILE to the database (one transaction).
+    #[arg(long)]
+    pub apply: bool,
+    /// The provisioning file (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Our database URL [default: sqlite://./data/flink-alert.db; env FLINK_ALERT_DATABASE_URL].
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (for its database_url).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `alert-server migrate`
@@ -99,6 +124,10 @@ pub struct ServeArgs {
     /// FLINK_ALERT_LOG_FORMAT].
     #[arg(long, value_enum)]
     pub log_format: Option<crate::logging::LogFormat>,
+    /// Apply this provisioning file at start and on SIGHUP (docs/PROVISIONING.md) [env
+    /// FLINK_ALERT_PROVISION].
+    #[arg(long, value_name = "FILE")]
+    pub provision: Option<PathBuf>,
 }
 
 /// `alert-server plugins`

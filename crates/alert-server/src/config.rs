@@ -39,6 +39,9 @@ pub struct ServerConfig {
     /// This process's name among replicas (`FLINK_ALERT_REPLICA_ID`): it holds delivery
     /// claims and watcher leases. Default: `<hostname>-<pid>`. Must differ between replicas.
     pub replica_id: Option<String>,
+    /// A provisioning file (`FLINK_ALERT_PROVISION`, `--provision`) applied at start and on
+    /// SIGHUP (docs/PROVISIONING.md).
+    pub provision: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             watch: WatchConfig::default(),
             http: HttpConfig::default(),
             replica_id: None,
+            provision: None,
         }
     }
 }
@@ -197,6 +201,9 @@ pub struct FlagOverrides {
     /// `--log-format`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// `--provision`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provision: Option<std::path::PathBuf>,
 }
 
 /// A configuration that cannot be used: which key and why.

@@ -22,6 +22,7 @@ pub mod logging;
 pub mod metrics;
 pub mod migrate;
 pub mod plugins;
+pub mod provision;
 pub mod report;
 pub mod routing;
 pub mod rules;

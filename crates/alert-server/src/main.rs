@@ -58,6 +58,10 @@ fn main() -> ExitCode {
             ExitCode::from(exit::INVALID_INPUT),
         ),
         Command::Migrate(args) => run_report(migrate::run(&args), ExitCode::FAILURE),
+        Command::Provision(args) => run_report(
+            alert_server::provision::run(&args),
+            ExitCode::from(exit::INVALID_INPUT),
+        ),
     }
 }
 
@@ -66,6 +70,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         listen: args.listen,
         database_url: args.database_url.clone(),
         log_format: args.log_format,
+        provision: args.provision.clone(),
     };
     let config = match ServerConfig::load(args.config.as_deref(), &flags) {
         Ok(c) => c,

@@ -24,6 +24,9 @@ pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] StoreError),
+    /// The provisioning file could not be applied (each line: `FILE:LINE: field: why`).
+    #[error("provisioning: {}", .0.join("; "))]
+    Provision(Vec<String>),
     /// The address could not be bound.
     #[error("listen: cannot listen on {addr}: {source}")]
     Bind {
@@ -130,6 +133,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         replica.clone(),
         config.watch.lease_ms,
     ));
+    if let Some(path) = &config.provision {
+        let refresh = crate::provision::Refresh {
+            store: Arc::clone(&store),
+            routing: Arc::clone(&routing),
+            channels: Arc::clone(&channels),
+            watchers: Arc::clone(&watchers),
+        };
+        // Nothing runs yet: no cache or watcher to refresh.
+        crate::provision::apply_logged(store.as_ref(), path)
+            .await
+            .map_err(ServeError::Provision)?;
+        tokio::spawn(refresh.on_sighup(path.clone(), shutdown_rx.clone()));
+    }
     watchers.start_all().await?;
     let state = AppState {
         am_ingest: Arc::new(crate::api::alertmanager::am_ingest(Arc::clone(&store))),

@@ -13,8 +13,8 @@ use crate::model::{
     AmInserted, AmItem, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
     Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DigestInput,
     EventItem, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
-    ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput, RoutedEvent, StoredEvent,
-    Target,
+    ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput, ProvisionPlan,
+    RoutedEvent, StoredEvent, Target,
 };
 use crate::StoreResult;
 
@@ -78,6 +78,13 @@ pub trait ConfigStore: Send + Sync + 'static {
     /// instances, groups and bindings and records their sources. Any error (a name taken since
     /// the plan was made: `NameTaken`; a vanished target: `BadReference`) rolls everything back.
     async fn apply_import(&self, batch: &ImportBatch, now: i64) -> StoreResult<ImportOutcome>;
+    /// Applies a provisioning plan in one write transaction (deletes first, then clusters,
+    /// instances, groups and bindings), marking what it creates as provisioned. Updates and
+    /// deletes touch provisioned rows only: a row that is gone or no longer provisioned is a
+    /// `BadReference` (re-plan and retry); a name taken since the plan was made is `NameTaken`;
+    /// removing an instance that a group made through the API still holds is `InUse`. Any error
+    /// rolls everything back.
+    async fn apply_provision(&self, plan: &ProvisionPlan, now: i64) -> StoreResult<()>;
 }
 
 /// The outbox: job events and Alertmanager notifications come in with their deliveries, workers claim the due ones, record their attempts, fold them into digests or put them back.

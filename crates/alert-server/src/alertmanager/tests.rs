@@ -73,6 +73,7 @@ fn instance(id: i64) -> Instance {
         },
         created_at: 0,
         updated_at: 0,
+        provisioned: false,
     }
 }
 
@@ -86,6 +87,7 @@ fn group(id: i64, enabled: bool, members: Vec<i64>) -> Group {
         },
         created_at: 0,
         updated_at: 0,
+        provisioned: false,
     }
 }
 
@@ -107,6 +109,7 @@ fn am_binding(id: i64, group_id: i64, labels: &[(&str, &str)], per_alert: bool) 
             }),
         },
         created_at: 0,
+        provisioned: false,
     }
 }
 

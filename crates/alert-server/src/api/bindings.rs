@@ -70,6 +70,8 @@ pub struct BindingView {
     /// Alerting statuses.
     #[schema(value_type = Vec<String>)]
     pub statuses: Vec<JobStatus>,
+    /// From a provisioning file: read-only here (a delete answers `409 provisioned`).
+    pub provisioned: bool,
     /// Created (RFC 3339).
     pub created_at: String,
 }
@@ -89,6 +91,7 @@ impl BindingView {
             cluster: b.input.cluster.clone(),
             group_id: b.input.group_id,
             statuses: b.input.statuses.clone(),
+            provisioned: b.provisioned,
             created_at: rfc3339(b.created_at),
         }
     }
@@ -132,8 +135,28 @@ pub async fn create(
             "give `job` (a job binding) or `labels`/`receiver` (an Alertmanager binding)",
         ));
     };
-    validate_pattern(&job).map_err(|m| ApiError::invalid("job", m))?;
-    let statuses = body.statuses.unwrap_or_else(|| DEFAULT_STATUSES.to_vec());
+    let (job, cluster, statuses) = check_job_binding(&job, body.cluster, body.statuses)?;
+    let input = BindingInput {
+        job,
+        cluster,
+        group_id: body.group_id,
+        statuses,
+        alertmanager: None,
+    };
+    let created = state.store.create_binding(&input, now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(BindingView::of(&created))).into_response())
+}
+
+/// Checks a job binding's job pattern, cluster and statuses (also used for provisioning
+/// files): the trimmed job, the cluster (`None` for any), the statuses without repeats (the
+/// default five when absent).
+pub(crate) fn check_job_binding(
+    job: &str,
+    cluster: Option<String>,
+    statuses: Option<Vec<JobStatus>>,
+) -> Result<(String, Option<String>, Vec<JobStatus>), ApiError> {
+    validate_pattern(job).map_err(|m| ApiError::invalid("job", m))?;
+    let statuses = statuses.unwrap_or_else(|| DEFAULT_STATUSES.to_vec());
     if statuses.is_empty() {
         return Err(ApiError::invalid(
             "statuses",
@@ -146,19 +169,10 @@ pub async fn create(
             unique.push(s);
         }
     }
-    let cluster = body
-        .cluster
+    let cluster = cluster
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty());
-    let input = BindingInput {
-        job: job.trim().to_owned(),
-        cluster,
-        group_id: body.group_id,
-        statuses: unique,
-        alertmanager: None,
-    };
-    let created = state.store.create_binding(&input, now_ms()).await?;
-    Ok((StatusCode::CREATED, Json(BindingView::of(&created))).into_response())
+    Ok((job.trim().to_owned(), cluster, unique))
 }
 
 /// Checks and builds an Alertmanager binding.
@@ -222,11 +236,15 @@ pub async fn get(
 }
 
 /// `DELETE /api/v1/bindings/{id}` → 204
-#[utoipa::path(delete, path = "/api/v1/bindings/{id}", tag = "bindings", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/bindings/{id}", tag = "bindings", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    let all = state.store.list_bindings().await?;
+    if all.iter().any(|b| b.id == id && b.provisioned) {
+        return Err(ApiError::provisioned("binding", id));
+    }
     if state.store.delete_binding(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -50,6 +50,8 @@ pub struct ClusterView {
     pub enabled: bool,
     /// Poll interval, ms.
     pub poll_interval_ms: u64,
+    /// From a provisioning file: read-only here (writes answer `409 provisioned`).
+    pub provisioned: bool,
     /// Created (RFC 3339).
     pub created_at: String,
     /// Last updated (RFC 3339).
@@ -64,13 +66,15 @@ impl ClusterView {
             url: alert_core::text::redact_url(&c.input.url),
             enabled: c.input.enabled,
             poll_interval_ms: c.input.poll_interval_ms,
+            provisioned: c.provisioned,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
     }
 }
 
-fn validate(body: ClusterBody) -> Result<ClusterInput, ApiError> {
+/// Checks a body into what the store keeps (also used for provisioning files).
+pub(crate) fn validate(body: ClusterBody) -> Result<ClusterInput, ApiError> {
     let name = check_name(&body.name)?;
     let url = body.url.trim().trim_end_matches('/').to_owned();
     let parsed = url::Url::parse(&url)
@@ -150,6 +154,9 @@ pub async fn update(
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<ClusterBody>,
 ) -> Result<Json<ClusterView>, ApiError> {
+    if load(&state, id).await?.provisioned {
+        return Err(ApiError::provisioned("cluster", id));
+    }
     let input = validate(body)?;
     let updated = state
         .store
@@ -161,11 +168,14 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/clusters/{id}` → 204; its watcher stops.
-#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "clusters", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "clusters", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    if load(&state, id).await?.provisioned {
+        return Err(ApiError::provisioned("cluster", id));
+    }
     state.watchers.stop(id).await;
     if state.store.delete_cluster(id).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -18,7 +18,7 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine code: `invalid`, `invalid_body`, `malformed_json`, `not_found`, `name_taken`,
-    /// `in_use`, `unauthorized`, `unsupported_media_type`, `payload_too_large`, `internal`.
+    /// `in_use`, `provisioned`, `unauthorized`, `unsupported_media_type`, `payload_too_large`, `internal`.
     pub code: String,
     /// What is wrong and what to do.
     pub message: String,
@@ -83,6 +83,17 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not_found",
             format!("{what} {id} does not exist"),
+        )
+    }
+
+    /// 409: the object comes from a provisioning file; change the file instead.
+    pub fn provisioned(what: &str, id: i64) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "provisioned",
+            format!(
+                "{what} {id} is provisioned from a file: change the provisioning file and apply it                  (or send the server SIGHUP) instead"
+            ),
         )
     }
 

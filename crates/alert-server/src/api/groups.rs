@@ -42,6 +42,8 @@ pub struct GroupView {
     pub enabled: bool,
     /// Members, in order.
     pub instance_ids: Vec<i64>,
+    /// From a provisioning file: read-only here (writes answer `409 provisioned`).
+    pub provisioned: bool,
     /// Created (RFC 3339).
     pub created_at: String,
     /// Last updated (RFC 3339).
@@ -55,6 +57,7 @@ impl GroupView {
             name: g.input.name.clone(),
             enabled: g.input.enabled,
             instance_ids: g.input.instance_ids.clone(),
+            provisioned: g.provisioned,
             created_at: rfc3339(g.created_at),
             updated_at: rfc3339(g.updated_at),
         }
@@ -126,6 +129,7 @@ pub async fn update(
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<GroupBody>,
 ) -> Result<Json<GroupView>, ApiError> {
+    guard(&state, id).await?;
     let input = validate(body)?;
     let group = state
         .store
@@ -135,12 +139,22 @@ pub async fn update(
     Ok(Json(GroupView::of(&group)))
 }
 
+/// 404 for a missing group, 409 for a provisioned one.
+async fn guard(state: &AppState, id: i64) -> Result<(), ApiError> {
+    match state.store.get_group(id).await? {
+        None => Err(ApiError::not_found("group", id)),
+        Some(g) if g.provisioned => Err(ApiError::provisioned("group", id)),
+        Some(_) => Ok(()),
+    }
+}
+
 /// `DELETE /api/v1/groups/{id}` → 204 (its bindings go with it).
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    guard(&state, id).await?;
     if state.store.delete_group(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -57,6 +57,8 @@ pub struct InstanceView {
     pub params: Value,
     /// Messages per minute, 0 = unlimited.
     pub rate_per_minute: u32,
+    /// From a provisioning file: read-only here (writes answer `409 provisioned`).
+    pub provisioned: bool,
     /// Created (RFC 3339).
     pub created_at: String,
     /// Last updated (RFC 3339).
@@ -78,6 +80,7 @@ impl InstanceView {
             enabled: i.input.enabled,
             params,
             rate_per_minute: i.input.rate_per_minute.unwrap_or(0),
+            provisioned: i.provisioned,
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }
@@ -104,7 +107,10 @@ fn registry_error(e: &RegistryError) -> ApiError {
 }
 
 /// Validates a body into what the store keeps; `previous` supplies secrets sent as `******`.
-fn validate(body: InstanceBody, previous: Option<&Instance>) -> Result<InstanceInput, ApiError> {
+pub(crate) fn validate(
+    body: InstanceBody,
+    previous: Option<&Instance>,
+) -> Result<InstanceInput, ApiError> {
     let name = check_name(&body.name)?;
     let descriptor: &ChannelDescriptor = crate::registry()
         .get(&body.kind)
@@ -203,6 +209,9 @@ pub async fn update(
     JsonBody(body): JsonBody<InstanceBody>,
 ) -> Result<Json<InstanceView>, ApiError> {
     let previous = load(&state, id).await?;
+    if previous.provisioned {
+        return Err(ApiError::provisioned("instance", id));
+    }
     let input = validate(body, Some(&previous))?;
     let updated = state
         .store
@@ -219,6 +228,9 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    if load(&state, id).await?.provisioned {
+        return Err(ApiError::provisioned("instance", id));
+    }
     if !state.store.delete_instance(id).await? {
         return Err(ApiError::not_found("instance", id));
     }

@@ -29,6 +29,8 @@ pub struct Instance {
     pub input: InstanceInput,
     /// Created, ms.
     pub created_at: i64,
+    /// Declared in a provisioning file: only provisioning changes it (the API answers 409).
+    pub provisioned: bool,
     /// Last updated, ms.
     pub updated_at: i64,
 }
@@ -53,6 +55,8 @@ pub struct Group {
     pub input: GroupInput,
     /// Created, ms.
     pub created_at: i64,
+    /// Declared in a provisioning file: only provisioning changes it (the API answers 409).
+    pub provisioned: bool,
     /// Last updated, ms.
     pub updated_at: i64,
 }
@@ -81,6 +85,8 @@ pub struct Binding {
     pub input: BindingInput,
     /// Created, ms.
     pub created_at: i64,
+    /// Declared in a provisioning file: only provisioning changes it (the API answers 409).
+    pub provisioned: bool,
 }
 
 /// A Flink cluster as given by the API.
@@ -105,6 +111,8 @@ pub struct Cluster {
     pub input: ClusterInput,
     /// Created, ms.
     pub created_at: i64,
+    /// Declared in a provisioning file: only provisioning changes it (the API answers 409).
+    pub provisioned: bool,
     /// Last updated, ms.
     pub updated_at: i64,
 }

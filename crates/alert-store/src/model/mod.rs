@@ -7,6 +7,7 @@ mod alertmanager;
 mod config;
 mod import;
 mod outbox;
+mod provision;
 
 pub use alertmanager::{
     AmAlertKey, AmInserted, AmItem, AmMatch, AmMessagePlan, AmNotification, AmNotificationInput,
@@ -23,3 +24,4 @@ pub use outbox::{
     Attempt, AttemptRecord, ClaimedDelivery, Delivery, DeliveryState, DigestInput, EventItem,
     EventTimes, HistoryFilter, HistoryRow, InsertedEvent, RoutedEvent, StoredEvent, Target,
 };
+pub use provision::{Change, ProvisionBinding, ProvisionGroup, ProvisionPlan};

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::model::{
     Binding, BindingInput, Cluster, ClusterInput, Group, GroupInput, ImportBatch, ImportKey,
-    ImportOutcome, ImportRecord, ImportedKind, Instance, InstanceInput,
+    ImportOutcome, ImportRecord, ImportedKind, Instance, InstanceInput, ProvisionPlan,
 };
 use crate::shared::{
     bad_reference_or, check_no_repeats, corrupt, db, name_taken_or, resolve_ref, to_json,
@@ -26,6 +26,7 @@ impl ConfigStore for EngineStore {
             input: input.clone(),
             created_at: now,
             updated_at: now,
+            provisioned: false,
         })
     }
 
@@ -58,9 +59,9 @@ impl ConfigStore for EngineStore {
         input: &InstanceInput,
         now: i64,
     ) -> StoreResult<Option<Instance>> {
-        let created_at: Option<i64> = sqlx::query_scalar(
+        let row: Option<(i64, bool)> = sqlx::query_as(
             "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
-             rate_per_minute = $5, updated_at = $6 WHERE id = $7 RETURNING created_at",
+             rate_per_minute = $5, updated_at = $6 WHERE id = $7 RETURNING created_at, provisioned",
         )
         .bind(&input.name)
         .bind(&input.kind)
@@ -76,11 +77,12 @@ impl ConfigStore for EngineStore {
             &input.name,
             "updating an instance",
         ))?;
-        Ok(created_at.map(|created_at| Instance {
+        Ok(row.map(|(created_at, provisioned)| Instance {
             id,
             input: input.clone(),
             created_at,
             updated_at: now,
+            provisioned,
         }))
     }
 
@@ -136,6 +138,7 @@ impl ConfigStore for EngineStore {
             input: input.clone(),
             created_at: now,
             updated_at: now,
+            provisioned: false,
         })
     }
 
@@ -143,7 +146,7 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "listing groups";
         let mut tx = self.read_tx(WHAT).await?;
         let rows = sqlx::query(
-            "SELECT id, name, enabled, created_at, updated_at FROM alert_groups ORDER BY id",
+            "SELECT id, name, enabled, created_at, updated_at, provisioned FROM alert_groups ORDER BY id",
         )
         .fetch_all(&mut *tx)
         .await
@@ -179,7 +182,7 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "reading a group";
         let mut tx = self.read_tx(WHAT).await?;
         let Some(row) = sqlx::query(
-            "SELECT id, name, enabled, created_at, updated_at FROM alert_groups WHERE id = $1",
+            "SELECT id, name, enabled, created_at, updated_at, provisioned FROM alert_groups WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -202,9 +205,9 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "updating a group";
         check_no_repeats(&input.instance_ids)?;
         let mut tx = self.write_tx(WHAT).await?;
-        let created_at: Option<i64> = sqlx::query_scalar(
+        let row: Option<(i64, bool)> = sqlx::query_as(
             "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3 WHERE id = $4 \
-             RETURNING created_at",
+             RETURNING created_at, provisioned",
         )
         .bind(&input.name)
         .bind(input.enabled)
@@ -213,7 +216,7 @@ impl ConfigStore for EngineStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(name_taken_or("group", &input.name, WHAT))?;
-        let Some(created_at) = created_at else {
+        let Some((created_at, provisioned)) = row else {
             return Ok(None);
         };
         replace_members(&mut tx, id, &input.instance_ids, WHAT).await?;
@@ -223,6 +226,7 @@ impl ConfigStore for EngineStore {
             input: input.clone(),
             created_at,
             updated_at: now,
+            provisioned,
         }))
     }
 
@@ -263,13 +267,14 @@ impl ConfigStore for EngineStore {
             id,
             input: input.clone(),
             created_at: now,
+            provisioned: false,
         })
     }
 
     async fn list_bindings(&self) -> StoreResult<Vec<Binding>> {
         sqlx::query(
-            "SELECT id, job, cluster, group_id, statuses, created_at, labels, receiver, per_alert \
-             FROM bindings ORDER BY id",
+            "SELECT id, job, cluster, group_id, statuses, created_at, labels, receiver, per_alert, \
+             provisioned FROM bindings ORDER BY id",
         )
         .fetch_all(self.reader())
         .await
@@ -419,5 +424,33 @@ impl ConfigStore for EngineStore {
         }
         tx.commit().await.map_err(db(WHAT))?;
         Ok(outcome)
+    }
+
+    async fn apply_provision(&self, plan: &ProvisionPlan, now: i64) -> StoreResult<()> {
+        use super::provision::{binding, cluster, deletes, group, instance};
+        const WHAT: &str = "applying a provisioning file";
+        // Dropping the transaction on any `?` below rolls everything back.
+        let mut tx = self.write_tx(WHAT).await?;
+        deletes(
+            &mut tx,
+            &plan.bindings,
+            &plan.groups,
+            &plan.instances,
+            &plan.clusters,
+        )
+        .await?;
+        for change in &plan.clusters {
+            cluster(&mut tx, change, now).await?;
+        }
+        for change in &plan.instances {
+            instance(&mut tx, change, now).await?;
+        }
+        for change in &plan.groups {
+            group(&mut tx, change, now).await?;
+        }
+        for change in &plan.bindings {
+            binding(&mut tx, change, now).await?;
+        }
+        tx.commit().await.map_err(db(WHAT))
     }
 }

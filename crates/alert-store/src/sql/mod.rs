@@ -63,10 +63,11 @@ mod import;
 mod intake;
 mod members;
 mod outbox;
+mod provision;
 
 /// The columns of an instance.
 const INSTANCE_COLS: &str =
-    "id, name, kind, enabled, params, rate_per_minute, created_at, updated_at";
+    "id, name, kind, enabled, params, rate_per_minute, created_at, updated_at, provisioned";
 
 /// One column of a row.
 fn col<'r, T>(row: &'r DbRow, name: &str) -> StoreResult<T>
@@ -115,6 +116,7 @@ fn instance_from_row(row: &DbRow) -> StoreResult<Instance> {
                 .transpose()?,
         },
         created_at: col(row, "created_at")?,
+        provisioned: col(row, "provisioned")?,
         updated_at: col(row, "updated_at")?,
     })
 }
@@ -128,6 +130,7 @@ fn group_from_row(row: &DbRow, instance_ids: Vec<i64>) -> StoreResult<Group> {
             instance_ids,
         },
         created_at: col(row, "created_at")?,
+        provisioned: col(row, "provisioned")?,
         updated_at: col(row, "updated_at")?,
     })
 }
@@ -152,6 +155,7 @@ fn binding_from_row(row: &DbRow) -> StoreResult<Binding> {
             alertmanager,
         },
         created_at: col(row, "created_at")?,
+        provisioned: col(row, "provisioned")?,
     })
 }
 
@@ -166,6 +170,7 @@ fn cluster_from_row(row: &DbRow) -> StoreResult<Cluster> {
             poll_interval_ms: u64::try_from(interval).unwrap_or(0),
         },
         created_at: col(row, "created_at")?,
+        provisioned: col(row, "provisioned")?,
         updated_at: col(row, "updated_at")?,
     })
 }

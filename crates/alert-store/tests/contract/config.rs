@@ -246,3 +246,131 @@ pub(crate) async fn bindings_check_their_group_and_go_with_it(store: Arc<dyn Sto
     assert!(!store.delete_binding(other.id).await.unwrap());
     assert!(store.list_bindings().await.unwrap().is_empty());
 }
+
+pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on_error(
+    store: Arc<dyn Store>,
+) {
+    use alert_store::{Change, ClusterInput, ProvisionBinding, ProvisionGroup, ProvisionPlan};
+    let by_hand = store
+        .create_instance(&instance("by-hand"), 1)
+        .await
+        .unwrap();
+    let plan = ProvisionPlan {
+        instances: vec![Change::Create(instance("ops-robot"))],
+        groups: vec![Change::Create(ProvisionGroup {
+            name: "ops".into(),
+            enabled: true,
+            members: vec!["ops-robot".into(), "by-hand".into()],
+        })],
+        bindings: vec![Change::Create(ProvisionBinding {
+            job: "orders_*".into(),
+            cluster: Some("prod".into()),
+            group: "ops".into(),
+            statuses: vec![JobStatus::Failed],
+        })],
+        clusters: vec![Change::Create(ClusterInput {
+            name: "prod".into(),
+            url: "http://127.0.0.1:8081".into(),
+            enabled: true,
+            poll_interval_ms: 5000,
+        })],
+    };
+    store.apply_provision(&plan, 10).await.unwrap();
+    let instances = store.list_instances().await.unwrap();
+    let robot = instances
+        .iter()
+        .find(|i| i.input.name == "ops-robot")
+        .unwrap();
+    assert!(robot.provisioned);
+    assert!(
+        !instances
+            .iter()
+            .find(|i| i.id == by_hand.id)
+            .unwrap()
+            .provisioned
+    );
+    let groups = store.list_groups().await.unwrap();
+    assert!(groups[0].provisioned);
+    assert_eq!(groups[0].input.instance_ids, [robot.id, by_hand.id]);
+    let bindings = store.list_bindings().await.unwrap();
+    assert!(bindings[0].provisioned);
+    assert_eq!(bindings[0].input.group_id, groups[0].id);
+    assert_eq!(bindings[0].input.cluster.as_deref(), Some("prod"));
+    let clusters = store.list_clusters().await.unwrap();
+    assert!(clusters[0].provisioned);
+
+    // A row made through the API is never updated or deleted by a plan.
+    for bad in [
+        ProvisionPlan {
+            instances: vec![Change::Delete(by_hand.id)],
+            ..ProvisionPlan::default()
+        },
+        ProvisionPlan {
+            instances: vec![Change::Update {
+                id: by_hand.id,
+                to: instance("renamed"),
+            }],
+            ..ProvisionPlan::default()
+        },
+    ] {
+        let err = store.apply_provision(&bad, 11).await.unwrap_err();
+        assert!(matches!(err, StoreError::BadReference { .. }), "{err:?}");
+    }
+    assert_eq!(
+        store
+            .get_instance(by_hand.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .input
+            .name,
+        "by-hand"
+    );
+    // All or nothing: an update that lands, then a delete that fails (the group still holds
+    // the instance) rolls the update back.
+    let mut changed = instance("ops-robot");
+    changed.enabled = false;
+    let err = store
+        .apply_provision(
+            &ProvisionPlan {
+                instances: vec![
+                    Change::Update {
+                        id: robot.id,
+                        to: changed.clone(),
+                    },
+                    Change::Delete(robot.id),
+                ],
+                ..ProvisionPlan::default()
+            },
+            12,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InUse(_)), "{err:?}");
+    assert!(
+        store
+            .get_instance(robot.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .input
+            .enabled
+    );
+    // Removing the provisioned objects: children first, in one plan.
+    store
+        .apply_provision(
+            &ProvisionPlan {
+                instances: vec![Change::Delete(robot.id)],
+                groups: vec![Change::Delete(groups[0].id)],
+                bindings: vec![Change::Delete(bindings[0].id)],
+                clusters: vec![Change::Delete(clusters[0].id)],
+            },
+            13,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_instances().await.unwrap().len(), 1);
+    assert!(store.list_groups().await.unwrap().is_empty());
+    assert!(store.list_bindings().await.unwrap().is_empty());
+    assert!(store.list_clusters().await.unwrap().is_empty());
+}

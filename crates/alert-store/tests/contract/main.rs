@@ -230,6 +230,7 @@ macro_rules! contract_tests {
 
 contract_tests!(
     instances_crud_name_taken_and_params_round_trip,
+    provisioning_touches_provisioned_rows_only_and_rolls_back_on_error,
     groups_keep_member_order_and_check_references,
     bindings_check_their_group_and_go_with_it,
     insert_event_creates_deliveries_and_dedups_by_instant,

@@ -1,0 +1,6 @@
+-- flink-alert PostgreSQL schema, version 6 (SQLite's 0009): objects declared in a provisioning
+-- file are marked; the API refuses to change them, only a provisioning run updates or removes them.
+ALTER TABLE alert_instances ADD COLUMN provisioned BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE alert_groups ADD COLUMN provisioned BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE bindings ADD COLUMN provisioned BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE clusters ADD COLUMN provisioned BOOLEAN NOT NULL DEFAULT FALSE;
