@@ -412,3 +412,84 @@ fn api_error(line: usize, prefix: &str, e: ApiError) -> FileError {
         message: e.message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(PathBuf);
+
+    impl SecretSource for Fake {
+        fn env(&self, name: &str) -> Option<String> {
+            (name == "OPS_WEBHOOK")
+                .then(|| "https://oapi.dingtalk.com/robot/send?access_token=t0k3n".to_owned())
+        }
+        fn base(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_from_files_and_inline_ones_warn() {
+        let dir =
+            std::env::temp_dir().join(format!("flink-alert-provision-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret.txt"), "SECfromfile\n").unwrap();
+        let text = r#"
+[[instances]]
+name = "a"
+kind = "dingtalk"
+params = { webhook = { env = "OPS_WEBHOOK" }, secret = { file = "secret.txt" } }
+
+[[instances]]
+name = "b"
+kind = "dingtalk"
+params = { webhook = { env = "OPS_WEBHOOK" }, secret = "SECinline" }
+"#;
+        let desired = parse(text, &Fake(dir.clone())).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = &desired.instances[0];
+        assert_eq!(a.line, 2);
+        assert_eq!(
+            a.value.params["webhook"],
+            "https://oapi.dingtalk.com/robot/send?access_token=t0k3n"
+        );
+        assert_eq!(a.value.params["secret"], "SECfromfile");
+        assert_eq!(desired.instances[1].value.params["secret"], "SECinline");
+        assert_eq!(desired.warnings.len(), 1, "{:?}", desired.warnings);
+        assert!(desired.warnings[0].contains("line 10: instances[1].params.secret"));
+        assert!(!desired.warnings[0].contains("SECinline"));
+    }
+
+    #[test]
+    fn duplicates_and_unreadable_files_are_errors_on_their_lines() {
+        let text = r#"[[instances]]
+name = "a"
+kind = "dingtalk"
+params = { webhook = { env = "OPS_WEBHOOK" }, secret = { file = "nope.txt" } }
+
+[[clusters]]
+name = "prod"
+url = "http://127.0.0.1:8081"
+
+[[clusters]]
+name = "prod"
+url = "http://127.0.0.1:8082"
+"#;
+        let errors = parse(text, &Fake(PathBuf::from("/nonexistent"))).unwrap_err();
+        let shown: Vec<String> = errors
+            .iter()
+            .map(|e| e.display(Path::new("f.toml")))
+            .collect();
+        assert!(
+            shown[0].starts_with(
+                "f.toml:4: instances[0].params.secret: cannot read /nonexistent/nope.txt"
+            ),
+            "{shown:?}"
+        );
+        assert_eq!(
+            shown[1],
+            "f.toml:10: clusters[1].name: `prod` is declared twice"
+        );
+    }
+}
