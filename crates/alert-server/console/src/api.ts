@@ -116,6 +116,7 @@ export interface Instance {
   enabled: boolean;
   params: Record<string, unknown>;
   rate_per_minute: number;
+  provisioned?: boolean;
   created_at: string;
   updated_at: string;
 }
@@ -125,6 +126,7 @@ export interface Group {
   name: string;
   enabled: boolean;
   instance_ids: number[];
+  provisioned?: boolean;
 }
 
 export interface Binding {
@@ -136,6 +138,7 @@ export interface Binding {
   cluster?: string | null;
   group_id: number;
   statuses: string[];
+  provisioned?: boolean;
   created_at: string;
 }
 
@@ -145,6 +148,7 @@ export interface Cluster {
   url: string;
   enabled: boolean;
   poll_interval_ms: number;
+  provisioned?: boolean;
 }
 
 export interface HistoryEntry {

@@ -226,6 +226,18 @@ export function toggle(checked: boolean, label: string, onChange: (checked: bool
   return box;
 }
 
+/** The mark of an object from a provisioning file: shown instead of its edit and delete buttons
+ * (the API answers 409 to writes on it; docs/PROVISIONING.md). */
+export function provisionedMark(): HTMLElement {
+  return h('span', { class: 'chip provisioned', title: t('common.provisionedHint') }, t('common.provisioned'));
+}
+
+/** A switch that cannot be changed (a provisioned object's `enabled`). */
+export function readOnly(box: HTMLElement): HTMLElement {
+  (box as HTMLInputElement).disabled = true;
+  return box;
+}
+
 /** A "Show" button that reveals a password field's value while pressed. */
 export function revealButton(input: HTMLInputElement): HTMLButtonElement {
   const btn = h('button', { type: 'button', class: 'addon', 'aria-pressed': 'false' }, t('inst.show'));

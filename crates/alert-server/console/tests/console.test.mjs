@@ -452,6 +452,60 @@ describe('console with a Chinese browser', () => {
   });
 });
 
+describe('provisioned objects (serve --provision) are read-only in the console', () => {
+  let server, browser;
+  const file = `
+[[instances]]
+name = "ops-robot"
+kind = "webhook"
+params = { url = "http://127.0.0.1:9/hook" }
+
+[[groups]]
+name = "ops"
+instances = ["ops-robot"]
+
+[[bindings]]
+job = "orders_*"
+group = "ops"
+`;
+  before(async () => {
+    [server, browser] = await Promise.all([startServer({ provision: file }), launch()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('shows the mark instead of edit and delete, with a disabled switch; objects made here stay editable', async () => {
+    const made = await server.api('POST', 'instances', { name: 'by-hand', kind: 'webhook', params: { url: 'http://127.0.0.1:9/other' } });
+    assert.equal(made.status, 201);
+    const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(T);
+    const errors = watchErrors(page);
+    await page.goto(server.base + '/');
+    const provisioned = page.getByRole('row').filter({ hasText: 'ops-robot' });
+    await provisioned.getByText('Provisioned').waitFor();
+    assert.equal(await provisioned.getByRole('button', { name: 'Edit' }).count(), 0);
+    assert.equal(await provisioned.getByRole('button', { name: 'Delete' }).count(), 0);
+    assert.equal(await provisioned.getByRole('switch').isDisabled(), true);
+    const byHand = page.getByRole('row').filter({ hasText: 'by-hand' });
+    await byHand.getByRole('button', { name: 'Edit' }).waitFor();
+    assert.equal(await byHand.getByRole('switch').isDisabled(), false);
+    await shot(page, 'instances-provisioned-desktop');
+    await page.getByRole('link', { name: 'Alert groups' }).click();
+    const group = page.getByRole('row').filter({ hasText: 'ops' });
+    await group.getByText('Provisioned').waitFor();
+    assert.equal(await group.getByRole('button', { name: 'Edit' }).count(), 0);
+    await page.getByRole('link', { name: 'Bindings' }).click();
+    const binding = page.getByRole('row').filter({ hasText: 'orders_*' });
+    await binding.getByText('Provisioned').waitFor();
+    assert.equal(await binding.getByRole('button', { name: /Delete/ }).count(), 0);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
 describe('history paging and failing deliveries', () => {
   let server, browser;
   before(async () => {

@@ -7,7 +7,7 @@
 // Chromium: $CHROMIUM, else /usr/bin/chromium (Debian's `chromium` package).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,8 +88,9 @@ export async function startRobot({ secret = 'SECconsole-test', token = 'console'
   };
 }
 
-/** A real alert-server on a temp database; `token` protects its API. */
-export async function startServer({ token } = {}) {
+/** A real alert-server on a temp database; `token` protects its API; `provision` is the text of
+ * a provisioning file applied at start (`serve --provision`). */
+export async function startServer({ token, provision } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'flink-alert-console-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -101,11 +102,12 @@ export async function startServer({ token } = {}) {
     FLINK_ALERT_DELIVERY__SHUTDOWN_GRACE_SECS: '1',
   };
   if (token) env.FLINK_ALERT_TOKEN = token;
-  const { proc, out } = child(
-    bin('ALERT_SERVER_BIN', 'alert-server'),
-    ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite://${join(dir, 'alerts.db')}`],
-    env,
-  );
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite://${join(dir, 'alerts.db')}`];
+  if (provision) {
+    writeFileSync(join(dir, 'provision.toml'), provision);
+    args.push('--provision', join(dir, 'provision.toml'));
+  }
+  const { proc, out } = child(bin('ALERT_SERVER_BIN', 'alert-server'), args, env);
   proc.once('exit', (code) => {
     if (code) process.stderr.write(`alert-server exited with ${code}:\n${out.text}\n`);
   });

@@ -5,7 +5,7 @@ import { api, ApiError, DEFAULT_STATUSES, JOB_STATUSES, type Binding, type Clust
 import { clear, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { errorText, field, formError, notice, openDialog, pageHead, saveForm, showFormError, table } from '../ui';
+import { errorText, field, formError, notice, openDialog, pageHead, provisionedMark, saveForm, showFormError, table } from '../ui';
 
 export const bindingsPage: Page = async (main) => {
   const list = h('div', { 'aria-busy': 'true' }, t('common.loading'));
@@ -45,7 +45,8 @@ export const bindingsPage: Page = async (main) => {
         h(
           'div',
           { class: 'row-actions' },
-          h(
+          b.provisioned && provisionedMark(),
+          !b.provisioned && h(
             'button',
             {
               type: 'button',

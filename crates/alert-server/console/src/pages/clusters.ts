@@ -4,7 +4,7 @@ import { api, type Cluster } from '../api';
 import { clear, fmtTime, h } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { badge, errorText, field, formError, notice, openDialog, pageHead, saveForm, table, toggle } from '../ui';
+import { badge, errorText, field, formError, notice, openDialog, pageHead, provisionedMark, readOnly, saveForm, table, toggle } from '../ui';
 
 /** How often the jobs view refreshes. */
 export const JOBS_REFRESH_MS = 3000;
@@ -47,7 +47,7 @@ export const clustersPage: Page = async (main, ctx) => {
     const rows = clusters.map((c) => [
       h('span', { class: 'strong' }, c.name),
       h('code', { class: 'wrap' }, c.url),
-      toggle(c.enabled, t('common.enable', { name: c.name }), async (on, box) => {
+      (c.provisioned ? readOnly : (x: HTMLElement) => x)(toggle(c.enabled, t('common.enable', { name: c.name }), async (on, box) => {
         try {
           await api('PUT', `clusters/${c.id}`, { name: c.name, url: c.url, enabled: on, poll_interval_ms: c.poll_interval_ms });
           c.enabled = on;
@@ -57,14 +57,15 @@ export const clustersPage: Page = async (main, ctx) => {
           box.checked = !on;
           notice(errorText(e), 'error');
         }
-      }),
+      })),
       String(c.poll_interval_ms),
       h(
         'div',
         { class: 'row-actions' },
         h('button', { type: 'button', class: 'primary-soft', onclick: () => showJobs(c) }, t('cluster.show')),
-        h('button', { type: 'button', onclick: () => clusterForm(c, reload) }, t('common.edit')),
-        h(
+        c.provisioned && provisionedMark(),
+        !c.provisioned && h('button', { type: 'button', onclick: () => clusterForm(c, reload) }, t('common.edit')),
+        !c.provisioned && h(
           'button',
           {
             type: 'button',

@@ -4,7 +4,7 @@ import { api, type Group, type Instance } from '../api';
 import { clear, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { errorText, field, formError, notice, openDialog, pageHead, saveForm, table, toggle } from '../ui';
+import { errorText, field, formError, notice, openDialog, pageHead, provisionedMark, readOnly, saveForm, table, toggle } from '../ui';
 
 export const groupsPage: Page = async (main) => {
   const list = h('div', { 'aria-busy': 'true' }, t('common.loading'));
@@ -24,7 +24,7 @@ export const groupsPage: Page = async (main) => {
     }
     const rows = groups.map((g) => [
       h('span', { class: 'strong' }, g.name),
-      toggle(g.enabled, t('common.enable', { name: g.name }), async (on, box) => {
+      (g.provisioned ? readOnly : (x: HTMLElement) => x)(toggle(g.enabled, t('common.enable', { name: g.name }), async (on, box) => {
         try {
           await api('PUT', `groups/${g.id}`, { name: g.name, enabled: on, instance_ids: g.instance_ids });
           g.enabled = on;
@@ -33,7 +33,7 @@ export const groupsPage: Page = async (main) => {
           box.checked = !on;
           notice(errorText(e), 'error');
         }
-      }),
+      })),
       h(
         'ul',
         { class: 'chips' },
@@ -45,8 +45,9 @@ export const groupsPage: Page = async (main) => {
       h(
         'div',
         { class: 'row-actions' },
-        h('button', { type: 'button', onclick: () => groupForm(instances, g, reload) }, t('common.edit')),
-        h(
+        g.provisioned && provisionedMark(),
+        !g.provisioned && h('button', { type: 'button', onclick: () => groupForm(instances, g, reload) }, t('common.edit')),
+        !g.provisioned && h(
           'button',
           {
             type: 'button',

@@ -4,7 +4,7 @@ import { api, ApiError, MASK, raw, type HistoryEntry, type Instance, type ParamS
 import { clear, fmtTime, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
-import { badge, errorText, field, formError, notice, openDialog, pageHead, revealButton, saveForm, table, toggle } from '../ui';
+import { badge, errorText, field, formError, notice, openDialog, pageHead, provisionedMark, readOnly, revealButton, saveForm, table, toggle } from '../ui';
 
 let pluginCache: Plugin[] | null = null;
 
@@ -45,7 +45,7 @@ export const instancesPage: Page = async (main) => {
       return [
         h('span', { class: 'strong' }, inst.name),
         plugin ? `${plugin.name} (${inst.kind})` : inst.kind,
-        toggle(inst.enabled, t('common.enable', { name: inst.name }), async (on, box) => {
+        (inst.provisioned ? readOnly : (x: HTMLElement) => x)(toggle(inst.enabled, t('common.enable', { name: inst.name }), async (on, box) => {
           try {
             await api('PUT', `instances/${inst.id}`, { ...body(inst), enabled: on });
             inst.enabled = on;
@@ -54,14 +54,14 @@ export const instancesPage: Page = async (main) => {
             box.checked = !on;
             notice(errorText(e), 'error');
           }
-        }),
+        })),
         entry ? h('span', null, badge(entry.state), ' ', h('small', null, fmtTime(entry.sent_at ?? entry.created_at))) : h('span', { class: 'muted' }, t('state.never')),
         h(
           'div',
           { class: 'row-actions' },
-          h('button', { type: 'button', onclick: () => instanceForm(kinds, inst, reload) }, t('common.edit')),
+          inst.provisioned ? provisionedMark() : h('button', { type: 'button', onclick: () => instanceForm(kinds, inst, reload) }, t('common.edit')),
           testBtn,
-          h('button', { type: 'button', class: 'danger', onclick: () => remove(inst) }, t('common.delete')),
+          !inst.provisioned && h('button', { type: 'button', class: 'danger', onclick: () => remove(inst) }, t('common.delete')),
           result,
         ),
       ];
