@@ -61,10 +61,8 @@ impl DigestPayload {
             .max()
             .unwrap_or(Severity::Info);
         let title = format!("[Flink] {n} 个作业状态变化 / {n} job changes");
-        let header_text = format!("Flink 告警汇总 / alert digest: {n} job changes (sent as one message to respect the channel's rate limit)\n");
-        let header_md = format!("### Flink 告警汇总 / alert digest\n**{n} job changes** (sent as one message to respect the channel's rate limit)\n\n");
-        let text = listing(&header_text, &lines, max_bytes);
-        let markdown = listing(&header_md, &lines, max_bytes);
+        let text = listing(&header_text(n), &lines, max_bytes);
+        let markdown = listing(&header_md(n), &lines, max_bytes);
         Self {
             title,
             text,
@@ -72,6 +70,40 @@ impl DigestPayload {
             severity,
             lines,
         }
+    }
+
+    /// The digest of as many leading `groups` (the lines of one folded delivery each, in order)
+    /// as fit in `max_bytes` with the note that the rest stays queued: never a job change cut
+    /// from a message. Returns it and how many groups it takes: at least one (a first group
+    /// that alone is over the limit, which only a digest stored by an older version can be, is
+    /// cut as [`Self::new`] cuts).
+    pub fn fitting(groups: &[Vec<DigestLine>], max_bytes: Option<usize>) -> (Self, usize) {
+        let Some(limit) = max_bytes else {
+            return (Self::new(groups.concat(), None), groups.len());
+        };
+        let total: usize = groups.iter().map(Vec::len).sum();
+        // Bounds on the header and the queued note: their numbers never exceed `total`.
+        let fixed = header_md(total).len().max(header_text(total).len()) + queued_note(total).len();
+        let mut used = fixed;
+        let mut taken = 0;
+        for group in groups {
+            let size: usize = group.iter().map(|l| entry(l).len()).sum();
+            if taken > 0 && used + size > limit {
+                break;
+            }
+            used += size;
+            taken += 1;
+        }
+        let lines: Vec<DigestLine> = groups[..taken].concat();
+        let rest: usize = groups[taken..].iter().map(Vec::len).sum();
+        if rest == 0 || used > limit {
+            return (Self::new(lines, max_bytes), taken);
+        }
+        let mut digest = Self::new(lines, None);
+        let note = queued_note(rest);
+        digest.text.push_str(&format!("\n{note}"));
+        digest.markdown.push_str(&format!("\n\n{note}"));
+        (digest, taken)
     }
 
     /// The alert to send.
@@ -86,11 +118,30 @@ impl DigestPayload {
     }
 }
 
+fn header_text(n: usize) -> String {
+    format!("Flink 告警汇总 / alert digest: {n} job changes (sent as one message to respect the channel's rate limit)\n")
+}
+
+fn header_md(n: usize) -> String {
+    format!("### Flink 告警汇总 / alert digest\n**{n} job changes** (sent as one message to respect the channel's rate limit)\n\n")
+}
+
+fn entry(l: &DigestLine) -> String {
+    format!("- {}\n", l.line)
+}
+
+/// The last line of a digest that could not name everything waiting.
+fn queued_note(rest: usize) -> String {
+    format!(
+        "⏳ 另有 {rest} 条排队，在下一条汇总中列出 / {rest} more queued, named in the next digest"
+    )
+}
+
 fn listing(header: &str, lines: &[DigestLine], max_bytes: Option<usize>) -> String {
     let limit = max_bytes.unwrap_or(usize::MAX);
     let mut out = header.to_owned();
     for (i, l) in lines.iter().enumerate() {
-        let entry = format!("- {}\n", l.line);
+        let entry = entry(l);
         let rest = lines.len() - i;
         // Keep room for the "… and N more" line whenever something may still be cut.
         let tail = format!("… 另有 {rest} 条 / and {rest} more\n");
@@ -128,6 +179,38 @@ mod tests {
             "digest_markdown_3",
             DigestPayload::new(lines(3), None).markdown
         );
+    }
+
+    #[test]
+    fn fitting_takes_whole_deliveries_up_to_the_limit_and_says_how_many_wait() {
+        let groups: Vec<Vec<DigestLine>> = lines(1000).into_iter().map(|l| vec![l]).collect();
+        let (d, taken) = DigestPayload::fitting(&groups, Some(4000));
+        assert!(
+            d.text.len() <= 4000 && d.markdown.len() <= 4000,
+            "{}",
+            d.markdown.len()
+        );
+        assert!(taken > 20 && taken < 1000, "{taken}");
+        // Every line taken is named, in order; none is cut; the rest is announced.
+        for i in 0..taken {
+            assert!(d.markdown.contains(&format!("- job_{i}: ")), "job_{i}");
+        }
+        assert!(!d.markdown.contains(&format!("- job_{taken}: ")));
+        assert!(d.text.ends_with(&format!(
+            "{} more queued, named in the next digest",
+            1000 - taken
+        )));
+        assert!(d.title.contains(&format!("{taken} job changes")));
+        assert_eq!(d.lines.len(), taken);
+        // A delivery's lines are never split: two-line groups go whole.
+        let pairs: Vec<Vec<DigestLine>> =
+            lines(1000).chunks(2).map(<[DigestLine]>::to_vec).collect();
+        let (d, taken) = DigestPayload::fitting(&pairs, Some(4000));
+        assert_eq!(d.lines.len(), taken * 2);
+        // Everything fits: no note.
+        let (d, taken) = DigestPayload::fitting(&groups[..5], Some(4000));
+        assert_eq!(taken, 5);
+        assert!(!d.text.contains("queued"));
     }
 
     #[test]

@@ -391,7 +391,12 @@ impl Engine {
                     release(s, &rows, now + BUSY_INSTANCE_DELAY_MS).await;
                 }
                 Decision::Digest => match fold(s, &ready, &rows, now).await {
-                    Ok(digest) => {
+                    Ok((digest, rest)) => {
+                        if !rest.is_empty() {
+                            // Over the channel's size limit: they stay pending, by name in the
+                            // next digest the budget allows.
+                            release(s, &rest, now).await;
+                        }
                         s.metrics
                             .digests
                             .get_or_create(&crate::metrics::KindLabel {
@@ -444,31 +449,31 @@ async fn fail_all(tx: &mpsc::Sender<AttemptRecord>, rows: &[ClaimedDelivery], no
     }
 }
 
-/// Folds `rows` into one digest delivery (created claimed by this worker) and returns it.
-async fn fold(
+/// Folds the leading `rows` that fit in one message into one digest delivery (created claimed
+/// by this worker) and returns it with the rows that did not fit (still claimed: release them).
+async fn fold<'a>(
     s: &Shared,
     ready: &ReadyInstance,
-    rows: &[ClaimedDelivery],
+    rows: &'a [ClaimedDelivery],
     now: i64,
-) -> Result<ClaimedDelivery, String> {
-    let mut lines = Vec::new();
-    for row in rows {
-        match (&row.event, &row.delivery.payload) {
-            (Some(event), _) => lines.push(DigestLine::from_event(event)),
-            (None, Some(payload)) => {
-                if let Ok(earlier) = serde_json::from_value::<DigestPayload>(payload.clone()) {
-                    lines.extend(earlier.lines);
-                }
-            }
-            (None, None) => {}
-        }
-    }
+) -> Result<(ClaimedDelivery, &'a [ClaimedDelivery]), String> {
+    let groups: Vec<Vec<DigestLine>> = rows
+        .iter()
+        .map(|row| match (&row.event, &row.delivery.payload) {
+            (Some(event), _) => vec![DigestLine::from_event(event)],
+            (None, Some(payload)) => serde_json::from_value::<DigestPayload>(payload.clone())
+                .map(|earlier| earlier.lines)
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        })
+        .collect();
     let max_bytes = ready
         .channel
         .as_ref()
         .ok()
         .and_then(|c| c.max_message_bytes());
-    let payload = DigestPayload::new(lines, max_bytes);
+    let (payload, taken) = DigestPayload::fitting(&groups, max_bytes);
+    let (rows, rest) = rows.split_at(taken);
     let payload_json = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
     let deadline_at = rows
         .iter()
@@ -504,10 +509,13 @@ async fn fold(
     delivery.digest_id = None;
     delivery.payload = Some(payload_json);
     delivery.created_at = now;
-    Ok(ClaimedDelivery {
-        delivery,
-        event: None,
-    })
+    Ok((
+        ClaimedDelivery {
+            delivery,
+            event: None,
+        },
+        rest,
+    ))
 }
 
 async fn spawn_send(
