@@ -395,7 +395,7 @@ impl Engine {
                         if !rest.is_empty() {
                             // Over the channel's size limit: they stay pending, by name in the
                             // next digest the budget allows.
-                            release(s, &rest, now).await;
+                            release(s, rest, now).await;
                         }
                         s.metrics
                             .digests
