@@ -7,8 +7,10 @@
 //!   [`ChannelError`] ([`ErrorKind`]: Retry, Throttle, RefreshAuth, TooLong, Permanent);
 //! - [`ChannelDescriptor`] and [`registry()`]: plugins register themselves with
 //!   `inventory::submit!`, declaring a [`ParamSpec`] schema and a factory;
-//! - [`Renderer`] and [`template::PlaceholderTemplate`]: default and user templates;
-//! - [`AlertGroup::dispatch`]: one alert to every enabled instance, concurrently;
+//! - `Renderer` (feature `templates`) and [`template::PlaceholderTemplate`]: default and user
+//!   templates;
+//! - `AlertGroup::dispatch` (feature `dispatch`): one alert to every enabled instance,
+//!   concurrently;
 //! - [`Secret`]: a string that never prints.
 //!
 //! Core knows no channel and no web server.
@@ -17,9 +19,9 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `templates` | on | [`Renderer`] and [`TemplateSources`]: user templates in minijinja |
-//! | `dispatch` | on | [`AlertGroup::dispatch`] (tokio's runtime, to run one task per instance) |
-//! | `http` | off | the HTTP plumbing channel crates share ([`http`]: reqwest with rustls) |
+//! | `templates` | on | `Renderer` and `TemplateSources`: user templates in minijinja |
+//! | `dispatch` | on | `AlertGroup::dispatch` (tokio's runtime, to run one task per instance) |
+//! | `http` | off | `alert_core::http`: the HTTP plumbing channel crates share (reqwest, rustls) |
 //!
 //! A channel crate needs neither `templates` nor `dispatch`: it depends on
 //! `alert-core = { version = "0.1", default-features = false, features = ["http"] }`, and its

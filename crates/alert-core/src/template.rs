@@ -1,4 +1,4 @@
-//! Rendering a [`JobEvent`] into an [`Alert`], and Dinky's `{placeholder}` body templates.
+//! Rendering a [`JobEvent`] into a [`crate::Alert`], and Dinky's `{placeholder}` body templates.
 //!
 //! User templates use minijinja with strict undefined: a typo in a variable name is an error at
 //! configuration time, not an empty hole in a message sent at 3 a.m.
