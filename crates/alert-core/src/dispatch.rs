@@ -9,6 +9,7 @@ use crate::{Alert, Channel, ChannelError, SendResult};
 
 /// One configured channel in a group.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AlertInstance {
     /// The instance's unique name.
     pub name: String,
@@ -18,8 +19,27 @@ pub struct AlertInstance {
     pub channel: Arc<dyn Channel>,
 }
 
+impl AlertInstance {
+    /// An enabled instance.
+    pub fn new(name: impl Into<String>, channel: Arc<dyn Channel>) -> Self {
+        Self {
+            name: name.into(),
+            enabled: true,
+            channel,
+        }
+    }
+
+    /// Sets whether it receives anything.
+    #[must_use]
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+}
+
 /// A named set of alert instances; a job is bound to a group.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AlertGroup {
     /// The group's name.
     pub name: String,
@@ -29,6 +49,7 @@ pub struct AlertGroup {
 
 /// What happened at one instance.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct InstanceOutcome {
     /// The instance's name.
     pub instance: String,
@@ -60,6 +81,14 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl AlertGroup {
+    /// A group of `instances`.
+    pub fn new(name: impl Into<String>, instances: Vec<AlertInstance>) -> Self {
+        Self {
+            name: name.into(),
+            instances,
+        }
+    }
+
     /// Sends `alert` to every enabled instance at once, each bounded by `timeout`, and returns
     /// one outcome per enabled instance, in the group's order.
     ///

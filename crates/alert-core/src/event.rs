@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::JobStatus;
 
 /// How loud an alert is.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): channels map every level to a colour, an
+/// icon or a priority, and a new level must make each of them decide, at compile time. Adding
+/// one is a breaking change of alert-core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -52,6 +56,7 @@ impl fmt::Display for Severity {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct JobEvent {
     /// Flink's job id (32 hex characters).
     pub job_id: String,
@@ -82,6 +87,80 @@ pub struct JobEvent {
 }
 
 impl JobEvent {
+    /// An event with the four fields every event has; the optional ones start empty and are set
+    /// with the `with_*` methods (or by assigning the public fields).
+    ///
+    /// ```
+    /// use alert_core::{JobEvent, JobStatus};
+    /// let at = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00+08:00").unwrap();
+    /// let ev = JobEvent::new("a1b2", "orders", JobStatus::Failed, at)
+    ///     .with_cluster("prod")
+    ///     .with_previous_status(JobStatus::Running)
+    ///     .with_error("java.lang.ArithmeticException: / by zero");
+    /// assert_eq!(ev.cluster, "prod");
+    /// ```
+    pub fn new(
+        job_id: impl Into<String>,
+        job_name: impl Into<String>,
+        status: JobStatus,
+        occurred_at: DateTime<FixedOffset>,
+    ) -> Self {
+        Self {
+            job_id: job_id.into(),
+            job_name: job_name.into(),
+            cluster: String::new(),
+            status,
+            previous_status: None,
+            occurred_at,
+            duration_ms: None,
+            error: None,
+            url: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the cluster's name.
+    #[must_use]
+    pub fn with_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = cluster.into();
+        self
+    }
+
+    /// Sets the state the job was in before.
+    #[must_use]
+    pub fn with_previous_status(mut self, previous: JobStatus) -> Self {
+        self.previous_status = Some(previous);
+        self
+    }
+
+    /// Sets how long the job had run, in milliseconds.
+    #[must_use]
+    pub fn with_duration_ms(mut self, duration_ms: u64) -> Self {
+        self.duration_ms = Some(duration_ms);
+        self
+    }
+
+    /// Sets the root cause of a failure.
+    #[must_use]
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// Sets the link to the job in the Flink web UI.
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Adds one label.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
     /// The event's severity, derived from the new status.
     pub fn severity(&self) -> Severity {
         self.status.severity()
@@ -92,6 +171,7 @@ impl JobEvent {
 ///
 /// Channels pick `text` or `markdown` by their own `show_type`; both are always filled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Alert {
     /// Short title (markdown title in DingTalk, first line elsewhere).
     pub title: String,
@@ -106,6 +186,29 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// An alert from its rendered parts, with no event (see [`Alert::with_event`]).
+    pub fn new(
+        title: impl Into<String>,
+        text: impl Into<String>,
+        markdown: impl Into<String>,
+        severity: Severity,
+    ) -> Self {
+        Self {
+            title: title.into(),
+            text: text.into(),
+            markdown: markdown.into(),
+            severity,
+            event: None,
+        }
+    }
+
+    /// Attaches the job event the alert was rendered from.
+    #[must_use]
+    pub fn with_event(mut self, event: JobEvent) -> Self {
+        self.event = Some(event);
+        self
+    }
+
     /// An alert with the same body as plain text and markdown, and no event (ad-hoc and test sends).
     pub fn plain(title: impl Into<String>, body: impl Into<String>) -> Self {
         let body = body.into();

@@ -7,14 +7,33 @@
 //!   [`ChannelError`] ([`ErrorKind`]: Retry, Throttle, RefreshAuth, TooLong, Permanent);
 //! - [`ChannelDescriptor`] and [`registry()`]: plugins register themselves with
 //!   `inventory::submit!`, declaring a [`ParamSpec`] schema and a factory;
-//! - [`Renderer`] and [`template::PlaceholderTemplate`]: default and user templates;
-//! - [`AlertGroup::dispatch`]: one alert to every enabled instance, concurrently;
+//! - `Renderer` (feature `templates`) and [`template::PlaceholderTemplate`]: default and user
+//!   templates;
+//! - `AlertGroup::dispatch` (feature `dispatch`): one alert to every enabled instance,
+//!   concurrently;
 //! - [`Secret`]: a string that never prints.
 //!
-//! Core knows no channel and no web server. With the `http` feature it also offers the HTTP
-//! plumbing channel crates share ([`http`]).
+//! Core knows no channel and no web server.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `templates` | on | `Renderer` and `TemplateSources`: user templates in minijinja |
+//! | `dispatch` | on | `AlertGroup::dispatch` (tokio's runtime, to run one task per instance) |
+//! | `http` | off | `alert_core::http`: the HTTP plumbing channel crates share (reqwest, rustls) |
+//!
+//! A channel crate needs neither `templates` nor `dispatch`: it depends on
+//! `alert-core = { version = "0.1", default-features = false, features = ["http"] }`, and its
+//! users compile no template engine unless they ask for one.
+
+// The README (the crate's page on crates.io) is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub mod channel;
+#[cfg(feature = "dispatch")]
 pub mod dispatch;
 pub mod event;
 #[cfg(feature = "http")]
@@ -28,6 +47,7 @@ pub mod template;
 pub mod text;
 
 pub use channel::Channel;
+#[cfg(feature = "dispatch")]
 pub use dispatch::{AlertGroup, AlertInstance, InstanceOutcome};
 pub use event::{Alert, JobEvent, Severity};
 pub use outcome::{
@@ -39,7 +59,9 @@ pub use registry::{
 };
 pub use secret::Secret;
 pub use status::JobStatus;
-pub use template::{Renderer, TemplateError, TemplateSources};
+pub use template::TemplateError;
+#[cfg(feature = "templates")]
+pub use template::{Renderer, TemplateSources};
 
 // Re-exported so plugin crates submit descriptors without naming `inventory` themselves.
 pub use async_trait::async_trait;

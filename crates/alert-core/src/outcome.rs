@@ -13,6 +13,7 @@ pub type SendResult = Result<Delivered, ChannelError>;
 
 /// The channel accepted the message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Delivered {
     /// Things the user should know although the message went out (e.g. WeCom `invaliduser`).
     pub warnings: Vec<String>,
@@ -31,6 +32,11 @@ impl Delivered {
 }
 
 /// How the dispatcher should treat a failed send.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): whoever acts on an outcome (the server's
+/// delivery engine, a library user's retry loop) must decide what to do for every kind, and a
+/// new kind must fail their build rather than fall into a wildcard arm that retries forever or
+/// drops alerts. Adding a kind is a breaking change of alert-core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -89,6 +95,7 @@ impl fmt::Display for ErrorKind {
 /// redacted URLs only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
+#[non_exhaustive]
 pub struct ChannelError {
     /// What the dispatcher should do.
     #[serde(flatten)]

@@ -12,6 +12,7 @@ use crate::Secret;
 
 /// The type of a plugin parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParamType {
     /// A single-line string.
     String,
@@ -46,6 +47,7 @@ impl ParamType {
 
 /// The default of an optional parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParamDefault {
     /// No default: absent stays absent.
     None,
@@ -85,6 +87,7 @@ impl ParamDefault {
 /// assert!(PARAMS[0].secret && PARAMS[0].required);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParamSpec {
     /// Field name in the parameter object.
     pub name: &'static str,
@@ -267,6 +270,7 @@ impl Serialize for ParamSpec {
 /// `field` is the parameter's name (`webhook`); the REST API reports it as `params.webhook`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
+#[non_exhaustive]
 pub struct ParamError {
     /// The offending parameter (empty when the whole object is wrong).
     pub field: String,

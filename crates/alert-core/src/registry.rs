@@ -19,21 +19,29 @@ pub type RateHint = fn(&ValidParams) -> Option<u32>;
 
 /// What a channel plugin tells the registry about itself.
 ///
-/// Submit one per plugin crate:
+/// Submit one per plugin crate, built with the `const` constructor (the struct is
+/// `#[non_exhaustive]`: it grows as the registry learns more about plugins):
 ///
-/// ```ignore
-/// inventory::submit! {
-///     alert_core::ChannelDescriptor {
-///         kind: "dingtalk",
-///         name: "DingTalk",
-///         description: "DingTalk custom robot",
-///         params: PARAMS,
-///         build: build_channel,
-///         default_rate_per_minute: |_| Some(20),
-///     }
+/// ```
+/// use std::sync::Arc;
+/// use alert_core::{Channel, ChannelDescriptor, ParamError, ParamSpec, ParamType, ValidParams};
+///
+/// static PARAMS: &[ParamSpec] =
+///     &[ParamSpec::new("webhook", ParamType::Url, "Robot webhook URL").required().secret()];
+///
+/// fn build_channel(_: &ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
+///     Err(ParamError::new("webhook", "not in this example"))
 /// }
+///
+/// pub const DESCRIPTOR: ChannelDescriptor =
+///     ChannelDescriptor::new("robot", "Robot", "A chat robot", PARAMS, build_channel)
+///         .with_default_rate(|_| Some(20));
+///
+/// alert_core::inventory::submit! { DESCRIPTOR }
+/// # assert_eq!(DESCRIPTOR.kind, "robot");
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ChannelDescriptor {
     /// Stable machine name, lower case (`"dingtalk"`): stored with instances, never renamed.
     pub kind: &'static str,
@@ -51,7 +59,37 @@ pub struct ChannelDescriptor {
 
 inventory::collect!(ChannelDescriptor);
 
+fn no_rate_hint(_: &ValidParams) -> Option<u32> {
+    None
+}
+
 impl ChannelDescriptor {
+    /// A descriptor with no default send budget (see [`ChannelDescriptor::with_default_rate`]).
+    pub const fn new(
+        kind: &'static str,
+        name: &'static str,
+        description: &'static str,
+        params: &'static [ParamSpec],
+        build: ChannelFactory,
+    ) -> Self {
+        Self {
+            kind,
+            name,
+            description,
+            params,
+            build,
+            default_rate_per_minute: no_rate_hint,
+        }
+    }
+
+    /// Sets the default per-instance send budget, per minute (from the channel's documented
+    /// limit; `None` for unlimited).
+    #[must_use]
+    pub const fn with_default_rate(mut self, hint: RateHint) -> Self {
+        self.default_rate_per_minute = hint;
+        self
+    }
+
     /// Validates `params` against the schema, then asks the plugin to build the channel.
     pub fn build_channel(&self, params: &Value) -> Result<Arc<dyn Channel>, ParamError> {
         (self.build)(&self.validate(params)?)
@@ -81,6 +119,7 @@ impl Serialize for ChannelDescriptor {
 
 /// Why the registry could not be built or could not build a channel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// Two linked crates claim the same kind.
     #[error("two channel plugins register the kind `{kind}` ({first} and {second}); link only one of them")]

@@ -7,6 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The state of a Flink job, with Flink's own names (`JobStatus` in Flink's REST API).
 ///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): routing, the watcher's detector and the
+/// default alert statuses match on it, and a state they did not consider must fail their build
+/// rather than be routed by a wildcard arm. Adding a state is a breaking change of alert-core.
+///
 /// `Stopped` is not a Flink state: Flink reports a stop-with-savepoint as `FINISHED`; a caller that
 /// knows better (the watcher reads the checkpoints) says `STOPPED`.
 ///

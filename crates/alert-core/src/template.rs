@@ -1,14 +1,18 @@
-//! Rendering a [`JobEvent`] into an [`Alert`], and Dinky's `{placeholder}` body templates.
+//! Rendering a [`JobEvent`] into a [`crate::Alert`], and Dinky's `{placeholder}` body templates.
 //!
 //! User templates use minijinja with strict undefined: a typo in a variable name is an error at
 //! configuration time, not an empty hole in a message sent at 3 a.m.
 
 use std::fmt::Write as _;
 
+#[cfg(feature = "templates")]
 use minijinja::{Environment, UndefinedBehavior, Value as TplValue};
+#[cfg(feature = "templates")]
 use serde::Serialize;
 
-use crate::{Alert, JobEvent};
+#[cfg(feature = "templates")]
+use crate::Alert;
+use crate::JobEvent;
 
 /// The built-in title template.
 pub const DEFAULT_TITLE: &str = "[Flink] {{ job_name }} {{ transition }}";
@@ -45,6 +49,7 @@ pub const DEFAULT_MARKDOWN: &str = "\
 /// A template that failed to compile or render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name} template: {message}")]
+#[non_exhaustive]
 pub struct TemplateError {
     /// Which template (`title`, `text`, `markdown`, `body`).
     pub name: String,
@@ -52,6 +57,17 @@ pub struct TemplateError {
     pub message: String,
 }
 
+impl TemplateError {
+    /// An error of the template `name`.
+    pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(feature = "templates")]
 impl TemplateError {
     fn from_jinja(name: &str, e: &minijinja::Error) -> Self {
         let mut message = e
@@ -67,8 +83,10 @@ impl TemplateError {
     }
 }
 
+#[cfg(feature = "templates")]
 /// Template sources for the three parts of an alert; `None` keeps the built-in one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct TemplateSources {
     /// Title template.
     #[serde(default)]
@@ -81,6 +99,31 @@ pub struct TemplateSources {
     pub markdown: Option<String>,
 }
 
+#[cfg(feature = "templates")]
+impl TemplateSources {
+    /// Sets the title template.
+    #[must_use]
+    pub fn with_title(mut self, source: impl Into<String>) -> Self {
+        self.title = Some(source.into());
+        self
+    }
+
+    /// Sets the plain-text body template.
+    #[must_use]
+    pub fn with_text(mut self, source: impl Into<String>) -> Self {
+        self.text = Some(source.into());
+        self
+    }
+
+    /// Sets the markdown body template.
+    #[must_use]
+    pub fn with_markdown(mut self, source: impl Into<String>) -> Self {
+        self.markdown = Some(source.into());
+        self
+    }
+}
+
+#[cfg(feature = "templates")]
 /// Renders job events into alerts with the built-in or user templates.
 ///
 /// ```
@@ -97,12 +140,14 @@ pub struct Renderer {
     env: Environment<'static>,
 }
 
+#[cfg(feature = "templates")]
 impl Default for Renderer {
     fn default() -> Self {
         Self::new(&TemplateSources::default()).expect("built-in templates compile")
     }
 }
 
+#[cfg(feature = "templates")]
 impl Renderer {
     /// Compiles the given templates (built-ins where `None`); errors name the template and line.
     pub fn new(sources: &TemplateSources) -> Result<Self, TemplateError> {
@@ -149,6 +194,7 @@ impl Renderer {
     }
 }
 
+#[cfg(feature = "templates")]
 /// Prefixes every line with `> ` (a markdown quote block).
 fn quote_filter(value: &str) -> String {
     value
@@ -158,6 +204,7 @@ fn quote_filter(value: &str) -> String {
         .join("\n")
 }
 
+#[cfg(feature = "templates")]
 /// The variables a template sees: the event's fields plus ready-made strings.
 #[derive(Debug, Serialize)]
 struct EventContext<'a> {
@@ -182,6 +229,7 @@ struct EventContext<'a> {
     labels: &'a std::collections::BTreeMap<String, String>,
 }
 
+#[cfg(feature = "templates")]
 impl<'a> EventContext<'a> {
     fn new(e: &'a JobEvent) -> Self {
         let transition = match e.previous_status {
@@ -255,6 +303,7 @@ pub fn sample_event() -> JobEvent {
 
 /// A value for a `{placeholder}`.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum PlaceholderValue<'a> {
     /// Substituted JSON-escaped, without quotes (the template supplies them).
     Str(&'a str),
@@ -354,10 +403,12 @@ mod tests {
     use super::PlaceholderValue::{Int, Str};
     use super::*;
 
+    #[cfg(feature = "templates")]
     fn event() -> JobEvent {
         sample_event()
     }
 
+    #[cfg(feature = "templates")]
     #[test]
     fn default_templates_show_every_field() {
         let a = Renderer::default().render(&event()).unwrap();
@@ -382,6 +433,7 @@ mod tests {
         assert_eq!(a.severity, crate::Severity::Critical);
     }
 
+    #[cfg(feature = "templates")]
     #[test]
     fn default_messages_snapshot() {
         let a = Renderer::default().render(&event()).unwrap();
@@ -390,6 +442,7 @@ mod tests {
         insta::assert_snapshot!("default_markdown", a.markdown);
     }
 
+    #[cfg(feature = "templates")]
     #[test]
     fn optional_fields_disappear_when_absent() {
         let mut e = event();
@@ -407,6 +460,7 @@ mod tests {
         assert!(a.title.ends_with(" FAILED") && !a.title.contains('→'));
     }
 
+    #[cfg(feature = "templates")]
     #[test]
     fn user_templates_are_strict_and_errors_name_the_template() {
         let ok = Renderer::new(&TemplateSources {

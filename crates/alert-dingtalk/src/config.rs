@@ -7,6 +7,7 @@ use url::Url;
 
 /// How messages are shown in the chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ShowType {
     /// `msgtype: markdown` (title + markdown text).
     #[default]
@@ -44,6 +45,7 @@ pub static PARAMS: &[ParamSpec] = &[
 ///
 /// Build it directly for library use, or from JSON parameters through the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DingTalkConfig {
     /// Webhook URL with `access_token`.
     pub webhook: Secret,

@@ -19,6 +19,11 @@
 //! # Ok(()) }
 //! ```
 
+// The README (the crate's page on crates.io) is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod config;
 pub mod request;
 pub mod response;
@@ -41,16 +46,15 @@ use response::{classify, RobotAnswer};
 pub const KIND: &str = "dingtalk";
 
 /// The plugin's descriptor (also registered through `inventory`).
-pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
-    kind: KIND,
-    name: "DingTalk",
-    description:
-        "DingTalk custom robot (钉钉自定义机器人): keyword, signing, @-mentions, text or markdown",
-    params: PARAMS,
-    build: build_channel,
-    // 20 messages per minute per robot; exceeding it blocks the robot for 10 minutes.
-    default_rate_per_minute: |_| Some(20),
-};
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor::new(
+    KIND,
+    "DingTalk",
+    "DingTalk custom robot (钉钉自定义机器人): keyword, signing, @-mentions, text or markdown",
+    PARAMS,
+    build_channel,
+)
+// 20 messages per minute per robot; exceeding it blocks the robot for 10 minutes.
+.with_default_rate(|_| Some(20));
 
 alert_core::inventory::submit! { DESCRIPTOR }
 

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 /// The robot's JSON answer.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct RobotAnswer {
     /// 0 on success.
     pub errcode: i64,

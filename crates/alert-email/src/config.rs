@@ -38,6 +38,7 @@ pub static PARAMS: &[ParamSpec] = &[
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TlsMode {
     /// Plain connection upgraded with `STARTTLS`, which the server must offer.
     #[default]
@@ -84,6 +85,7 @@ impl fmt::Display for TlsMode {
 /// assert_eq!(config.port(), 587);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EmailConfig {
     /// SMTP server host.
     pub host: String,
@@ -107,6 +109,7 @@ pub struct EmailConfig {
 
 /// The addresses, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Addresses {
     /// Sender.
     pub from: Mailbox,

@@ -30,6 +30,11 @@
 //! # Ok(()) }
 //! ```
 
+// The README (the crate's page on crates.io) is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod config;
 pub mod html;
 pub mod request;
@@ -55,15 +60,14 @@ pub const KIND: &str = "email";
 /// ```
 /// assert_eq!(alert_email::DESCRIPTOR.kind, "email");
 /// ```
-pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
-    kind: KIND,
-    name: "Email",
-    description: "Email over SMTP (STARTTLS, implicit TLS or a local relay): subject from the title, plain-text and HTML bodies",
-    params: PARAMS,
-    build: build_channel,
-    // Mail servers limit senders in their own ways; no default budget.
-    default_rate_per_minute: |_| None,
-};
+// Mail servers limit senders in their own ways; no default budget.
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor::new(
+    KIND,
+    "Email",
+    "Email over SMTP (STARTTLS, implicit TLS or a local relay): subject from the title, plain-text and HTML bodies",
+    PARAMS,
+    build_channel,
+);
 
 alert_core::inventory::submit! { DESCRIPTOR }
 

@@ -22,10 +22,7 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("feishu_sign_render_body", |b| {
         b.iter(|| {
-            let signature = Signature {
-                timestamp: 1_700_000_000,
-                sign: sign::sign("SECtest", 1_700_000_000),
-            };
+            let signature = Signature::new("SECtest", 1_700_000_000);
             let alert = renderer.render(black_box(&event)).unwrap();
             serde_json::to_vec(&build_body(
                 &alert,

@@ -8,6 +8,7 @@ use url::Url;
 
 /// How messages are shown in the chat (Feishu's `msg_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ShowType {
     /// `msg_type: text`: title and plain-text body.
     Text,
@@ -89,6 +90,7 @@ pub static PARAMS: &[ParamSpec] = &[
 /// assert_eq!(config.show_type.as_str(), "text");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FeishuConfig {
     /// Webhook URL; its last path segment is the bot's credential.
     pub webhook: Secret,

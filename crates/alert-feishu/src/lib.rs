@@ -29,6 +29,11 @@
 //! # Ok(()) }
 //! ```
 
+// The README (the crate's page on crates.io) is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod config;
 pub mod request;
 pub mod response;
@@ -58,15 +63,14 @@ pub const RATE_PER_MINUTE: u32 = 100;
 /// ```
 /// assert_eq!(alert_feishu::DESCRIPTOR.kind, "feishu");
 /// ```
-pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
-    kind: KIND,
-    name: "Feishu",
-    description:
-        "Feishu / Lark custom bot (飞书自定义机器人): signing, keyword, @-mentions, text, post or card",
-    params: PARAMS,
-    build: build_channel,
-    default_rate_per_minute: |_| Some(RATE_PER_MINUTE),
-};
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor::new(
+    KIND,
+    "Feishu",
+    "Feishu / Lark custom bot (飞书自定义机器人): signing, keyword, @-mentions, text, post or card",
+    PARAMS,
+    build_channel,
+)
+.with_default_rate(|_| Some(RATE_PER_MINUTE));
 
 alert_core::inventory::submit! { DESCRIPTOR }
 

@@ -11,11 +11,22 @@ pub const MAX_BODY_BYTES: usize = 20_000;
 
 /// The signature fields of a signed bot: `timestamp` (seconds, as a string) and `sign`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Signature {
     /// Seconds since the epoch.
     pub timestamp: i64,
     /// [`crate::sign::sign`] of the secret and the timestamp.
     pub sign: String,
+}
+
+impl Signature {
+    /// The signature of `secret` at `timestamp` (seconds since the epoch).
+    pub fn new(secret: &str, timestamp: i64) -> Self {
+        Self {
+            timestamp,
+            sign: crate::sign::sign(secret, timestamp),
+        }
+    }
 }
 
 /// Builds the JSON body for `alert`, at most `max_bytes` once serialized (signature included).

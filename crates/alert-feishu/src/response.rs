@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 /// The bot's JSON answer, in either spelling.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
 pub struct BotAnswer {
     /// Current spelling of the code; 0 on success.
     #[serde(default)]

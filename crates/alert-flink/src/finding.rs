@@ -479,18 +479,10 @@ fn job_event(
     previous: Option<JobStatus>,
     at: DateTime<Utc>,
 ) -> JobEvent {
-    JobEvent {
-        job_id: job.id.clone(),
-        job_name: job.name.clone(),
-        cluster: cluster.name.clone(),
-        status,
-        previous_status: previous,
-        occurred_at: at.fixed_offset(),
-        duration_ms: None,
-        error: None,
-        url: None,
-        labels: BTreeMap::new(),
-    }
+    let mut event = JobEvent::new(job.id.clone(), job.name.clone(), status, at.fixed_offset())
+        .with_cluster(cluster.name.clone());
+    event.previous_status = previous;
+    event
 }
 
 /// The event of a finding that lists jobs: one job → that job; several → names joined.

@@ -493,14 +493,8 @@ mod tests {
         }))
     }
 
-    static CARELESS: ChannelDescriptor = ChannelDescriptor {
-        kind: "careless",
-        name: "Careless",
-        description: "gets it wrong",
-        params: PARAMS,
-        build,
-        default_rate_per_minute: |_| None,
-    };
+    static CARELESS: ChannelDescriptor =
+        ChannelDescriptor::new("careless", "Careless", "gets it wrong", PARAMS, build);
 
     fn suite() -> Suite {
         Suite {

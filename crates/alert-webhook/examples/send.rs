@@ -20,11 +20,7 @@ async fn main() -> ExitCode {
     };
     let mut config = WebhookConfig::new(url);
     if let Ok(secret) = std::env::var("WEBHOOK_SIGNING_SECRET") {
-        config.signing = Some(Signing {
-            secret: secret.into(),
-            signature_header: alert_webhook::sign::SIGNATURE_HEADER.into(),
-            timestamp_header: alert_webhook::sign::TIMESTAMP_HEADER.into(),
-        });
+        config.signing = Some(Signing::new(secret));
     }
     if let Ok(auth) = std::env::var("WEBHOOK_AUTHORIZATION") {
         config

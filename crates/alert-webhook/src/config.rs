@@ -86,6 +86,7 @@ pub static PARAMS: &[ParamSpec] = &[
 
 /// The HTTP method of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Method {
     /// `POST`.
     #[default]
@@ -115,6 +116,7 @@ impl fmt::Display for Method {
 
 /// Request signing: the shared secret and the two header names.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Signing {
     /// The shared secret.
     pub secret: Secret,
@@ -124,8 +126,21 @@ pub struct Signing {
     pub timestamp_header: String,
 }
 
+impl Signing {
+    /// Signing with `secret` under the default header names ([`crate::sign::SIGNATURE_HEADER`],
+    /// [`crate::sign::TIMESTAMP_HEADER`]).
+    pub fn new(secret: impl Into<Secret>) -> Self {
+        Self {
+            secret: secret.into(),
+            signature_header: crate::sign::SIGNATURE_HEADER.to_owned(),
+            timestamp_header: crate::sign::TIMESTAMP_HEADER.to_owned(),
+        }
+    }
+}
+
 /// A field of the JSON answer that must have a value for the send to count as delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FieldCheck {
     /// Dotted path (`code`, `data.status`, `results.0.ok`).
     pub path: String,
@@ -133,8 +148,19 @@ pub struct FieldCheck {
     pub equals: Value,
 }
 
+impl FieldCheck {
+    /// The field at `path` must equal `equals`.
+    pub fn new(path: impl Into<String>, equals: Value) -> Self {
+        Self {
+            path: path.into(),
+            equals,
+        }
+    }
+}
+
 /// When an answer means "delivered".
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SuccessRule {
     /// Inclusive ranges of HTTP statuses.
     pub statuses: Vec<(u16, u16)>,
@@ -226,6 +252,7 @@ impl fmt::Display for SuccessRule {
 /// assert_eq!(config.method.as_str(), "POST");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WebhookConfig {
     /// Receiver URL.
     pub url: Secret,

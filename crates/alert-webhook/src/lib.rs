@@ -38,6 +38,11 @@
 //! # Ok(()) }
 //! ```
 
+// The README (the crate's page on crates.io) is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod config;
 pub mod request;
 pub mod response;
@@ -65,15 +70,14 @@ pub const KIND: &str = "webhook";
 /// ```
 /// assert_eq!(alert_webhook::DESCRIPTOR.kind, "webhook");
 /// ```
-pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
-    kind: KIND,
-    name: "Webhook",
-    description: "Generic HTTP webhook: JSON body (the flink-alert/webhook/v1 document or a template), custom and secret headers, optional HMAC signature, configurable success rule",
-    params: PARAMS,
-    build: build_channel,
-    // The receiver is ours to know: no default budget.
-    default_rate_per_minute: |_| None,
-};
+// The receiver is ours to know: no default budget.
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor::new(
+    KIND,
+    "Webhook",
+    "Generic HTTP webhook: JSON body (the flink-alert/webhook/v1 document or a template), custom and secret headers, optional HMAC signature, configurable success rule",
+    PARAMS,
+    build_channel,
+);
 
 alert_core::inventory::submit! { DESCRIPTOR }
 

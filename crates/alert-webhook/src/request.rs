@@ -23,6 +23,7 @@ pub const SCHEMA: &str = "flink-alert/webhook/v1";
 /// `event` is `null` for ad-hoc and test messages; its fields are those of
 /// [`alert_core::JobEvent`] (absent optional values are `null`).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Document<'a> {
     /// Always [`SCHEMA`].
     pub schema: &'static str,
@@ -34,6 +35,7 @@ pub struct Document<'a> {
 
 /// The rendered message in the document.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct AlertFields<'a> {
     /// Short title.
     pub title: &'a str,

@@ -32,10 +32,7 @@ fn benches(c: &mut Criterion) {
         *at_users = vec!["alice".into(), "bob".into()];
     }
     let robot = WeComChannel::new(robot).unwrap();
-    let mentions = Mentions {
-        users: vec!["alice".into(), "bob".into()],
-        all: false,
-    };
+    let mentions = Mentions::new(vec!["alice".into(), "bob".into()], false);
 
     c.bench_function("wechat_robot_message", |b| {
         b.iter(|| {

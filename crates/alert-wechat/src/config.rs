@@ -94,6 +94,7 @@ pub static PARAMS: &[ParamSpec] = &[
 
 /// Which WeCom API an instance sends through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SendType {
     /// App message (应用消息) to users: `message/send`.
     App,
@@ -122,6 +123,7 @@ impl fmt::Display for SendType {
 
 /// The message type: WeCom's `msgtype`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ShowType {
     /// `markdown`: the alert's markdown body (limit 4096 bytes).
     #[default]
@@ -156,6 +158,7 @@ impl fmt::Display for ShowType {
 
 /// What obtains an access token: one token is cached per (base URL, corp id, secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiCredentials {
     /// The API root, e.g. [`DEFAULT_BASE_URL`].
     pub base_url: String,
@@ -178,6 +181,7 @@ impl ApiCredentials {
 
 /// Where messages go, with what each send type needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Destination {
     /// App message to users.
     App {
@@ -228,6 +232,7 @@ impl Destination {
 /// assert_eq!(config.destination.send_type().as_str(), "app");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WeComConfig {
     /// Where messages go.
     pub destination: Destination,

@@ -80,6 +80,11 @@
 //! `benches/wechat.rs` measures rendering an alert and building the body of each send type
 //! (`cargo bench -p alert-wechat --bench wechat`).
 
+// The README (the crate's page on crates.io) is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod config;
 pub mod request;
 pub mod response;
@@ -120,15 +125,14 @@ const ROBOT_MARKDOWN_AT_ALL_WARNING: &str =
 /// let d = &alert_wechat::DESCRIPTOR;
 /// assert_eq!((d.kind, d.name), ("wechat", "WeCom"));
 /// ```
-pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
-    kind: KIND,
-    name: "WeCom",
-    description:
-        "WeCom (WeChat Work, 企业微信): app messages to users, app group chats, or group robots.",
-    params: PARAMS,
-    build: build_channel,
-    default_rate_per_minute,
-};
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor::new(
+    KIND,
+    "WeCom",
+    "WeCom (WeChat Work, 企业微信): app messages to users, app group chats, or group robots.",
+    PARAMS,
+    build_channel,
+)
+.with_default_rate(default_rate_per_minute);
 
 alert_core::inventory::submit! { DESCRIPTOR }
 
@@ -313,11 +317,13 @@ impl WeComChannel {
                 self.post_with_token(url, &fresh, body, call)
                     .await
                     .map_err(|e| match e.kind {
-                        ErrorKind::RefreshAuth => ChannelError {
-                            kind: ErrorKind::Permanent,
-                            message: format!("access token rejected after refresh: {}", e.message),
-                            ..e
-                        },
+                        ErrorKind::RefreshAuth => {
+                            let mut e = e;
+                            e.kind = ErrorKind::Permanent;
+                            e.message =
+                                format!("access token rejected after refresh: {}", e.message);
+                            e
+                        }
                         _ => e,
                     })
             }

@@ -163,6 +163,7 @@ struct RobotText {
 /// write `<@userid>` at the end of the content and cannot mention everyone, so `all` is
 /// ignored there.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Mentions {
     /// User ids to mention.
     pub users: Vec<String>,
@@ -171,6 +172,11 @@ pub struct Mentions {
 }
 
 impl Mentions {
+    /// Mentions of `users` (and of everyone with `all`).
+    pub fn new(users: Vec<String>, all: bool) -> Self {
+        Self { users, all }
+    }
+
     /// What robot markdown appends to the content: `<@userid>` for each mentioned user.
     pub fn markdown_suffix(&self) -> String {
         if self.users.is_empty() {

@@ -17,7 +17,7 @@
 //! use alert_core::ErrorKind;
 //! use alert_wechat::response::{classify, Answer, Call, ContentSize};
 //!
-//! let sent = Call::TokenSend(ContentSize { bytes: 120, limit: Some(4096) });
+//! let sent = Call::TokenSend(ContentSize::new(120, Some(4096)));
 //! let expired: Answer = serde_json::from_str(r#"{"errcode":42001,"errmsg":"access_token expired"}"#)?;
 //! assert_eq!(classify(&expired, sent).unwrap_err().kind, ErrorKind::RefreshAuth);
 //! # Ok::<(), serde_json::Error>(())
@@ -29,6 +29,7 @@ use serde::Deserialize;
 /// The answer of every WeCom send: `errcode`/`errmsg`, plus the recipients app messages could
 /// not reach.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[non_exhaustive]
 pub struct Answer {
     /// 0 on success.
     pub errcode: i64,
@@ -49,6 +50,7 @@ pub struct Answer {
 /// The call that was answered: the same code means different things, and needs different
 /// advice, depending on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Call {
     /// `gettoken`.
     GetToken,
@@ -60,6 +62,7 @@ pub enum Call {
 
 /// Size of the content that was sent, to tell "too long" from other out-of-range parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ContentSize {
     /// Bytes of UTF-8 of the message's `content`.
     pub bytes: usize,
@@ -68,6 +71,11 @@ pub struct ContentSize {
 }
 
 impl ContentSize {
+    /// `bytes` of content sent, against WeCom's `limit` for the message type (if known).
+    pub fn new(bytes: usize, limit: Option<usize>) -> Self {
+        Self { bytes, limit }
+    }
+
     fn is_over_limit(self) -> bool {
         self.limit.is_some_and(|limit| self.bytes > limit)
     }

@@ -186,9 +186,9 @@ impl TokenSource {
         url.query_pairs_mut()
             .append_pair("corpid", &self.corp_id)
             .append_pair("corpsecret", self.secret.expose());
-        let in_gettoken = |e: ChannelError| ChannelError {
-            message: format!("gettoken: {}", e.message),
-            ..e
+        let in_gettoken = |mut e: ChannelError| {
+            e.message = format!("gettoken: {}", e.message);
+            e
         };
         let answer: TokenAnswer = alert_core::http::send_json(client.get(url))
             .await

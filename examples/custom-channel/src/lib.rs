@@ -32,15 +32,15 @@ pub use config::{SlackConfig, PARAMS};
 pub const KIND: &str = "slack";
 
 /// The plugin's descriptor, registered below through `inventory`.
-pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor {
-    kind: KIND,
-    name: "Slack",
-    description: "Slack incoming webhook (example third-party plugin)",
-    params: PARAMS,
-    build: build_channel,
-    // Slack allows about one message per second per webhook.
-    default_rate_per_minute: |_| Some(60),
-};
+pub const DESCRIPTOR: ChannelDescriptor = ChannelDescriptor::new(
+    KIND,
+    "Slack",
+    "Slack incoming webhook (example third-party plugin)",
+    PARAMS,
+    build_channel,
+)
+// Slack allows about one message per second per webhook.
+.with_default_rate(|_| Some(60));
 
 alert_core::inventory::submit! { DESCRIPTOR }
 

@@ -5,13 +5,15 @@
 //! - no hand-written source file (`.rs`, the console's `.ts`) over [`MAX_LINES`] lines;
 //! - `alert-flink` depends on no storage and no channel crate;
 //! - the committed console bundle was built from the current sources: [`console`];
-//! - `docs/ARCHITECTURE.md` names only files and modules that exist: [`docs`].
+//! - `docs/ARCHITECTURE.md` names only files and modules that exist: [`docs`];
+//! - the published crates can be published, and documented example commands exist: [`publish`].
 
 mod console;
 mod docs;
 mod lexer;
 mod manifest;
 mod modules;
+mod publish;
 
 use std::path::{Path, PathBuf};
 

@@ -149,18 +149,13 @@ fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
     let occurred_at = body
         .occurred_at
         .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
-    let event = JobEvent {
-        job_id: body.job_id.trim().to_owned(),
-        job_name: body.job_name,
-        cluster: body.cluster,
-        status: body.status,
-        previous_status: body.previous_status,
-        occurred_at,
-        duration_ms: body.duration_ms,
-        error: body.error,
-        url: body.url,
-        labels: body.labels,
-    };
+    let mut event = JobEvent::new(body.job_id.trim(), body.job_name, body.status, occurred_at)
+        .with_cluster(body.cluster);
+    event.previous_status = body.previous_status;
+    event.duration_ms = body.duration_ms;
+    event.error = body.error;
+    event.url = body.url;
+    event.labels = body.labels;
     Ok((event, body.group_id))
 }
 

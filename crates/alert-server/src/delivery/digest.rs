@@ -108,13 +108,12 @@ impl DigestPayload {
 
     /// The alert to send.
     pub fn to_alert(&self) -> Alert {
-        Alert {
-            title: self.title.clone(),
-            text: self.text.clone(),
-            markdown: self.markdown.clone(),
-            severity: self.severity,
-            event: None,
-        }
+        Alert::new(
+            self.title.clone(),
+            self.text.clone(),
+            self.markdown.clone(),
+            self.severity,
+        )
     }
 }
 

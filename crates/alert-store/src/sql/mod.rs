@@ -201,24 +201,24 @@ fn event_from_row(row: &DbRow) -> StoreResult<Option<StoredEvent>> {
     };
     let occurred_at: String = col(row, "e_occurred_at")?;
     let duration: Option<i64> = col(row, "e_duration_ms")?;
-    let event = JobEvent {
-        job_id: col(row, "e_job_id")?,
-        job_name: col(row, "e_job_name")?,
-        cluster: col(row, "e_cluster")?,
-        status: col::<String>(row, "e_status")?
+    let mut event = JobEvent::new(
+        col::<String>(row, "e_job_id")?,
+        col::<String>(row, "e_job_name")?,
+        col::<String>(row, "e_status")?
             .parse()
             .map_err(|e| corrupt("e_status", e))?,
-        previous_status: opt_status_col(row, "e_previous_status")?,
         // RFC 3339 with its offset, parsed the way the event's own serde does.
-        occurred_at: serde_json::from_value(Value::String(occurred_at))
+        serde_json::from_value(Value::String(occurred_at))
             .map_err(|e| corrupt("occurred_at", e))?,
-        duration_ms: duration
-            .map(|d| u64::try_from(d).map_err(|e| corrupt("duration_ms", e)))
-            .transpose()?,
-        error: col(row, "e_error")?,
-        url: col(row, "e_url")?,
-        labels: json_col(row, "e_labels")?,
-    };
+    )
+    .with_cluster(col::<String>(row, "e_cluster")?);
+    event.previous_status = opt_status_col(row, "e_previous_status")?;
+    event.duration_ms = duration
+        .map(|d| u64::try_from(d).map_err(|e| corrupt("duration_ms", e)))
+        .transpose()?;
+    event.error = col(row, "e_error")?;
+    event.url = col(row, "e_url")?;
+    event.labels = json_col(row, "e_labels")?;
     Ok(Some(StoredEvent {
         id,
         event,
