@@ -14,4 +14,5 @@ mod http_limits;
 mod instances;
 mod logs;
 mod metrics;
+mod storms;
 mod validation;
