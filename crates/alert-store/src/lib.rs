@@ -67,6 +67,18 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::{ConfigStore, CoordinationStore, CopyStore, HistoryStore, OutboxStore, Store};
 
+/// How many database calls failed in this process so far (connection refused or reset, pool
+/// timeouts, a full disk, any other database error; not the constraint violations reported as
+/// [`StoreError::NameTaken`] or [`StoreError::BadReference`]), across every store it opened.
+/// alert-server exposes it as `flink_alert_store_errors_total`.
+pub fn failed_calls() -> u64 {
+    shared::failed_calls()
+}
+
+/// How long a PostgreSQL call waits for a connection before failing with
+/// [`StoreError::Unavailable`] (see [`PgStore`]).
+pub use postgres::ACQUIRE_TIMEOUT as PG_ACQUIRE_TIMEOUT;
+
 /// Every storage trait, for code that calls store methods on a concrete store
 /// (`use alert_store::prelude::*;`); through `dyn Store` they are reachable without it.
 pub mod prelude {

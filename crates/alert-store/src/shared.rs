@@ -2,6 +2,7 @@
 //! rules that decide what a batch writes. [`crate::sql`] (compiled once per engine) uses them.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -15,12 +16,99 @@ pub(crate) const MAX_HISTORY_LIMIT: u32 = 1000;
 /// What storing an Alertmanager notification is doing, for errors.
 pub(crate) const AM_WHAT: &str = "storing an Alertmanager notification";
 
-/// Maps a database error to [`StoreError::Database`], saying what was being done.
+/// Database calls that failed, since the process started (see [`crate::failed_calls`]).
+static FAILED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many database calls failed in this process so far: every sqlx error mapped to a
+/// [`StoreError`] (connection refused or reset, pool timeouts, a full disk, any other database
+/// error), except the constraint violations a call expects and reports as such
+/// ([`StoreError::NameTaken`], [`StoreError::BadReference`]).
+pub(crate) fn failed_calls() -> u64 {
+    FAILED_CALLS.load(Ordering::Relaxed)
+}
+
+/// Maps a database error to a [`StoreError`], saying what was being done, and counts it (see
+/// [`failed_calls`]): [`classify`] decides between `Unavailable`, `Full` and `Database`.
 ///
 /// SQLite's and PostgreSQL's messages name constraints and columns, never bound values (which
 /// may be secrets; sqlx shows PostgreSQL's message, not the detail line that may quote a key).
 pub(crate) fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError::Database(format!("{what}: {e}"))
+    move |e| db_failed(what, &e)
+}
+
+/// [`db`] for a description made at run time.
+pub(crate) fn db_failed(what: &str, e: &sqlx::Error) -> StoreError {
+    FAILED_CALLS.fetch_add(1, Ordering::Relaxed);
+    let message = format!("{what}: {e}");
+    match classify(e) {
+        Failure::Unavailable => StoreError::Unavailable(message),
+        Failure::Full => StoreError::Full(message),
+        Failure::Other => StoreError::Database(message),
+    }
+}
+
+/// What kind of failure a sqlx error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The database is out of reach now (see [`StoreError::Unavailable`]).
+    Unavailable,
+    /// The database has no room left (see [`StoreError::Full`]).
+    Full,
+    /// Anything else: a bad statement, a constraint, a corrupt file.
+    Other,
+}
+
+/// SQLite's primary result codes that say the disk is full (`SQLITE_FULL`) or that reading or
+/// writing the file failed (`SQLITE_IOERR`, `SQLITE_CANTOPEN`).
+const SQLITE_FULL: i32 = 13;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_CANTOPEN: i32 = 14;
+
+/// Classifies a sqlx error, for both engines, in one place.
+///
+/// - Unavailable: I/O errors (connection refused, reset, closed by the server), the pool's
+///   acquire timeout or a closed pool, TLS failures, SQLite's worker thread gone; PostgreSQL's
+///   SQLSTATE class 08 (connection exception), 57P01–57P03 (the server shuts down or does not
+///   accept connections yet) and 53300 (too many connections); SQLite's `SQLITE_IOERR` and
+///   `SQLITE_CANTOPEN`.
+/// - Full: PostgreSQL's 53100 (`disk_full`), SQLite's `SQLITE_FULL` (also what a database at
+///   its `max_page_count` answers).
+pub(crate) fn classify(e: &sqlx::Error) -> Failure {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Failure::Unavailable,
+        sqlx::Error::Database(d) => match d.code() {
+            Some(code) if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                classify_sqlite(&code)
+            }
+            Some(code) => classify_sqlstate(&code),
+            None => Failure::Other,
+        },
+        _ => Failure::Other,
+    }
+}
+
+/// Classifies a SQLite (extended) result code, as sqlx gives it (a number).
+fn classify_sqlite(code: &str) -> Failure {
+    // The primary code is the low byte of the extended one.
+    match code.parse::<i32>().map(|n| n & 0xff) {
+        Ok(SQLITE_FULL) => Failure::Full,
+        Ok(SQLITE_IOERR | SQLITE_CANTOPEN) => Failure::Unavailable,
+        _ => Failure::Other,
+    }
+}
+
+/// Classifies a PostgreSQL SQLSTATE.
+fn classify_sqlstate(code: &str) -> Failure {
+    match code {
+        "53100" => Failure::Full,
+        "53300" | "57P01" | "57P02" | "57P03" => Failure::Unavailable,
+        c if c.starts_with("08") => Failure::Unavailable,
+        _ => Failure::Other,
+    }
 }
 
 /// A stored value that does not decode.
@@ -194,4 +282,43 @@ pub(crate) fn split_fresh(
         }
     }
     (fresh, duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified() {
+        // PostgreSQL SQLSTATEs.
+        assert_eq!(classify_sqlstate("53100"), Failure::Full);
+        assert_eq!(classify_sqlstate("08006"), Failure::Unavailable);
+        assert_eq!(classify_sqlstate("57P01"), Failure::Unavailable);
+        assert_eq!(classify_sqlstate("53300"), Failure::Unavailable);
+        assert_eq!(classify_sqlstate("23505"), Failure::Other);
+        // SQLite result codes, primary and extended.
+        assert_eq!(classify_sqlite("13"), Failure::Full);
+        assert_eq!(classify_sqlite("778"), Failure::Unavailable); // SQLITE_IOERR_WRITE
+        assert_eq!(classify_sqlite("2067"), Failure::Other); // SQLITE_CONSTRAINT_UNIQUE
+    }
+
+    #[test]
+    fn transport_errors_are_unavailable_and_counted() {
+        let before = failed_calls();
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let e = db("pinging the database")(refused);
+        assert!(
+            matches!(&e, StoreError::Unavailable(m) if m.starts_with("pinging the database: "))
+        );
+        assert!(e.is_outage());
+        assert!(matches!(
+            db("x")(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            db("x")(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
+        assert!(failed_calls() >= before + 3);
+    }
 }

@@ -197,6 +197,7 @@ impl SqliteStore {
         }
         // Switching to WAL needs the write lock: only the writer asks (WAL persists in the file).
         let writer = single()
+            .after_release(drop_if_still_in_transaction)
             .connect_with(
                 options
                     .clone()
@@ -209,6 +210,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .test_before_acquire(false)
+            .after_release(drop_if_still_in_transaction)
             .connect_with(options.create_if_missing(false))
             .await
             .map_err(db("opening the database for reading"))?;
@@ -358,6 +360,27 @@ async fn set_sequence(conn: &mut Conn, table: &str, last: i64) -> StoreResult<()
             .map_err(db(WHAT))?;
     }
     Ok(())
+}
+
+/// The pools' `after_release` check of a file database: keeps a connection given back only
+/// when it is out of any transaction.
+///
+/// When a statement fails with `SQLITE_FULL` or an I/O error, SQLite rolls the transaction back
+/// by itself; the `ROLLBACK` sqlx then sends fails ("no transaction is active") and sqlx still
+/// counts the connection as inside a transaction, so that every later `BEGIN` on it would fail
+/// ("attempted to call begin_with at non-zero transaction depth") and the single writer would
+/// refuse every write for good, even once the disk has room again. Such a connection is closed
+/// here and the pool opens a fresh one. The ping first lets a rollback queued by a dropped
+/// transaction run (the connection's worker takes commands in order). Not for an in-memory
+/// database, which lives only as long as its one connection.
+fn drop_if_still_in_transaction(
+    conn: &mut sqlx::SqliteConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        sqlx::Connection::ping(conn).await?;
+        Ok(!sqlx::Connection::is_in_transaction(conn))
+    })
 }
 
 /// Applies the embedded migrations not applied yet.

@@ -127,11 +127,16 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn insert_events(&self, items: &[EventItem<'_>]) -> StoreResult<Vec<InsertedEvent>>;
     /// [`insert_events`](Self::insert_events) for independent writers (a group commit): one
     /// result each, in order. When the batch fails, each is stored in a transaction of its own,
-    /// so that one bad event fails alone.
+    /// so that one bad event fails alone; but when it fails because the database is out of
+    /// reach or full ([`StoreError::is_outage`](crate::StoreError::is_outage)), every write
+    /// gets that error at once (nothing was stored, and one more try each would only make
+    /// every caller wait longer).
     async fn insert_event_batch(&self, items: &[EventItem<'_>]) -> Vec<StoreResult<InsertedEvent>> {
         if items.len() > 1 {
-            if let Ok(all) = self.insert_events(items).await {
-                return all.into_iter().map(Ok).collect();
+            match self.insert_events(items).await {
+                Ok(all) => return all.into_iter().map(Ok).collect(),
+                Err(e) if e.is_outage() => return items.iter().map(|_| Err(e.clone())).collect(),
+                Err(_) => {}
             }
         }
         let mut out = Vec::with_capacity(items.len());
@@ -160,7 +165,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// [`insert_alertmanager`](Self::insert_alertmanager) for several notifications in one transaction (group
     /// commit: one commit, one set of written pages for all). Each gets its own result, in order;
     /// when one fails, the others are stored each in a transaction of its own, so one bad
-    /// notification never fails the rest.
+    /// notification never fails the rest. When the database is out of reach or full
+    /// ([`StoreError::is_outage`](crate::StoreError::is_outage)), every one gets that error at
+    /// once.
     async fn insert_alertmanager_batch(&self, items: &[AmItem<'_>])
         -> Vec<StoreResult<AmInserted>>;
     /// Claims up to `limit` pending deliveries due at `now` whose lease is free or expired,

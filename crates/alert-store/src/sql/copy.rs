@@ -15,8 +15,8 @@ const EXPORT_BATCH: usize = 5_000;
 /// 65535).
 const MAX_BINDS: usize = 16_000;
 
-fn db_error(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("{what}: {e}"))
+fn db_error(what: &str, e: sqlx::Error) -> StoreError {
+    crate::shared::db_failed(what, &e)
 }
 
 fn cell(row: &DbRow, i: usize, ty: ColType) -> Result<Cell, sqlx::Error> {

@@ -138,8 +138,11 @@ impl OutboxStore for EngineStore {
                 tx.commit().await.map_err(db(AM_WHAT))?;
                 StoreResult::Ok(out)
             };
-            if let Ok(out) = together.await {
-                return out.into_iter().map(Ok).collect();
+            match together.await {
+                Ok(out) => return out.into_iter().map(Ok).collect(),
+                // Out of reach or full: each alone would fail alike, only later.
+                Err(e) if e.is_outage() => return items.iter().map(|_| Err(e.clone())).collect(),
+                Err(_) => {}
             }
         }
         let mut out = Vec::with_capacity(items.len());
