@@ -4,13 +4,15 @@
 //! the real channel checks (token, signature, keyword, body shape, size) and answer the way it
 //! does, errors included, plus sample events and alerts.
 //!
-//! Nothing here reaches the internet: every server listens on 127.0.0.1.
+//! Nothing here reaches the internet: every server listens on 127.0.0.1. [`proxy::TcpProxy`]
+//! stands between a client and a local service (a database) to cut the path and restore it.
 
 pub mod conformance;
 pub mod dingtalk;
 pub mod feishu;
 #[cfg(feature = "pg")]
 pub mod pg;
+pub mod proxy;
 pub mod smtp;
 pub mod webhook;
 pub mod wechat;
