@@ -212,6 +212,7 @@ impl Default for Metrics {
             "Time to answer HTTP requests, by method, route template and status",
             http_requests.clone(),
         );
+        registry.register_collector(Box::new(StoreErrors));
         #[cfg(target_os = "linux")]
         registry.register_collector(Box::new(process::ProcessCollector));
         Self {
@@ -355,6 +356,28 @@ pub async fn track_http(
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Encodes `flink_alert_store_errors_total` from [`alert_store::failed_calls`] at each scrape.
+#[derive(Debug)]
+struct StoreErrors;
+
+impl prometheus_client::collector::Collector for StoreErrors {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let counter =
+            prometheus_client::metrics::counter::ConstCounter::new(alert_store::failed_calls());
+        let metric = encoder.encode_descriptor(
+            "store_errors",
+            "Database calls that failed (unreachable, timed out, full, or any other database error)",
+            None,
+            counter.metric_type(),
+        )?;
+        counter.encode(metric)
+    }
 }
 
 #[cfg(test)]

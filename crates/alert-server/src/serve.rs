@@ -201,8 +201,25 @@ pub fn router(state: AppState, limits: &HttpConfig) -> axum::Router {
             Arc::new(limits.clone()),
             crate::http_server::limit_body,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(log_failure))
         .with_state(state)
+}
+
+/// Logs a failed response like tower-http does, except the `503`/`507` answers of a database
+/// outage: every request fails alike then, and the API logs the outage itself at a bounded rate
+/// (`api::error`).
+fn log_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    if let ServerErrorsFailureClass::StatusCode(status) = &class {
+        if matches!(status.as_u16(), 503 | 507) {
+            return;
+        }
+    }
+    tracing::error!(classification = %class, latency_ms = latency.as_millis(), "response failed");
 }
 
 /// A database URL without its password, for logs.

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{rfc3339, AppState};
 use crate::alertmanager::{plan, AmRenderer, Notification};
 use crate::clock::now_ms;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{store_outage, GroupCommit};
 use alert_store::{AmInserted, AmItem, AmNotificationInput, EventTimes, Store, StoreResult};
 
 /// The renderer of Alertmanager messages (built once).
@@ -58,25 +58,30 @@ const AM_MAX_BATCH: usize = 128;
 /// on a shared (server) database.
 pub fn am_ingest(store: Arc<dyn Store>) -> AmIngest {
     let committers = if store.is_shared() { 4 } else { 1 };
-    GroupCommit::start(committers, AM_MAX_BATCH, move |jobs: Vec<AmJob>| {
-        let store = Arc::clone(&store);
-        async move {
-            let renders: Vec<_> = jobs
-                .iter()
-                .map(|job| move |which: &[usize]| job.render(which))
-                .collect();
-            let items: Vec<AmItem<'_>> = jobs
-                .iter()
-                .zip(&renders)
-                .map(|(job, render)| AmItem {
-                    input: &job.input,
-                    render,
-                    times: job.times,
-                })
-                .collect();
-            store.insert_alertmanager_batch(&items).await
-        }
-    })
+    GroupCommit::start_with_outage(
+        committers,
+        AM_MAX_BATCH,
+        move |jobs: Vec<AmJob>| {
+            let store = Arc::clone(&store);
+            async move {
+                let renders: Vec<_> = jobs
+                    .iter()
+                    .map(|job| move |which: &[usize]| job.render(which))
+                    .collect();
+                let items: Vec<AmItem<'_>> = jobs
+                    .iter()
+                    .zip(&renders)
+                    .map(|(job, render)| AmItem {
+                        input: &job.input,
+                        render,
+                        times: job.times,
+                    })
+                    .collect();
+                store.insert_alertmanager_batch(&items).await
+            }
+        },
+        store_outage,
+    )
 }
 
 /// Query parameters of the webhook.
@@ -111,7 +116,9 @@ pub struct IngestAccepted {
     request_body = Notification, params(IngestQuery), responses(
     (status = 200, body = IngestAccepted, description = "stored with its deliveries"),
     (status = 400, body = ErrorBody), (status = 415, body = ErrorBody),
-    (status = 422, body = ErrorBody, description = "`group` names no group")))]
+    (status = 422, body = ErrorBody, description = "`group` names no group"),
+    (status = 503, body = ErrorBody, description = "`database_unavailable`: nothing stored; retry after `Retry-After` seconds"),
+    (status = 507, body = ErrorBody, description = "`storage_full`: the database has no room left; nothing stored")))]
 pub async fn ingest(
     State(state): State<AppState>,
     Query(query): Query<IngestQuery>,

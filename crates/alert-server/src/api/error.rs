@@ -1,6 +1,8 @@
 //! API errors: `{"error":{"code":"...","message":"...","field":"..."}}` with the right status.
 
-use axum::http::StatusCode;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -18,7 +20,8 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine code: `invalid`, `invalid_body`, `malformed_json`, `not_found`, `name_taken`,
-    /// `in_use`, `provisioned`, `unauthorized`, `unsupported_media_type`, `payload_too_large`, `internal`.
+    /// `in_use`, `provisioned`, `unauthorized`, `unsupported_media_type`, `payload_too_large`,
+    /// `database_unavailable` (503, with `Retry-After`), `storage_full` (507), `internal`.
     pub code: String,
     /// What is wrong and what to do.
     pub message: String,
@@ -38,7 +41,12 @@ pub struct ApiError {
     pub message: String,
     /// The request field to blame (`name`, `params.webhook`), when there is one.
     pub field: Option<String>,
+    /// Seconds for the `Retry-After` header, when the client should come back later.
+    pub retry_after: Option<u64>,
 }
+
+/// The `Retry-After` of a `503 database_unavailable`, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
 
 impl ApiError {
     /// Any error.
@@ -48,6 +56,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -117,6 +126,36 @@ impl ApiError {
         )
     }
 
+    /// 503 `database_unavailable` with `Retry-After`: the database cannot be reached now;
+    /// nothing was stored. Logged at most once per [`OUTAGE_LOG_EVERY_MS`] (with the count of
+    /// the ones left out), not per request.
+    pub fn database_unavailable(error: &dyn std::fmt::Display) -> Self {
+        log_outage(error);
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            format!(
+                "the database is unavailable (the connection failed or timed out); nothing was \
+                 stored: send the request again after {DATABASE_RETRY_AFTER_SECS} s (Retry-After). \
+                 Operators: check the database and GET /healthz"
+            ),
+        );
+        e.retry_after = Some(DATABASE_RETRY_AFTER_SECS);
+        e
+    }
+
+    /// 507 `storage_full`: the database has no room left; nothing was stored. Logged like
+    /// [`database_unavailable`](Self::database_unavailable).
+    pub fn storage_full(error: &dyn std::fmt::Display) -> Self {
+        log_outage(error);
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the database has no room left; nothing was stored: free disk space (or raise the \
+             database's size limit), then send the request again",
+        )
+    }
+
     /// 500, logged; the answer says only that something failed inside.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "request failed");
@@ -137,6 +176,8 @@ impl From<StoreError> for ApiError {
             StoreError::BadReference { field, message } => Self::invalid(field, message),
             StoreError::InUse(message) => Self::new(StatusCode::CONFLICT, "in_use", message),
             StoreError::Database(_) => Self::internal(&e),
+            StoreError::Unavailable(_) => Self::database_unavailable(&e),
+            StoreError::Full(_) => Self::storage_full(&e),
         }
     }
 }
@@ -147,6 +188,34 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = field.into();
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// How often, at most, a database outage seen by requests is logged.
+pub const OUTAGE_LOG_EVERY_MS: i64 = 10_000;
+
+/// Logs a database outage a request ran into, at most once per [`OUTAGE_LOG_EVERY_MS`]: during
+/// an outage every request fails alike, and one line says it.
+fn log_outage(error: &dyn std::fmt::Display) {
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    static LEFT_OUT: AtomicU64 = AtomicU64::new(0);
+    let now = crate::clock::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= OUTAGE_LOG_EVERY_MS
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let left_out = LEFT_OUT.swap(0, Ordering::Relaxed);
+        tracing::warn!(error = %error, similar_left_out = left_out, "request failed: the database is unavailable or full");
+    } else {
+        LEFT_OUT.fetch_add(1, Ordering::Relaxed);
     }
 }

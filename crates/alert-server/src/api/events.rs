@@ -17,7 +17,7 @@ use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{store_outage, GroupCommit};
 use alert_store::{EventItem, EventTimes, InsertedEvent, Store, StoreResult, Target};
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
@@ -123,20 +123,25 @@ pub type EventIngest = GroupCommit<EventJob, StoreResult<InsertedEvent>>;
 /// shared (server) database.
 pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
     let committers = if store.is_shared() { 4 } else { 1 };
-    GroupCommit::start(committers, INGEST_MAX_BATCH, move |jobs: Vec<EventJob>| {
-        let store = Arc::clone(&store);
-        async move {
-            let items: Vec<EventItem<'_>> = jobs
-                .iter()
-                .map(|job| EventItem {
-                    event: &job.event,
-                    targets: &job.targets,
-                    times: job.times,
-                })
-                .collect();
-            store.insert_event_batch(&items).await
-        }
-    })
+    GroupCommit::start_with_outage(
+        committers,
+        INGEST_MAX_BATCH,
+        move |jobs: Vec<EventJob>| {
+            let store = Arc::clone(&store);
+            async move {
+                let items: Vec<EventItem<'_>> = jobs
+                    .iter()
+                    .map(|job| EventItem {
+                        event: &job.event,
+                        targets: &job.targets,
+                        times: job.times,
+                    })
+                    .collect();
+                store.insert_event_batch(&items).await
+            }
+        },
+        store_outage,
+    )
 }
 
 fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
@@ -183,7 +188,9 @@ fn times_now(state: &AppState) -> EventTimes {
     description = "one event, or a JSON array of up to 1000 of them"), responses(
     (status = 202, body = EventsAnswer, description = "stored with its deliveries: `EventAccepted` for one event, `EventsAccepted` for an array"),
     (status = 200, body = EventAccepted, description = "duplicate: already received"),
-    (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 503, body = ErrorBody, description = "`database_unavailable`: nothing stored; retry after `Retry-After` seconds"),
+    (status = 507, body = ErrorBody, description = "`storage_full`: the database has no room left; nothing stored")))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBytes(bytes): JsonBytes,

@@ -1,5 +1,8 @@
 //! `/healthz`, `/metrics`, `/api/v1/plugins`.
 
+use std::time::Duration;
+
+use alert_store::StoreError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -9,8 +12,12 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::AppState;
 
-/// `GET /healthz`: 200 when the database answers (503 otherwise), with this replica's id and
-/// the clusters it watches (on PostgreSQL: the watcher leases it holds).
+/// The longest `/healthz` waits for the database's answer.
+const HEALTH_PING_TIMEOUT: Duration = Duration::from_millis(1_800);
+
+/// `GET /healthz`: 200 when the database answers (503 otherwise, within
+/// [`HEALTH_PING_TIMEOUT`]), with this replica's id and the clusters it watches (on
+/// PostgreSQL: the watcher leases it holds).
 #[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, body = Object, example = json!({"status": "ok", "database": "ok", "backend": "postgres", "replica": "host-a-4242", "watching": [1, 3]})), (status = 503, body = Object)))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let backend = if state.store.is_shared() {
@@ -19,7 +26,16 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         "sqlite"
     };
     let watching = state.watchers.watching().await;
-    match state.store.ping().await {
+    // Bounded: the store's own timeouts (PostgreSQL's connection acquire) answer first; this
+    // one covers a connection that hangs without an error.
+    let ping = match tokio::time::timeout(HEALTH_PING_TIMEOUT, state.store.ping()).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "pinging the database: no answer within {} ms",
+            HEALTH_PING_TIMEOUT.as_millis()
+        ))),
+    };
+    match ping {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ok", "database": "ok", "backend": backend,

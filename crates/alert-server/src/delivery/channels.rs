@@ -82,7 +82,19 @@ impl ChannelCache {
             }
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let Some(instance) = store.get_instance(id).await.map_err(|e| e.to_string())? else {
+        let found = match store.get_instance(id).await {
+            Ok(found) => found,
+            // The database is out of reach or full: the instance as last read keeps sending
+            // (what was claimed before the outage is delivered), until it answers again.
+            Err(e) if e.is_outage() => {
+                return match cached {
+                    Some((_, ready)) => Ok(Some(ready)),
+                    None => Err(e.to_string()),
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let Some(instance) = found else {
             self.map.write().expect("not poisoned").remove(&id);
             return Ok(None);
         };

@@ -144,6 +144,7 @@ impl Engine {
         let mut sends = JoinSet::new();
         let poll = Duration::from_millis(s.config.poll_interval_ms);
         let mut next_depth_update = 0;
+        let mut claim_failures = ClaimFailures::default();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -172,10 +173,18 @@ impl Engine {
                 .min(s.config.claim_batch);
             let lease = i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);
             let claimed = match s.store.claim_due(now, limit, &s.worker, lease).await {
-                Ok(rows) => rows,
+                Ok(rows) => {
+                    claim_failures.recovered();
+                    rows
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
-                    tokio::time::sleep(poll).await;
+                    // The database is down (or full): back off, log at a bounded rate, and
+                    // resume by itself once a claim works again.
+                    let nap = claim_failures.failed(&e, poll);
+                    tokio::select! {
+                        () = tokio::time::sleep(nap) => {}
+                        _ = shutdown.changed() => {}
+                    }
                     continue;
                 }
             };
@@ -683,6 +692,53 @@ fn log_attempt(ready: &ReadyInstance, row: &ClaimedDelivery, record: &AttemptRec
     }
 }
 
+/// The longest pause between two claims while claiming fails.
+const CLAIM_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// While claiming keeps failing, a reminder is logged this often.
+const FAILING_LOG_EVERY_MS: i64 = 30_000;
+
+/// Claims failing in a row (the database is unavailable): how long to wait before the next
+/// one, and what to log (the first failure, a reminder every [`FAILING_LOG_EVERY_MS`], the
+/// recovery).
+#[derive(Debug, Default)]
+struct ClaimFailures {
+    count: u32,
+    since: i64,
+    logged_at: i64,
+}
+
+impl ClaimFailures {
+    /// Counts a failed claim; returns the pause before the next one: twice the last, from two
+    /// poll intervals up to [`CLAIM_BACKOFF_MAX`].
+    fn failed(&mut self, e: &alert_store::StoreError, poll: Duration) -> Duration {
+        let now = now_ms();
+        self.count += 1;
+        if self.count == 1 {
+            self.since = now;
+            self.logged_at = now;
+            tracing::error!(error = %e, "claiming deliveries failed; retrying with backoff");
+        } else if now - self.logged_at >= FAILING_LOG_EVERY_MS {
+            self.logged_at = now;
+            tracing::warn!(error = %e, failures = self.count, failing_ms = now - self.since,
+                "claiming deliveries still fails; retrying");
+        }
+        poll.saturating_mul(1 << self.count.min(10))
+            .min(CLAIM_BACKOFF_MAX)
+    }
+
+    /// A claim worked: logs the recovery after failures.
+    fn recovered(&mut self) {
+        if self.count > 0 {
+            tracing::info!(
+                failures = self.count,
+                failing_ms = now_ms() - self.since,
+                "claiming deliveries works again; resuming"
+            );
+            self.count = 0;
+        }
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -698,14 +754,30 @@ async fn record_loop(s: Arc<Shared>, mut rx: mpsc::Receiver<AttemptRecord>) {
                 Err(_) => break,
             }
         }
-        let mut tries = 0;
+        let mut tries: u32 = 0;
+        let started = tokio::time::Instant::now();
+        // While the database is out of reach, keep trying for as long as the rows' lease runs:
+        // a record that lands before it ends means no message is sent twice.
+        let lease = Duration::from_secs(s.config.lease_secs);
         loop {
             match s.store.record_attempts(&batch).await {
-                Ok(()) => break,
-                Err(e) if tries < 5 => {
+                Ok(()) => {
+                    if tries > 0 {
+                        tracing::info!(
+                            tries,
+                            count = batch.len(),
+                            "attempts recorded after retries"
+                        );
+                    }
+                    break;
+                }
+                Err(e) if tries < 5 || (e.is_outage() && started.elapsed() < lease) => {
                     tries += 1;
-                    tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                    if tries <= 5 || tries % 20 == 0 {
+                        tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
+                    }
+                    let nap = Duration::from_millis(200 * u64::from(tries.min(10)));
+                    tokio::time::sleep(nap).await;
                 }
                 Err(e) => {
                     // The rows keep their lease; when it expires they are sent again (at-least-once).
