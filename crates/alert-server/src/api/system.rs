@@ -15,9 +15,8 @@ use super::AppState;
 /// The longest `/healthz` waits for the database's answer.
 const HEALTH_PING_TIMEOUT: Duration = Duration::from_millis(1_800);
 
-/// `GET /healthz`: 200 when the database answers (503 otherwise, within
-/// [`HEALTH_PING_TIMEOUT`]), with this replica's id and the clusters it watches (on
-/// PostgreSQL: the watcher leases it holds).
+/// `GET /healthz`: 200 when the database answers (503 otherwise, within 2 s), with this
+/// replica's id and the clusters it watches (on PostgreSQL: the watcher leases it holds).
 #[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, body = Object, example = json!({"status": "ok", "database": "ok", "backend": "postgres", "replica": "host-a-4242", "watching": [1, 3]})), (status = 503, body = Object)))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let backend = if state.store.is_shared() {
