@@ -14,5 +14,6 @@ mod http_limits;
 mod instances;
 mod logs;
 mod metrics;
+mod outages;
 mod storms;
 mod validation;
