@@ -438,9 +438,53 @@ async fn release(s: &Shared, rows: &[ClaimedDelivery], at: i64) {
         s.next_due.lock().expect("not poisoned").insert(at);
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
-    if let Err(e) = s.store.release(&ids, at).await {
-        tracing::warn!(error = %e, "could not release deliveries; their lease will expire");
+    match s.store.release(&ids, at).await {
+        Ok(()) => {}
+        Err(e) if e.is_outage() => {
+            tracing::warn!(error = %e, count = ids.len(), "could not release deliveries; retrying while their lease runs");
+            retry_release(
+                Arc::clone(&s.store),
+                ids,
+                at,
+                Duration::from_secs(s.config.lease_secs),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release deliveries; their lease will expire");
+        }
     }
+}
+
+/// Retries, in the background, a release that failed because the database was out of reach,
+/// so that the rows are sent soon after it is back rather than when their lease ends. Only
+/// during the first half of the lease: a release must never reach rows that another replica
+/// may have claimed after the lease ended.
+fn retry_release(store: Arc<dyn Store>, ids: Vec<i64>, at: i64, lease: Duration) {
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let every = Duration::from_millis(500);
+        while started.elapsed() + every < lease / 2 {
+            tokio::time::sleep(every).await;
+            match store.release(&ids, at).await {
+                Ok(()) => {
+                    tracing::info!(
+                        count = ids.len(),
+                        "deliveries released after the database came back"
+                    );
+                    return;
+                }
+                Err(e) if e.is_outage() => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not release deliveries; their lease will expire");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(
+            count = ids.len(),
+            "could not release deliveries; their lease will expire"
+        );
+    });
 }
 
 async fn fail_all(tx: &mpsc::Sender<AttemptRecord>, rows: &[ClaimedDelivery], now: i64, why: &str) {

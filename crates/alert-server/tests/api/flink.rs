@@ -17,7 +17,7 @@ impl Respond for Overview {
     }
 }
 
-fn job(state: &str, end: i64) -> Value {
+pub(crate) fn job(state: &str, end: i64) -> Value {
     let running = if state == "RUNNING" { 2 } else { 0 };
     let canceled = if state == "CANCELED" { 2 } else { 0 };
     json!({"jobs": [{
@@ -29,7 +29,7 @@ fn job(state: &str, end: i64) -> Value {
     }]})
 }
 
-async fn flink() -> (MockServer, Arc<Mutex<Value>>) {
+pub(crate) async fn flink() -> (MockServer, Arc<Mutex<Value>>) {
     let server = MockServer::start().await;
     let overview = Arc::new(Mutex::new(job("RUNNING", -1)));
     Mock::given(method("GET"))

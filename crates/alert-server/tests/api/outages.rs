@@ -112,22 +112,10 @@ async fn bind_robot(server: &TestServer, robot: &MockRobot, jobs: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_cut_answers_503_quickly_and_delivers_every_accepted_event_once() {
-    let db = alert_testkit::pg::PgDb::create("outage").await;
-    let mut url = url::Url::parse(&db.url).unwrap();
-    let upstream: SocketAddr = (
-        url.host_str().unwrap().to_owned(),
-        url.port().unwrap_or(5432),
-    )
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(upstream).await.unwrap();
-    url.set_host(Some("127.0.0.1")).unwrap();
-    url.set_port(Some(proxy.addr().port())).unwrap();
+    let (db, proxy, url) = pg_behind_proxy().await;
     let robot = robot(None).await;
     let mut server = TestServer::start_with(|c| {
-        c.database_url = url.to_string();
+        c.database_url = url;
         // A claim cut off mid-commit leaves its rows leased: short leases bound the test.
         c.delivery.lease_secs = 10;
     })
@@ -269,6 +257,82 @@ async fn postgres_cut_answers_503_quickly_and_delivers_every_accepted_event_once
         errors_after > errors_before,
         "flink_alert_store_errors_total {errors_before} → {errors_after}"
     );
+    server.stop().await;
+    drop(proxy);
+    drop(db);
+}
+
+/// The PostgreSQL database of a test behind a proxy: the database, the proxy, the URL through
+/// it.
+async fn pg_behind_proxy() -> (alert_testkit::pg::PgDb, TcpProxy, String) {
+    let db = alert_testkit::pg::PgDb::create("outage").await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let upstream: SocketAddr = (
+        url.host_str().unwrap().to_owned(),
+        url.port().unwrap_or(5432),
+    )
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = TcpProxy::start(upstream).await.unwrap();
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(proxy.addr().port())).unwrap();
+    (db, proxy, url.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watcher_resumes_after_a_postgres_cut_and_alerts_a_change_seen_during_it_once() {
+    let (db, proxy, url) = pg_behind_proxy().await;
+    let robot = robot(None).await;
+    let mut server = TestServer::start_with(|c| c.database_url = url).await;
+    let (jobmanager, overview) = crate::flink::flink().await;
+    bind_robot(&server, &robot, "orders_*").await;
+    let created = server
+        .post(
+            "/api/v1/clusters",
+            &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
+        )
+        .await
+        .expect(201);
+    let id = created["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = server
+            .get(&format!("/api/v1/clusters/{id}/jobs"))
+            .await
+            .expect(200);
+        if jobs["jobs"].as_array().is_some_and(|j| !j.is_empty()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never listed the job: {jobs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The job is canceled while the database is cut off: the watcher sees it, cannot store
+    // it, and keeps polling.
+    proxy.cut();
+    *overview.lock().unwrap() = crate::flink::job("CANCELED", 1_795_642_700_000);
+    tokio::time::sleep(CUT_FOR).await;
+    assert!(
+        robot.bodies().await.is_empty(),
+        "nothing is sent while the change is not stored"
+    );
+    proxy.restore();
+
+    // Back: the change is stored and alerted, once, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while robot.bodies().await.is_empty() {
+        assert!(Instant::now() < deadline, "the cancel was never alerted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let bodies = robot.bodies().await;
+    assert_eq!(bodies.len(), 1, "alerted once: {bodies:?}");
+    assert!(bodies[0].to_string().contains("CANCELED"), "{}", bodies[0]);
     server.stop().await;
     drop(proxy);
     drop(db);
