@@ -468,6 +468,40 @@ mod tests {
     }
 
     #[test]
+    fn tls_failures_say_what_failed_without_the_password() {
+        let url = "postgres://alice:pw-secret@db.example:5432/alerts?sslmode=verify-full";
+        let text = |e: sqlx::Error| connect_error(url, &e).to_string();
+        // sqlx hands rustls's handshake errors over inside an io::Error.
+        let wrapped = |e: rustls::Error| {
+            sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        };
+        let unknown = text(wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(
+            unknown.contains("TLS certificate verification failed")
+                && unknown.contains("not signed by a trusted CA")
+                && unknown.contains("alice:***@db.example"),
+            "{unknown}"
+        );
+        let name = text(wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName,
+        )));
+        assert!(
+            name.contains("not valid for the host `db.example`"),
+            "{name}"
+        );
+        let other = text(sqlx::Error::Tls("server does not support TLS".into()));
+        assert!(
+            other.contains("TLS failed: server does not support TLS"),
+            "{other}"
+        );
+        for t in [unknown, name, other] {
+            assert!(!t.contains("pw-secret"), "{t}");
+        }
+    }
+
+    #[test]
     fn event_lock_keys_differ_by_job_and_status() {
         assert_eq!(event_lock_key("a", "FAILED"), event_lock_key("a", "FAILED"));
         assert_ne!(
