@@ -152,16 +152,28 @@ struct Rig {
 }
 
 impl Rig {
+    /// On a SQLite file in `dir`.
     async fn start(
         bin: &Path,
         dir: &Path,
         rate_per_minute: u32,
         env: &[(&'static str, &str)],
     ) -> Result<Self> {
+        let db = format!("sqlite://{}", dir.join("chaos.db").display());
+        Self::start_on(bin, dir, db, rate_per_minute, env).await
+    }
+
+    /// On the database `db`.
+    async fn start_on(
+        bin: &Path,
+        dir: &Path,
+        db: String,
+        rate_per_minute: u32,
+        env: &[(&'static str, &str)],
+    ) -> Result<Self> {
         let seen = Arc::new(Seen::default());
         let webhook = robot::start(Arc::clone(&seen)).await?;
         let port = free_port()?;
-        let db = format!("sqlite://{}", dir.join("chaos.db").display());
         let env: Vec<(&'static str, String)> =
             env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         let client = reqwest::Client::builder()
