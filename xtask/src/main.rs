@@ -9,11 +9,14 @@
 //!   `xtask/src/am_bench/` and `docs/BENCHMARKS.md`); `cargo xtask am-bench --help`.
 //! - `vs-alertmanager`: the same distinct alerts through Alertmanager and through alert-server
 //!   to one sink, both rates and their ratio (`xtask/src/am_bench/vs.rs`).
+//! - `chaos`: the faults flink-alert survives (storms, kill -9, a hanging channel, idle clients,
+//!   oversize bodies), a table of what was lost (see `xtask/src/chaos/` and docs/RELIABILITY.md).
 //! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
 //! - `watch-bench`: cost and detection latency of watching many mock Flink clusters (see
 //!   `xtask/src/watch_bench/` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
 
 mod am_bench;
+mod chaos;
 mod e2e_flink;
 mod load;
 mod proc;
@@ -36,8 +39,9 @@ fn main() -> Result<()> {
         Some("vs-alertmanager") => am_bench::vs::run(&args[1..]),
         Some("e2e-flink") => e2e_flink::run(&args[1..]),
         Some("watch-bench") => watch_bench::run(&args[1..]),
+        Some("chaos") => chaos::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | vs-alertmanager [--help] | e2e-flink [--keep-flink] [--shared DIR]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | vs-alertmanager [--help] | chaos [--only NAME] | e2e-flink [--keep-flink] [--shared DIR]");
             std::process::exit(2);
         }
     }

@@ -40,6 +40,8 @@ pub enum Command {
     /// Check or apply a provisioning file (instances, groups, bindings and clusters as code; see
     /// docs/PROVISIONING.md) without a server.
     Provision(ProvisionArgs),
+    /// Ask a running server's /healthz: exit 0 on 200, 1 otherwise (for container health checks).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// `alert-server provision`

@@ -2,9 +2,9 @@
 //!
 //! The flink-alert binary's library part: the REST service and web console with the delivery
 //! engine and the Flink watchers (`serve`), the one-shot commands (`plugins`, `send`, `import`,
-//! `migrate`) and the generated channel documentation. Every channel crate enabled by a cargo
-//! feature (`dingtalk`, `wechat`, `feishu`, `webhook`, `email`; all by default) is linked here,
-//! so the registry of this crate (and of its tests) holds them all.
+//! `migrate`, `healthcheck`) and the generated channel documentation. Every channel crate
+//! enabled by a cargo feature (`dingtalk`, `wechat`, `feishu`, `webhook`, `email`; all by
+//! default) is linked here, so the registry of this crate (and of its tests) holds them all.
 
 pub mod alertmanager;
 pub mod api;
@@ -15,6 +15,7 @@ pub mod console;
 pub mod delivery;
 pub mod docs;
 pub mod group_commit;
+pub mod healthcheck;
 pub mod http_server;
 pub mod import;
 pub mod input;

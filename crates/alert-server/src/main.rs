@@ -62,6 +62,10 @@ fn main() -> ExitCode {
             alert_server::provision::run(&args),
             ExitCode::from(exit::INVALID_INPUT),
         ),
+        Command::Healthcheck(args) => run_report(
+            alert_server::healthcheck::run(&args),
+            ExitCode::from(alert_server::healthcheck::UNHEALTHY),
+        ),
     }
 }
 

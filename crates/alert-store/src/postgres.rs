@@ -168,20 +168,19 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Database(format!("invalid PostgreSQL URL: {}", scrub(url, &e)))
         })?;
+        check_root_cert(url)?;
         // One connection first, for its own error: the pool retries until its acquire
         // timeout and reports only that it timed out.
-        let probe = PgConnection::connect_with(&options).await.map_err(|e| {
-            StoreError::Database(format!("connecting to {}: {}", redact(url), scrub(url, &e)))
-        })?;
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| connect_error(url, &e))?;
         let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| {
-                StoreError::Database(format!("connecting to {}: {}", redact(url), scrub(url, &e)))
-            })?;
+            .map_err(|e| connect_error(url, &e))?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Database(format!("migrating the database: {}", scrub(url, &e)))
         })?;
@@ -350,6 +349,69 @@ async fn set_sequence(conn: &mut Conn, table: &str, last: i64) -> StoreResult<()
     Ok(())
 }
 
+/// Checks that the CA file the URL names (`sslrootcert`) can be read, so that a wrong path
+/// is named as such (sqlx reports only the operating system's error).
+fn check_root_cert(url: &str) -> StoreResult<()> {
+    let Ok(u) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    for (key, path) in u.query_pairs() {
+        if key == "sslrootcert" {
+            std::fs::read(path.as_ref()).map_err(|e| {
+                StoreError::Database(format!(
+                    "TLS: cannot read the CA file of sslrootcert `{path}`: {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The text of a failed connection, password-free. TLS failures say that TLS failed, and a
+/// certificate that did not verify says so and what to check.
+fn connect_error(url: &str, e: &sqlx::Error) -> StoreError {
+    let detail = match e {
+        sqlx::Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(rustls::Error::InvalidCertificate(cert)) => {
+                format!(
+                    "TLS certificate verification failed: {}",
+                    certificate_hint(url, cert)
+                )
+            }
+            Some(tls) => format!("TLS handshake failed: {tls}"),
+            None => e.to_string(),
+        },
+        sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
+        other => other.to_string(),
+    };
+    StoreError::Database(format!(
+        "connecting to {}: {}",
+        redact(url),
+        scrub(url, &detail)
+    ))
+}
+
+/// What a certificate error means for the settings of a database URL.
+fn certificate_hint(url: &str, cert: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match cert {
+        C::UnknownIssuer => "the server's certificate is not signed by a trusted CA (sslrootcert \
+                             names the CA file to trust, in PEM)"
+            .to_owned(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!(
+                "the server's certificate is not valid for the host `{host}` (sslmode=verify-full \
+                 checks the name; connect by a name the certificate lists): {cert}"
+            )
+        }
+        other => format!("the server's certificate was refused: {other}"),
+    }
+}
+
 /// The URL with its password masked.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -413,6 +475,40 @@ mod tests {
             redact("postgres://postgres@127.0.0.1/test"),
             "postgres://postgres@127.0.0.1/test"
         );
+    }
+
+    #[test]
+    fn tls_failures_say_what_failed_without_the_password() {
+        let url = "postgres://alice:pw-secret@db.example:5432/alerts?sslmode=verify-full";
+        let text = |e: sqlx::Error| connect_error(url, &e).to_string();
+        // sqlx hands rustls's handshake errors over inside an io::Error.
+        let wrapped = |e: rustls::Error| {
+            sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        };
+        let unknown = text(wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(
+            unknown.contains("TLS certificate verification failed")
+                && unknown.contains("not signed by a trusted CA")
+                && unknown.contains("alice:***@db.example"),
+            "{unknown}"
+        );
+        let name = text(wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName,
+        )));
+        assert!(
+            name.contains("not valid for the host `db.example`"),
+            "{name}"
+        );
+        let other = text(sqlx::Error::Tls("server does not support TLS".into()));
+        assert!(
+            other.contains("TLS failed: server does not support TLS"),
+            "{other}"
+        );
+        for t in [unknown, name, other] {
+            assert!(!t.contains("pw-secret"), "{t}");
+        }
     }
 
     #[test]

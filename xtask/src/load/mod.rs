@@ -57,11 +57,11 @@
 
 mod args;
 mod mock;
-mod pg;
+pub(crate) mod pg;
 mod phases;
 mod procfs;
 mod report;
-mod server;
+pub(crate) mod server;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -244,7 +244,7 @@ fn run_in(args: &LoadArgs, bin: &Path, dir: &Path, pg: Option<&PgDb>) -> Result<
 }
 
 /// Where cargo puts build output.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(

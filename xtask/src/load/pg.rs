@@ -11,12 +11,12 @@ use super::PSQL_TIMEOUT;
 /// A database `fa_load_<random>` created for one run on a PostgreSQL server, dropped (with
 /// `WITH (FORCE)`, closing whatever connections are left) when this is dropped.
 #[derive(Debug)]
-pub(super) struct PgDb {
+pub(crate) struct PgDb {
     /// The URL given (an existing database on the server), for `CREATE`/`DROP DATABASE`.
     admin: String,
     pub(super) name: String,
     /// The new database's URL, for the servers.
-    pub(super) url: String,
+    pub(crate) url: String,
     /// `url` with its password masked, for the report.
     pub(super) shown: String,
     /// `admin` with its password masked, for the report.
@@ -24,7 +24,7 @@ pub(super) struct PgDb {
 }
 
 impl PgDb {
-    pub(super) fn create(admin: &str) -> Result<Self> {
+    pub(crate) fn create(admin: &str) -> Result<Self> {
         let mut url = reqwest::Url::parse(admin).context("--database-url is not a URL")?;
         ensure!(
             matches!(url.scheme(), "postgres" | "postgresql"),

@@ -10,24 +10,36 @@ use super::STARTUP_TIMEOUT;
 use crate::proc::Stopped;
 
 /// One child `alert-server`; killed on drop if still running.
-pub(super) struct Server {
+pub(crate) struct Server {
     child: Child,
-    pub(super) pid: u32,
+    pub(crate) pid: u32,
     /// Its `FLINK_ALERT_REPLICA_ID`, `load-<i>`.
     pub(super) replica: String,
     /// `http://127.0.0.1:<port>`
-    pub(super) base: String,
-    pub(super) log: PathBuf,
+    pub(crate) base: String,
+    pub(crate) log: PathBuf,
 }
 
 impl Server {
     /// Replica `index` on `port`, on the database `db_url`, its output in `dir/server-<index>.log`.
-    pub(super) fn start(
+    pub(crate) fn start(
         bin: &Path,
         dir: &Path,
         index: usize,
         port: u16,
         db_url: &str,
+    ) -> Result<Self> {
+        Self::start_with(bin, dir, index, port, db_url, &[])
+    }
+
+    /// [`Server::start`] with more `FLINK_ALERT_*` settings in its environment.
+    pub(crate) fn start_with(
+        bin: &Path,
+        dir: &Path,
+        index: usize,
+        port: u16,
+        db_url: &str,
+        env: &[(&str, &str)],
     ) -> Result<Self> {
         let replica = format!("load-{index}");
         let log = dir.join(format!("server-{index}.log"));
@@ -50,7 +62,8 @@ impl Server {
             .env("FLINK_ALERT_LOG", "warn")
             // In the environment rather than on the command line: a password stays out of `ps`.
             .env("FLINK_ALERT_DATABASE_URL", db_url)
-            .env("FLINK_ALERT_REPLICA_ID", &replica);
+            .env("FLINK_ALERT_REPLICA_ID", &replica)
+            .envs(env.iter().copied());
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
@@ -64,7 +77,7 @@ impl Server {
     }
 
     /// Waits for `GET /healthz` to answer 200.
-    pub(super) async fn wait_healthy(&mut self, client: &reqwest::Client) -> Result<()> {
+    pub(crate) async fn wait_healthy(&mut self, client: &reqwest::Client) -> Result<()> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let url = format!("{}/healthz", self.base);
         loop {
@@ -95,8 +108,15 @@ impl Server {
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within [`crate::proc::STOP_TIMEOUT`].
-    pub(super) fn stop(&mut self) -> Result<Stopped> {
+    pub(crate) fn stop(&mut self) -> Result<Stopped> {
         crate::proc::terminate(&mut self.child, self.pid, &self.replica)
+    }
+}
+
+impl Server {
+    /// SIGKILL, as a crash: no shutdown, nothing flushed.
+    pub(crate) fn kill9(&mut self) {
+        crate::proc::kill_if_running(&mut self.child);
     }
 }
 

@@ -261,6 +261,14 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Desired, Vec<File
             };
             params.insert(key, resolved);
         }
+        if errors.iter().any(|e| {
+            e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with(&format!("instances[{i}].")))
+        }) {
+            // A secret that could not be read: checking the rest would only repeat it.
+            continue;
+        }
         let kind = decl.kind.clone();
         let body = InstanceBody {
             name: decl.name,
@@ -403,13 +411,22 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Desired, Vec<File
 
 /// An API validation error as a file error on `line`, its field under `prefix`.
 fn api_error(line: usize, prefix: &str, e: ApiError) -> FileError {
+    // Plugin messages may start with their own field name: say it once.
+    let message = match &e.field {
+        Some(f) => e
+            .message
+            .strip_prefix(&format!("{f}: "))
+            .unwrap_or(&e.message)
+            .to_owned(),
+        None => e.message.clone(),
+    };
     FileError {
         line: Some(line),
         field: Some(match e.field {
             Some(f) => format!("{prefix}.{f}"),
             None => prefix.to_owned(),
         }),
-        message: e.message,
+        message,
     }
 }
 
