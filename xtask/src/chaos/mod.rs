@@ -12,10 +12,16 @@
 //! - `idle-clients`: connections that send nothing hold every connection slot; a new client is
 //!   still served once the header read timeout closes them.
 //! - `oversize`: a client writes a 2 MiB body, then reads: it gets the `413`.
+//! - `pg-cut`: the server on PostgreSQL through a TCP proxy that is cut for 30 s while events
+//!   keep coming: refusals are `503` with `Retry-After` within 2 s, `/healthz` is 503 during and
+//!   200 after, and everything answered `202` is delivered.
+//! - `disk-full`: the SQLite database on a 4 MiB tmpfs (root only) filled until `507`, then
+//!   given room: accepting again without a restart, `PRAGMA integrity_check` ok.
 //!
 //! The server is the debug build (`cargo build -p alert-server`): faults, not speed, are
 //! measured. Exit code 1 when any scenario loses a job change.
 
+mod faults;
 mod robot;
 mod scenarios;
 

@@ -29,6 +29,8 @@ pub(super) async fn run(name: &str, bin: &Path, dir: &Path) -> Result<Outcome> {
         "hanging-channel" => hanging_channel(bin, dir).await,
         "idle-clients" => idle_clients(bin, dir).await,
         "oversize" => oversize(bin, dir).await,
+        "pg-cut" => super::faults::pg_cut(bin, dir).await,
+        "disk-full" => super::faults::disk_full(bin, dir).await,
         other => bail!("unknown scenario {other}; one of {ALL:?}"),
     }
 }

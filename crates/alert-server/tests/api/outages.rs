@@ -345,7 +345,9 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    fn mount(size_kib: u64) -> Self {
+    /// `None` (the test is skipped, saying why) when mounting is refused outside CI: a
+    /// developer not running as root can still run the suite. In CI (`CI` set) it fails.
+    fn mount(size_kib: u64) -> Option<Self> {
         let parent = TempDir::new("tmpfs");
         let dir = parent.path().join("mnt");
         std::fs::create_dir_all(&dir).unwrap();
@@ -354,16 +356,20 @@ impl Tmpfs {
             .arg(&dir)
             .status()
             .expect("runs mount");
-        assert!(
-            status.success(),
+        let why = format!(
             "mounting a {size_kib} KiB tmpfs on {} failed ({status}): this test needs root \
              (CI runs as root) to simulate a full disk",
             dir.display()
         );
-        Self {
+        if !status.success() && std::env::var_os("CI").is_none() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        assert!(status.success(), "{why}");
+        Some(Self {
             dir,
             _parent: parent,
-        }
+        })
     }
 
     fn resize(&self, size_kib: u64) {
@@ -398,7 +404,9 @@ async fn integrity(path: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_full_disk_answers_507_and_accepts_again_once_there_is_room() {
-    let disk = Tmpfs::mount(2048);
+    let Some(disk) = Tmpfs::mount(2048) else {
+        return;
+    };
     let file = disk.dir.join("alerts.db");
     let robot = robot(None).await;
     let mut server = TestServer::start_with(|c| {
