@@ -27,6 +27,8 @@ struct Posted {
     other: usize,
     slowest_refusal: Duration,
     retry_after: bool,
+    /// When the last refusal came.
+    last_refusal: Option<Instant>,
 }
 
 /// Posts events one per request, `per_second`, for `total` events.
@@ -61,6 +63,7 @@ fn poster(
                     p.unavailable += 1;
                     p.retry_after |= r.headers().contains_key("retry-after");
                     p.slowest_refusal = p.slowest_refusal.max(took);
+                    p.last_refusal = Some(Instant::now());
                 }
                 _ => p.other += 1,
             }
@@ -97,9 +100,13 @@ pub(super) async fn pg_cut(bin: &Path, dir: &Path) -> Result<Outcome> {
     task.await?;
     let posted = std::mem::take(&mut *posted.lock().expect("not poisoned"));
     let health_after = healthz(&rig).await;
-    rig.wait_named(&posted.answered, Duration::from_secs(120))
+    let delivered_in = rig
+        .wait_named(&posted.answered, Duration::from_secs(120))
         .await;
-    let recover = restored.elapsed();
+    // Accepting again: the last refusal after the restore.
+    let recover = posted
+        .last_refusal
+        .map_or(Duration::ZERO, |t| t.saturating_duration_since(restored));
     ensure!(
         health_during == 503,
         "/healthz answered {health_during} during the cut"
@@ -119,10 +126,11 @@ pub(super) async fn pg_cut(bin: &Path, dir: &Path) -> Result<Outcome> {
         posted.slowest_refusal
     );
     let note = format!(
-        "{} answered 503 with Retry-After (slowest {:.2} s), {} other errors; /healthz 503 during, 200 after",
+        "{} answered 503 with Retry-After (slowest {:.2} s), {} other errors; /healthz 503 during, 200 after; everything answered 202 delivered {:.1} s after the last event",
         posted.unavailable,
         posted.slowest_refusal.as_secs_f64(),
-        posted.other
+        posted.other,
+        delivered_in.as_secs_f64()
     );
     let row = rig.outcome(
         "PostgreSQL unreachable for 30 s (TCP proxy cut)",

@@ -19,6 +19,8 @@ pub(super) const ALL: &[&str] = &[
     "hanging-channel",
     "idle-clients",
     "oversize",
+    "pg-cut",
+    "disk-full",
 ];
 
 /// Runs scenario `name` with its files in `dir`.
