@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::super::EngineStore;
-use super::create::{insert_group, insert_instance};
+use super::create::{groups_holding, insert_group, insert_instance, update_instance, Rows};
 use super::members::{group_members, replace_members};
 use super::{
     binding_from_row, cluster_from_row, col, group_from_row, instance_from_row, INSTANCE_COLS,
@@ -59,24 +59,15 @@ impl ConfigStore for EngineStore {
         input: &InstanceInput,
         now: i64,
     ) -> StoreResult<Option<Instance>> {
-        let row: Option<(i64, bool)> = sqlx::query_as(
-            "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
-             rate_per_minute = $5, updated_at = $6 WHERE id = $7 RETURNING created_at, provisioned",
-        )
-        .bind(&input.name)
-        .bind(&input.kind)
-        .bind(input.enabled)
-        .bind(to_json(&input.params)?)
-        .bind(input.rate_per_minute.map(i64::from))
-        .bind(now)
-        .bind(id)
-        .fetch_optional(self.writer())
-        .await
-        .map_err(name_taken_or(
-            "instance",
-            &input.name,
+        let row = update_instance(
+            self.writer(),
+            id,
+            input,
+            Rows::Any,
+            now,
             "updating an instance",
-        ))?;
+        )
+        .await?;
         Ok(row.map(|(created_at, provisioned)| Instance {
             id,
             input: input.clone(),
@@ -102,14 +93,7 @@ impl ConfigStore for EngineStore {
         if exists.is_none() {
             return Ok(false);
         }
-        let groups: Vec<String> = sqlx::query_scalar(
-            "SELECT g.name FROM group_members AS m JOIN alert_groups AS g ON g.id = m.group_id \
-             WHERE m.instance_id = $1 ORDER BY g.id",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db(WHAT))?;
+        let groups = groups_holding(&mut tx, id, WHAT).await?;
         if !groups.is_empty() {
             return Err(StoreError::InUse(format!(
                 "instance {id} is a member of groups: {}; remove it from them first",

@@ -1,9 +1,9 @@
-//! The inserts that create configuration objects, shared by the API's creates
-//! ([`ConfigStore`](crate::ConfigStore)) and by imports.
+//! The statements that create and change configuration objects, shared by the API's writes
+//! ([`ConfigStore`](crate::ConfigStore)), imports and provisioning.
 
-use super::super::Db;
+use super::super::{Conn, Db};
 use crate::model::InstanceInput;
-use crate::shared::{name_taken_or, to_json};
+use crate::shared::{db, name_taken_or, to_json};
 use crate::StoreResult;
 
 /// Inserts an alert instance; its id. `NameTaken` when the name is used.
@@ -47,4 +47,57 @@ pub(super) async fn insert_group<'e>(
     .fetch_one(executor)
     .await
     .map_err(name_taken_or("group", name, doing))
+}
+
+/// Which rows an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rows {
+    /// Any row (the API; it refuses provisioned ones before).
+    Any,
+    /// Only a provisioned row (a provisioning run).
+    Provisioned,
+}
+
+/// Updates an alert instance (name, kind, enabled, params, rate); its `(created_at,
+/// provisioned)`, `None` when no such row (of `rows`). `NameTaken` when the name is used.
+pub(super) async fn update_instance<'e>(
+    executor: impl sqlx::Executor<'e, Database = Db>,
+    id: i64,
+    input: &InstanceInput,
+    rows: Rows,
+    now: i64,
+    doing: &'static str,
+) -> StoreResult<Option<(i64, bool)>> {
+    sqlx::query_as(
+        "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
+         rate_per_minute = $5, updated_at = $6 WHERE id = $7 AND (provisioned OR NOT $8) \
+         RETURNING created_at, provisioned",
+    )
+    .bind(&input.name)
+    .bind(&input.kind)
+    .bind(input.enabled)
+    .bind(to_json(&input.params)?)
+    .bind(input.rate_per_minute.map(i64::from))
+    .bind(now)
+    .bind(id)
+    .bind(rows == Rows::Provisioned)
+    .fetch_optional(executor)
+    .await
+    .map_err(name_taken_or("instance", &input.name, doing))
+}
+
+/// The names of the groups that hold an instance, in group order.
+pub(super) async fn groups_holding(
+    conn: &mut Conn,
+    instance_id: i64,
+    doing: &'static str,
+) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT g.name FROM group_members AS m JOIN alert_groups AS g ON g.id = m.group_id \
+         WHERE m.instance_id = $1 ORDER BY g.id",
+    )
+    .bind(instance_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db(doing))
 }

@@ -3,7 +3,7 @@
 //! provisioned`), so that a row made through the API is never changed by a file.
 
 use super::super::Conn;
-use super::create::{insert_group, insert_instance};
+use super::create::{groups_holding, insert_group, insert_instance, update_instance, Rows};
 use super::members::replace_members;
 use crate::model::{Change, ClusterInput, InstanceInput, ProvisionBinding, ProvisionGroup};
 use crate::shared::{bad_reference_or, db, name_taken_or, to_json};
@@ -99,14 +99,7 @@ pub(super) async fn deletes(
     }
     for id in deleted(instances) {
         ensure_provisioned(conn, "alert_instances", "instance", id).await?;
-        let groups: Vec<String> = sqlx::query_scalar(
-            "SELECT g.name FROM group_members AS m JOIN alert_groups AS g ON g.id = m.group_id \
-             WHERE m.instance_id = $1 ORDER BY g.id",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db(WHAT))?;
+        let groups = groups_holding(conn, id, WHAT).await?;
         if !groups.is_empty() {
             return Err(StoreError::InUse(format!(
                 "instance {id} is no longer in the file, but groups still hold it: {}; remove \
@@ -186,21 +179,8 @@ pub(super) async fn instance(
             mark(conn, "alert_instances", id).await?;
         }
         Change::Update { id, to: input } => {
-            let done = sqlx::query(
-                "UPDATE alert_instances SET name = $1, kind = $2, enabled = $3, params = $4, \
-                 rate_per_minute = $5, updated_at = $6 WHERE id = $7 AND provisioned",
-            )
-            .bind(&input.name)
-            .bind(&input.kind)
-            .bind(input.enabled)
-            .bind(to_json(&input.params)?)
-            .bind(input.rate_per_minute.map(i64::from))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map_err(name_taken_or("instance", &input.name, WHAT))?;
-            if done.rows_affected() == 0 {
+            let row = update_instance(&mut *conn, *id, input, Rows::Provisioned, now, WHAT).await?;
+            if row.is_none() {
                 return Err(vanished("instance", *id));
             }
         }
