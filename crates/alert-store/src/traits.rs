@@ -78,8 +78,8 @@ pub trait ConfigStore: Send + Sync + 'static {
     /// instances, groups and bindings and records their sources. Any error (a name taken since
     /// the plan was made: `NameTaken`; a vanished target: `BadReference`) rolls everything back.
     async fn apply_import(&self, batch: &ImportBatch, now: i64) -> StoreResult<ImportOutcome>;
-    /// Applies a provisioning plan in one write transaction (deletes first, then clusters,
-    /// instances, groups and bindings), marking what it creates as provisioned. Updates and
+    /// Applies a provisioning plan in one write transaction (in the order of [`ProvisionPlan`]),
+    /// marking what it creates as provisioned. Updates and
     /// deletes touch provisioned rows only: a row that is gone or no longer provisioned is a
     /// `BadReference` (re-plan and retry); a name taken since the plan was made is `NameTaken`;
     /// removing an instance that a group made through the API still holds is `InUse`. Any error

@@ -50,8 +50,9 @@ pub struct ProvisionBinding {
     pub statuses: Vec<JobStatus>,
 }
 
-/// Everything one provisioning run changes. Applied as: deletes (bindings, groups, instances,
-/// clusters), then creates and updates (clusters, instances, groups, bindings).
+/// Everything one provisioning run changes. Applied as: deletes of bindings and groups, then
+/// creates and updates (clusters, instances, groups, bindings), then deletes of instances and
+/// clusters (so that a group updated to let go of an instance lets it be removed).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProvisionPlan {
     /// Instance changes.

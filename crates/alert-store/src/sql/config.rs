@@ -411,18 +411,14 @@ impl ConfigStore for EngineStore {
     }
 
     async fn apply_provision(&self, plan: &ProvisionPlan, now: i64) -> StoreResult<()> {
-        use super::provision::{binding, cluster, deletes, group, instance};
+        use super::provision::{
+            binding, cluster, delete_bindings_and_groups, delete_instances_and_clusters, group,
+            instance,
+        };
         const WHAT: &str = "applying a provisioning file";
         // Dropping the transaction on any `?` below rolls everything back.
         let mut tx = self.write_tx(WHAT).await?;
-        deletes(
-            &mut tx,
-            &plan.bindings,
-            &plan.groups,
-            &plan.instances,
-            &plan.clusters,
-        )
-        .await?;
+        delete_bindings_and_groups(&mut tx, &plan.bindings, &plan.groups).await?;
         for change in &plan.clusters {
             cluster(&mut tx, change, now).await?;
         }
@@ -435,6 +431,8 @@ impl ConfigStore for EngineStore {
         for change in &plan.bindings {
             binding(&mut tx, change, now).await?;
         }
+        // Last: a group updated above may have let go of an instance removed here.
+        delete_instances_and_clusters(&mut tx, &plan.instances, &plan.clusters).await?;
         tx.commit().await.map_err(db(WHAT))
     }
 }

@@ -68,14 +68,12 @@ async fn ensure_provisioned(
     }
 }
 
-/// The deletes of a plan, children first: bindings, groups (their members go with them),
-/// instances (refused while a group made through the API holds one), clusters.
-pub(super) async fn deletes(
+/// The first deletes of a plan, before its creates and updates: bindings, then groups (their
+/// members go with them; refused while a binding made through the API uses one).
+pub(super) async fn delete_bindings_and_groups(
     conn: &mut Conn,
     bindings: &[Change<ProvisionBinding>],
     groups: &[Change<ProvisionGroup>],
-    instances: &[Change<InstanceInput>],
-    clusters: &[Change<ClusterInput>],
 ) -> StoreResult<()> {
     for id in deleted(bindings) {
         delete(conn, "bindings", "binding", id).await?;
@@ -97,6 +95,16 @@ pub(super) async fn deletes(
         }
         delete(conn, "alert_groups", "group", id).await?;
     }
+    Ok(())
+}
+
+/// The last deletes of a plan, after its group updates (which may have dropped the instances
+/// from their members): instances (refused while a group still holds one), then clusters.
+pub(super) async fn delete_instances_and_clusters(
+    conn: &mut Conn,
+    instances: &[Change<InstanceInput>],
+    clusters: &[Change<ClusterInput>],
+) -> StoreResult<()> {
     for id in deleted(instances) {
         ensure_provisioned(conn, "alert_instances", "instance", id).await?;
         let groups = groups_holding(conn, id, WHAT).await?;

@@ -356,16 +356,46 @@ pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on
             .input
             .enabled
     );
-    // Removing the provisioned objects: children first, in one plan.
+    // A group that lets go of an instance and the instance's removal, in one plan.
     store
         .apply_provision(
             &ProvisionPlan {
                 instances: vec![Change::Delete(robot.id)],
+                groups: vec![Change::Update {
+                    id: groups[0].id,
+                    to: ProvisionGroup {
+                        name: "ops".into(),
+                        enabled: true,
+                        members: vec!["by-hand".into()],
+                    },
+                }],
+                ..ProvisionPlan::default()
+            },
+            13,
+        )
+        .await
+        .unwrap();
+    assert!(store.get_instance(robot.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_group(groups[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .input
+            .instance_ids,
+        [by_hand.id]
+    );
+    // Removing the rest of the provisioned objects, in one plan.
+    store
+        .apply_provision(
+            &ProvisionPlan {
                 groups: vec![Change::Delete(groups[0].id)],
                 bindings: vec![Change::Delete(bindings[0].id)],
                 clusters: vec![Change::Delete(clusters[0].id)],
+                ..ProvisionPlan::default()
             },
-            13,
+            14,
         )
         .await
         .unwrap();
