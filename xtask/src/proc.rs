@@ -1,6 +1,8 @@
 //! Child processes and mock threads shared by the benchmark tools (`load`, `watch-bench`,
-//! `am-bench`): stopping them gracefully, within bounds.
+//! `am-bench`, `chaos`): stopping them gracefully, within bounds, and what `/proc` says of their
+//! memory and CPU time.
 
+use std::path::Path;
 use std::process::{Child, Command};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -76,4 +78,53 @@ pub fn stop_thread(stop: Option<tokio::sync::oneshot::Sender<()>>, thread: Optio
             let _ = thread.join();
         }
     }
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// Resident now.
+    pub rss_kib: u64,
+    /// The peak resident size.
+    pub peak_kib: u64,
+}
+
+/// The memory of process `pid`, from `/proc/<pid>/status`.
+pub fn memory(pid: u32) -> Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Memory {
+        rss_kib: field("VmRSS:"),
+        peak_kib: field("VmHWM:"),
+    })
+}
+
+/// User + system CPU seconds from a `/proc/.../stat` file (a process or one thread), its times
+/// counted in `hz` ticks a second; 0 when it cannot be read.
+pub fn cpu_secs(stat: &Path, hz: f64) -> f64 {
+    let Ok(text) = std::fs::read_to_string(stat) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3; utime is 14.
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let secs = (ticks(11) + ticks(12)) as f64 / hz;
+    secs
 }

@@ -73,24 +73,9 @@ impl Drop for Proc {
     }
 }
 
-/// User + system CPU seconds from a `/proc/.../stat` file.
+/// User + system CPU seconds of a `/proc/.../stat` file.
 fn cpu_secs(stat: &Path) -> f64 {
-    let Ok(text) = std::fs::read_to_string(stat) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = text.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    #[allow(clippy::cast_precision_loss)]
-    let secs = (ticks(11) + ticks(12)) as f64 / USER_HZ;
-    secs
+    crate::proc::cpu_secs(stat, USER_HZ)
 }
 
 /// CPU seconds so far of each party.

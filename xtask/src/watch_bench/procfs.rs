@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 
 use super::mock::Mocks;
 
@@ -28,49 +27,11 @@ pub(super) fn clock_ticks() -> (f64, bool) {
         .map_or((100.0, false), |t| (t, true))
 }
 
-/// `VmRSS` and `VmHWM` of a process, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Memory {
-    pub(super) rss_kib: u64,
-    pub(super) peak_kib: u64,
-}
+pub(super) use crate::proc::{memory, Memory};
 
-pub(super) fn memory(pid: u32) -> Result<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Ok(Memory {
-        rss_kib: field("VmRSS:"),
-        peak_kib: field("VmHWM:"),
-    })
-}
-
-/// User + system CPU seconds from a `/proc/.../stat` file (a process or one thread).
+/// User + system CPU seconds of a `/proc/.../stat` file, in `hz` ticks a second.
 fn cpu_secs(stat: &Path, hz: f64) -> f64 {
-    let Ok(text) = std::fs::read_to_string(stat) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start at field 3; utime is 14.
-    let Some((_, rest)) = text.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    #[allow(clippy::cast_precision_loss)]
-    let secs = (ticks(11) + ticks(12)) as f64 / hz;
-    secs
+    crate::proc::cpu_secs(stat, hz)
 }
 
 /// Busy CPU seconds of the whole machine since boot, from the first line of `/proc/stat`.
