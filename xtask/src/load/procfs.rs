@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-
 use super::mock::Mock;
 use super::USER_HZ;
 pub(super) use crate::proc::{memory, Memory};

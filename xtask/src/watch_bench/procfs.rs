@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-
 use super::mock::Mocks;
 
 /// The unit of the CPU times in `/proc/<pid>/stat`: `getconf CLK_TCK`, else 100 (`USER_HZ` on
