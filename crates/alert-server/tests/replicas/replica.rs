@@ -80,12 +80,19 @@ fn server_binary() -> &'static std::path::Path {
     })
 }
 
-/// A free loopback port (bound, read, released: the replica binds it right after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// The address a replica bound, read from its `alert-server listening` log line (it listens
+/// on port 0, so no two processes can ever race for one port); `None` until it is written.
+fn bound_address(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("alert-server listening"))?;
+    let addr = line
+        .split("local_addr=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    Some(addr.to_owned())
 }
 
 /// N replicas on one fresh database, with the HTTP client the tests talk to them through.
@@ -113,7 +120,6 @@ impl ReplicaSet {
         let watch_lease = WATCH_LEASE_MS.to_string();
         let mut replicas = Vec::with_capacity(n);
         for i in 0..n {
-            let port = free_port();
             let id = format!("{tag}-replica-{i}");
             let log = logs.join(format!("{id}.log"));
             let out = File::create(&log).expect("a log file");
@@ -121,7 +127,7 @@ impl ReplicaSet {
             let mut cmd = Command::new(server_binary());
             cmd.arg("serve")
                 .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
+                .arg("127.0.0.1:0")
                 .arg("--database-url")
                 .arg(&db.url);
             // Nothing from the environment of the test run: only what is set here.
@@ -131,7 +137,8 @@ impl ReplicaSet {
                 }
             }
             let settings = [
-                ("FLINK_ALERT_LOG", "warn"),
+                // The one info line: the address it bound.
+                ("FLINK_ALERT_LOG", "warn,alert_server::serve=info"),
                 ("FLINK_ALERT_REPLICA_ID", id.as_str()),
                 ("FLINK_ALERT_DELIVERY__LEASE_SECS", lease.as_str()),
                 ("FLINK_ALERT_DELIVERY__POLL_INTERVAL_MS", "100"),
@@ -149,13 +156,13 @@ impl ReplicaSet {
             let child = cmd.spawn().expect("alert-server starts");
             replicas.push(Replica {
                 id,
-                base: format!("http://127.0.0.1:{port}"),
+                base: String::new(),
                 pid: child.id(),
                 child: Some(child),
                 log,
             });
         }
-        let set = Self {
+        let mut set = Self {
             replicas,
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -173,10 +180,17 @@ impl ReplicaSet {
     }
 
     /// Waits (at most 30 s) until replica `i` answers `/healthz` with 200.
-    async fn wait_healthy(&self, i: usize) {
+    async fn wait_healthy(&mut self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(res) = self
+            if self.replicas[i].base.is_empty() {
+                if let Some(addr) = bound_address(&self.replicas[i].log) {
+                    self.replicas[i].base = format!("http://{addr}");
+                }
+            }
+            if self.replicas[i].base.is_empty() {
+                // Not listening yet.
+            } else if let Ok(res) = self
                 .http
                 .get(format!("{}/healthz", self.replicas[i].base))
                 .send()
