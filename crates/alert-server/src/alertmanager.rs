@@ -164,16 +164,20 @@ pub struct Plan {
     pub keys: Vec<AmAlertKey>,
     /// Alerts that reach no enabled instance (no binding matched, or only disabled/empty groups).
     pub unrouted: usize,
+    /// Alerts held back by a silence active at the time: routed nowhere, sent to nobody.
+    pub silenced: usize,
     /// The messages to create (before dedup).
     pub messages: Vec<AmMessagePlan>,
 }
 
-/// Routes `n`: to `forced` (`?group=`: group id, per-alert) or through the Alertmanager
-/// bindings of `snapshot` (receiver and label matchers). An alert reaches each instance once,
-/// in the mode of the first binding that brought it there.
-pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) -> Plan {
+/// Routes `n` at `now` (ms): to `forced` (`?group=`: group id, per-alert) or through the
+/// Alertmanager bindings of `snapshot` (receiver and label matchers). An alert reaches each
+/// instance once, in the mode of the first binding that brought it there; an alert a silence
+/// of `snapshot` holds back at `now` reaches none.
+pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>, now: i64) -> Plan {
     let mut keys = Vec::with_capacity(n.alerts.len());
     let mut unrouted = 0;
+    let mut silenced = 0;
     // Per instance, in order of first appearance: (group of the grouped message, its alerts,
     // the per-alert messages).
     type PerInstance = (Option<i64>, Vec<usize>, Vec<(Option<i64>, usize)>);
@@ -182,6 +186,10 @@ pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) 
     let mut seen: HashSet<(i64, usize)> = HashSet::new();
     for (i, alert) in n.alerts.iter().enumerate() {
         keys.push(alert.key());
+        if snapshot.silence_for_alert(&alert.labels, now).is_some() {
+            silenced += 1;
+            continue;
+        }
         let routes: Vec<(i64, bool)> = match forced {
             Some(route) => vec![route],
             None => snapshot.am_groups(&n.receiver, &alert.labels),
@@ -238,6 +246,7 @@ pub fn plan(n: &Notification, snapshot: &Snapshot, forced: Option<(i64, bool)>) 
     Plan {
         keys,
         unrouted,
+        silenced,
         messages,
     }
 }

@@ -42,6 +42,8 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Ask a running server's /healthz: exit 0 on 200, 1 otherwise (for container health checks).
     Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Add, list and expire silences on a running server (like amtool silence; see docs/API.md).
+    Silence(crate::silence_cli::SilenceArgs),
 }
 
 /// `alert-server provision`

@@ -29,6 +29,7 @@ pub mod routing;
 pub mod rules;
 pub mod send;
 pub mod serve;
+pub mod silence_cli;
 pub mod watch;
 
 // Linking a plugin crate is what registers it (inventory); nothing else names them. One cargo

@@ -66,6 +66,10 @@ fn main() -> ExitCode {
             alert_server::healthcheck::run(&args),
             ExitCode::from(alert_server::healthcheck::UNHEALTHY),
         ),
+        Command::Silence(args) => run_report(
+            alert_server::silence_cli::run(&args),
+            ExitCode::from(exit::TRANSIENT),
+        ),
     }
 }
 

@@ -1,11 +1,12 @@
-//! Routing: which instances an event reaches (bindings → groups → enabled instances), and
-//! which groups an Alertmanager alert reaches (the label matchers of Alertmanager bindings).
+//! Routing: which instances an event reaches (bindings → groups → enabled instances), which
+//! groups an Alertmanager alert reaches (the label matchers of Alertmanager bindings), and
+//! which silence holds either back.
 
 use std::collections::{BTreeMap, HashSet};
 
 use alert_core::{JobEvent, JobStatus};
 
-use alert_store::{Binding, Group, Instance, Target};
+use alert_store::{Binding, Group, Instance, Silence, SilenceMatchers, Target};
 
 /// Whether `pattern` (a job name, or a glob with `*`, `?`, `[...]`) matches `job_name`.
 pub fn job_matches(pattern: &str, job_name: &str) -> bool {
@@ -13,6 +14,36 @@ pub fn job_matches(pattern: &str, job_name: &str) -> bool {
         return true;
     }
     glob::Pattern::new(pattern).is_ok_and(|p| p.matches(job_name))
+}
+
+/// Whether a silence's `matchers` take a job event (job glob, cluster glob, statuses, labels).
+pub fn silence_matches_event(m: &SilenceMatchers, event: &JobEvent) -> bool {
+    job_matches(&m.job, &event.job_name)
+        && m.cluster
+            .as_deref()
+            .is_none_or(|c| job_matches(c, &event.cluster))
+        && (m.statuses.is_empty() || m.statuses.contains(&event.status))
+        && labels_match(m, &event.labels)
+}
+
+/// Whether a silence's `matchers` take an Alertmanager alert with `labels`: `job` and `cluster`
+/// are matched against those labels (a missing one is empty, as in Alertmanager), and a silence
+/// naming job statuses takes no alert.
+pub fn silence_matches_alert(m: &SilenceMatchers, labels: &BTreeMap<String, String>) -> bool {
+    let label = |name: &str| labels.get(name).map_or("", String::as_str);
+    m.statuses.is_empty()
+        && job_matches(&m.job, label("job"))
+        && m.cluster
+            .as_deref()
+            .is_none_or(|c| job_matches(c, label("cluster")))
+        && labels_match(m, labels)
+}
+
+/// Every label matcher of `m` finds its label, with a value its glob matches.
+fn labels_match(m: &SilenceMatchers, labels: &BTreeMap<String, String>) -> bool {
+    m.labels
+        .iter()
+        .all(|(k, v)| labels.get(k).is_some_and(|have| job_matches(v, have)))
 }
 
 /// Checks a binding's job pattern; the error says why it is not a valid glob.
@@ -84,6 +115,8 @@ pub struct Snapshot {
     pub bindings: Vec<Binding>,
     /// Every instance.
     pub instances: Vec<Instance>,
+    /// The silences not yet ended when it was read (pending ones start while it is used).
+    pub silences: Vec<Silence>,
     /// The Alertmanager bindings with their matchers compiled, once per snapshot.
     am_routes: std::sync::OnceLock<Vec<AmRoute>>,
 }
@@ -95,8 +128,37 @@ impl Snapshot {
             groups,
             bindings,
             instances,
+            silences: Vec::new(),
             am_routes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// This snapshot with `silences` (those in force when it was read).
+    pub fn with_silences(mut self, silences: Vec<Silence>) -> Self {
+        self.silences = silences;
+        self
+    }
+
+    /// The silence active at `now` (ms) that holds `event` back, the oldest when several do.
+    pub fn silence_for(&self, event: &JobEvent, now: i64) -> Option<i64> {
+        self.silences
+            .iter()
+            .find(|s| {
+                s.state(now) == alert_store::SilenceState::Active
+                    && silence_matches_event(&s.input.matchers, event)
+            })
+            .map(|s| s.id)
+    }
+
+    /// The silence active at `now` (ms) that holds an Alertmanager alert with `labels` back.
+    pub fn silence_for_alert(&self, labels: &BTreeMap<String, String>, now: i64) -> Option<i64> {
+        self.silences
+            .iter()
+            .find(|s| {
+                s.state(now) == alert_store::SilenceState::Active
+                    && silence_matches_alert(&s.input.matchers, labels)
+            })
+            .map(|s| s.id)
     }
 
     /// The Alertmanager bindings, compiled on first use (regexes are not rebuilt per request).
@@ -138,7 +200,7 @@ impl Snapshot {
     }
 }
 
-/// A cached [`Snapshot`]: dropped by the API on every configuration change, and re-read after
+/// A cached [`Snapshot`]: dropped by the API on every configuration or silence change, and re-read after
 /// `ttl` so that changes made elsewhere (another process on the same database) are seen.
 #[derive(Debug)]
 pub struct RoutingCache {
@@ -170,11 +232,14 @@ impl RoutingCache {
             }
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let snap = std::sync::Arc::new(Snapshot::new(
-            store.list_groups().await?,
-            store.list_bindings().await?,
-            store.list_instances().await?,
-        ));
+        let snap = std::sync::Arc::new(
+            Snapshot::new(
+                store.list_groups().await?,
+                store.list_bindings().await?,
+                store.list_instances().await?,
+            )
+            .with_silences(store.silences_in_force(crate::clock::now_ms()).await?),
+        );
         let mut cached = self.snapshot.write().expect("not poisoned");
         // A change committed while we read: what we read may predate it, so don't keep it.
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {

@@ -470,14 +470,17 @@ impl EventSink for StoreSink {
             .await
             .map_err(|e| SinkError::Failed(e.to_string()))?;
         let mut routed = Vec::new();
+        let now = now_ms();
         for (finding, event) in report.findings.iter().zip(&report.events) {
-            routed.extend(route(&snapshot, &self.cluster, finding, event));
+            for mut r in route(&snapshot, &self.cluster, finding, event) {
+                r.silence_id = snapshot.silence_for(&r.event, now);
+                routed.push(r);
+            }
         }
         let state = match &report.state {
             Some(s) => Some(serde_json::to_value(s).map_err(|e| SinkError::Failed(e.to_string()))?),
             None => None,
         };
-        let now = now_ms();
         let deadline =
             now + i64::try_from(self.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX);
         let repeat_since =
@@ -539,6 +542,7 @@ fn route(
         return vec![RoutedEvent {
             event: event.clone(),
             targets,
+            silence_id: None,
         }];
     }
     let mut group_ids = Vec::new();
@@ -569,6 +573,7 @@ fn route(
         out.push(RoutedEvent {
             event: per_group,
             targets: snapshot.group_targets(group_id),
+            silence_id: None,
         });
     }
     if out.is_empty() {
@@ -580,6 +585,7 @@ fn route(
         out.push(RoutedEvent {
             event: unrouted,
             targets: Vec::new(),
+            silence_id: None,
         });
     }
     out

@@ -325,6 +325,7 @@ async fn populate(store: &dyn Store) -> Ids {
                     starts_at: "2026-11-25T10:00:00Z".to_owned(),
                 }],
                 unrouted: 0,
+                silenced: 1,
                 messages: vec![AmMessagePlan {
                     target: Target {
                         instance_id: robot,
@@ -336,6 +337,36 @@ async fn populate(store: &dyn Store) -> Ids {
             &render,
             times,
         )
+        .await
+        .unwrap();
+    // A silence, and an event it held back: its deliveries are `silenced` with its id.
+    let silence = store
+        .create_silence(
+            &alert_store::SilenceInput {
+                matchers: alert_store::SilenceMatchers {
+                    job: "quiet_*".to_owned(),
+                    cluster: Some("prod".to_owned()),
+                    statuses: vec![JobStatus::Canceled],
+                    labels: [("team".to_owned(), "data".to_owned())].into(),
+                },
+                starts_at: T0,
+                ends_at: T0 + 3_600_000,
+                comment: "upgrade".to_owned(),
+                created_by: Some("ops".to_owned()),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let mut quiet = event(99);
+    quiet.job_name = "quiet_job".to_owned();
+    store
+        .insert_events(&[alert_store::EventItem {
+            event: &quiet,
+            targets: &targets,
+            times,
+            silence_id: Some(silence.id),
+        }])
         .await
         .unwrap();
     // Pending: 8 - 2 folded + the digest + the Alertmanager message.
@@ -419,9 +450,9 @@ async fn sqlite_to_postgres_copies_everything_and_refuses_a_second_time() {
     for part in count_text(&source) {
         assert!(text.contains(&part), "`{part}` missing:\n{text}");
     }
-    assert!(text.contains("instances 3, groups 1, group members 2, bindings 2, clusters 1, watcher states 1, import records 1, events 10"), "{text}");
+    assert!(text.contains("instances 3, groups 1, group members 2, bindings 2, clusters 1, watcher states 1, import records 1, events 11, alertmanager notifications 1, silences 1"), "{text}");
     assert!(
-        text.contains("deliveries 22 (1 digests, 8 pending), attempts 16"),
+        text.contains("deliveries 24 (1 digests, 8 pending), attempts 16"),
         "{text}"
     );
     assert!(
@@ -496,7 +527,7 @@ async fn sqlite_to_postgres_copies_everything_and_refuses_a_second_time() {
         .insert_event(&event(42), &[], now_ms(), now_ms() + 1000, 0)
         .await
         .unwrap();
-    assert_eq!(e.event_id, 11);
+    assert_eq!(e.event_id, 12);
     target.close().await;
 
     // A second run refuses: the target is not empty, and says what it holds.
@@ -706,7 +737,7 @@ async fn a_history_of_several_pages_is_copied_whole() {
     let out = migrate(&from, &db.url, &[]).await;
     cli::assert_code(&out, 0);
     assert!(
-        stdout(&out).contains("events 6001, alertmanager notifications 0, deliveries 12002 (0 digests, 12 pending), attempts 12002, alertmanager dedup keys 5003"),
+        stdout(&out).contains("events 6001, alertmanager notifications 0, silences 0, deliveries 12002 (0 digests, 12 pending), attempts 12002, alertmanager dedup keys 5003"),
         "{}",
         stdout(&out)
     );

@@ -6,7 +6,8 @@
 //! - The traits, by concern: [`ConfigStore`] (configuration and imports), [`OutboxStore`]
 //!   (events in, deliveries claimed and recorded), [`HistoryStore`] (what was sent),
 //!   [`CoordinationStore`] (leases, send budgets, channel pauses), [`CopyStore`] (export and
-//!   import for `alert-server migrate`, rows described in [`copy`]). [`Store`] is all of them;
+//!   import for `alert-server migrate`, rows described in [`copy`]), [`SilenceStore`] (silences
+//!   for planned work). [`Store`] is all of them;
 //!   the server holds an `Arc<dyn Store>` from [`connect`].
 //! - Two engines: [`SqliteStore`] (one file, one process) and [`PgStore`] (several replicas on
 //!   one database), each with its migrations (`migrations/sqlite`, `migrations/postgres`).
@@ -65,7 +66,9 @@ pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use traits::{ConfigStore, CoordinationStore, CopyStore, HistoryStore, OutboxStore, Store};
+pub use traits::{
+    ConfigStore, CoordinationStore, CopyStore, HistoryStore, OutboxStore, SilenceStore, Store,
+};
 
 /// How many database calls failed in this process so far (connection refused or reset, pool
 /// timeouts, a full disk, any other database error; not the constraint violations reported as
@@ -82,7 +85,9 @@ pub use postgres::ACQUIRE_TIMEOUT as PG_ACQUIRE_TIMEOUT;
 /// Every storage trait, for code that calls store methods on a concrete store
 /// (`use alert_store::prelude::*;`); through `dyn Store` they are reachable without it.
 pub mod prelude {
-    pub use crate::{ConfigStore, CoordinationStore, CopyStore, HistoryStore, OutboxStore, Store};
+    pub use crate::{
+        ConfigStore, CoordinationStore, CopyStore, HistoryStore, OutboxStore, SilenceStore, Store,
+    };
 }
 
 /// Opens the store a database URL names: `sqlite:` URLs the embedded SQLite store

@@ -238,7 +238,7 @@ impl PgStore {
                FROM due WHERE u.id = due.id \
                RETURNING u.id, u.event_id, u.instance_id, u.group_id, u.state, u.attempts, \
                due.next_attempt_at, u.deadline_at, u.last_error, u.digest_id, u.payload, \
-               u.created_at, u.sent_at) \
+               u.created_at, u.sent_at, u.silence_id) \
              SELECT ",
             sql::delivery_cols!(),
             ", ",

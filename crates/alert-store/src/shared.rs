@@ -182,6 +182,7 @@ pub(crate) fn parse_state(text: &str) -> StoreResult<DeliveryState> {
         "sent" => DeliveryState::Sent,
         "failed" => DeliveryState::Failed,
         "suppressed" => DeliveryState::Suppressed,
+        "silenced" => DeliveryState::Silenced,
         other => return Err(corrupt("delivery state", other)),
     })
 }

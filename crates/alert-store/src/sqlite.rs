@@ -383,12 +383,33 @@ fn drop_if_still_in_transaction(
     })
 }
 
-/// Applies the embedded migrations not applied yet.
+/// Applies the embedded migrations not applied yet, on one connection with foreign keys off
+/// (a migration that rebuilds a table drops the old one, which would otherwise cascade to the
+/// rows referencing it), then checks every foreign key and turns them back on.
 async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
-    MIGRATOR
-        .run(pool)
+    let failed =
+        |e: &dyn std::fmt::Display| StoreError::Database(format!("migrating the database: {e}"));
+    let mut conn = pool.acquire().await.map_err(|e| failed(&e))?;
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
         .await
-        .map_err(|e| StoreError::Database(format!("migrating the database: {e}")))
+        .map_err(|e| failed(&e))?;
+    let ran = MIGRATOR.run(&mut *conn).await.map_err(|e| failed(&e));
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| failed(&e))?;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| failed(&e))?;
+    ran?;
+    match broken.first() {
+        Some((table,)) => Err(failed(&format!(
+            "a migration left rows of `{table}` referring to rows that do not exist"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Whether a SQLite URL names an in-memory database.

@@ -14,7 +14,7 @@ use crate::model::{
     Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DigestInput,
     EventItem, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
     ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput, ProvisionPlan,
-    RoutedEvent, StoredEvent, Target,
+    RoutedEvent, Silence, SilenceInput, SilenceState, StoredEvent, Target,
 };
 use crate::StoreResult;
 
@@ -296,9 +296,34 @@ pub trait CopyStore: Send + Sync + 'static {
     async fn row_counts(&self) -> StoreResult<Vec<(&'static str, u64)>>;
 }
 
+/// Silences for planned work: what matches one in force is recorded `silenced` and not sent.
+#[async_trait]
+pub trait SilenceStore: Send + Sync + 'static {
+    /// Creates a silence (checked by the caller).
+    async fn create_silence(&self, input: &SilenceInput, now: i64) -> StoreResult<Silence>;
+    /// Silences in `state` at `now` (every one when `None`), newest first.
+    async fn list_silences(
+        &self,
+        state: Option<SilenceState>,
+        now: i64,
+    ) -> StoreResult<Vec<Silence>>;
+    /// One silence.
+    async fn get_silence(&self, id: i64) -> StoreResult<Option<Silence>>;
+    /// Ends a silence at `now` (a pending one never starts); an expired one is left as it is.
+    /// `None` when it does not exist.
+    async fn expire_silence(&self, id: i64, now: i64) -> StoreResult<Option<Silence>>;
+    /// The silences not ended at `now` (active and pending), by id: what routing matches against.
+    async fn silences_in_force(&self, now: i64) -> StoreResult<Vec<Silence>>;
+}
+
 /// Everything the server needs of storage: every storage trait at once. Implemented for every
 /// type that implements them all, so `Arc<dyn Store>` reaches each method.
-pub trait Store: ConfigStore + OutboxStore + HistoryStore + CoordinationStore + CopyStore {}
+pub trait Store:
+    ConfigStore + OutboxStore + HistoryStore + CoordinationStore + CopyStore + SilenceStore
+{
+}
 
-impl<T> Store for T where T: ConfigStore + OutboxStore + HistoryStore + CoordinationStore + CopyStore
-{}
+impl<T> Store for T where
+    T: ConfigStore + OutboxStore + HistoryStore + CoordinationStore + CopyStore + SilenceStore
+{
+}

@@ -179,7 +179,7 @@ fn routes_by_labels_once_per_instance_and_counts_unrouted() {
         am_binding(2, 2, &[("job", "flink-.*")], false),
         am_binding(3, 3, &[("job", "flink-test")], false),
     ]);
-    let p = plan(&n, &snap, None);
+    let p = plan(&n, &snap, None, 0);
     assert_eq!(p.unrouted, 0);
     assert_eq!(
         p.messages,
@@ -205,7 +205,7 @@ fn routes_by_labels_once_per_instance_and_counts_unrouted() {
         am_binding(1, 1, &[("severity", "critical")], false),
         am_binding(3, 3, &[("job", "flink-test")], false),
     ]);
-    let p = plan(&n, &snap, None);
+    let p = plan(&n, &snap, None, 0);
     assert_eq!(p.unrouted, 1);
     assert_eq!(p.messages.len(), 1);
     assert_eq!(p.messages[0].alerts, vec![0]);
@@ -213,7 +213,7 @@ fn routes_by_labels_once_per_instance_and_counts_unrouted() {
     let mut job = am_binding(9, 1, &[], false);
     job.input.alertmanager = None;
     job.input.job = "*".into();
-    let p = plan(&n, &snapshot(vec![job]), None);
+    let p = plan(&n, &snapshot(vec![job]), None, 0);
     assert_eq!((p.unrouted, p.messages.len()), (2, 0));
 }
 
@@ -224,20 +224,21 @@ fn per_alert_bindings_receiver_and_forced_group() {
         &n,
         &snapshot(vec![am_binding(1, 1, &[("job", "flink-.*")], true)]),
         None,
+        0,
     );
     assert_eq!(p.messages.len(), 2);
     assert!(p.messages.iter().all(|m| m.alerts.len() == 1));
 
     let mut other_receiver = am_binding(1, 1, &[], false);
     other_receiver.input.alertmanager.as_mut().unwrap().receiver = Some("someone-else".into());
-    let p = plan(&n, &snapshot(vec![other_receiver.clone()]), None);
+    let p = plan(&n, &snapshot(vec![other_receiver.clone()]), None, 0);
     assert_eq!(p.unrouted, 2);
     other_receiver.input.alertmanager.as_mut().unwrap().receiver = Some("flink-ops".into());
-    let p = plan(&n, &snapshot(vec![other_receiver]), None);
+    let p = plan(&n, &snapshot(vec![other_receiver]), None, 0);
     assert_eq!((p.unrouted, p.messages.len()), (0, 1));
 
     // ?group= bypasses bindings.
-    let p = plan(&n, &snapshot(vec![]), Some((2, false)));
+    let p = plan(&n, &snapshot(vec![]), Some((2, false)), 0);
     assert_eq!(p.messages.len(), 2, "instances 20 and 10");
     assert_eq!(p.messages[0].alerts, vec![0, 1]);
 }

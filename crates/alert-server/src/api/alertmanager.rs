@@ -106,6 +106,8 @@ pub struct IngestAccepted {
     pub deliveries: usize,
     /// Alerts that reached no instance (no matching binding).
     pub unrouted: usize,
+    /// Alerts held back by an active silence: sent to nobody.
+    pub silenced: usize,
     /// (alert, instance) pairs already delivered before: not sent again.
     pub duplicates: usize,
 }
@@ -139,9 +141,9 @@ pub async fn ingest(
         }
         None => None,
     };
-    let routed = plan(&notification, &snapshot, forced);
-    let routed_unrouted = routed.unrouted;
     let now = now_ms();
+    let routed = plan(&notification, &snapshot, forced, now);
+    let (routed_unrouted, silenced) = (routed.unrouted, routed.silenced);
     let deadline =
         now + i64::try_from(state.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX);
     // Rendered here, in parallel with other requests, rather than while holding the writer;
@@ -162,6 +164,7 @@ pub async fn ingest(
         payload: serde_json::to_value(&notification).map_err(|e| ApiError::internal(&e))?,
         alerts: routed.keys,
         unrouted: routed.unrouted,
+        silenced,
         messages: routed.messages,
     };
     let alerts = notification.alerts.len();
@@ -185,10 +188,13 @@ pub async fn ingest(
     let unrouted = routed_unrouted as u64;
     let duplicates = inserted.duplicates as u64;
     state.metrics.alertmanager_alert("unrouted", unrouted);
+    state
+        .metrics
+        .alertmanager_alert("silenced", silenced as u64);
     state.metrics.alertmanager_alert("duplicate", duplicates);
     state
         .metrics
-        .alertmanager_alert("routed", n.saturating_sub(unrouted));
+        .alertmanager_alert("routed", n.saturating_sub(unrouted + silenced as u64));
     if inserted.deliveries > 0 {
         state.wake.notify_one();
     }
@@ -199,6 +205,7 @@ pub async fn ingest(
         alerts,
         deliveries: inserted.deliveries,
         unrouted: routed_unrouted,
+        silenced,
         duplicates: inserted.duplicates,
     };
     Ok((StatusCode::OK, Json(answer)).into_response())

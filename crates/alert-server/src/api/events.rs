@@ -69,6 +69,9 @@ pub struct EventAccepted {
     /// True when this event was already received (nothing new is sent).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// The active silence that held its deliveries back (recorded `silenced`, nothing sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silence_id: Option<i64>,
 }
 
 /// The answer for an array of events: one entry per event, in input order.
@@ -113,6 +116,7 @@ pub struct EventJob {
     event: JobEvent,
     targets: Vec<Target>,
     times: EventTimes,
+    silence_id: Option<i64>,
 }
 
 /// The job events' group commit: single events that arrive while others are being stored go
@@ -135,6 +139,7 @@ pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
                         event: &job.event,
                         targets: &job.targets,
                         times: job.times,
+                        silence_id: job.silence_id,
                     })
                     .collect();
                 store.insert_event_batch(&items).await
@@ -204,12 +209,15 @@ pub async fn create(
         .targets(&event, group_id)
         .map_err(|m| ApiError::invalid("group_id", m))?;
     let (job_name, cluster, status) = (event.job_name.clone(), event.cluster.clone(), event.status);
+    let times = times_now(&state);
+    let silence_id = snapshot.silence_for(&event, times.now);
     let inserted = state
         .event_ingest
         .submit(EventJob {
             event,
             targets,
-            times: times_now(&state),
+            times,
+            silence_id,
         })
         .await
         .map_err(|_| ApiError::internal(&"the event's commit did not finish"))??;
@@ -217,6 +225,7 @@ pub async fn create(
         event_id: inserted.event_id,
         deliveries: inserted.deliveries,
         duplicate: inserted.duplicate,
+        silence_id: silence_id.filter(|_| !inserted.duplicate),
     };
     if inserted.duplicate {
         return Ok((StatusCode::OK, Json(answer)).into_response());
@@ -258,6 +267,7 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
             event,
             targets,
             times,
+            silence_id: snapshot.silence_for(event, times.now),
         })
         .collect();
     let inserted = state.store.insert_events(&items).await?;
@@ -269,10 +279,12 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
     tracing::debug!(events = inserted.len(), new = fresh, "events accepted");
     let events = inserted
         .into_iter()
-        .map(|i| EventAccepted {
+        .zip(&items)
+        .map(|(i, item)| EventAccepted {
             event_id: i.event_id,
             deliveries: i.deliveries,
             duplicate: i.duplicate,
+            silence_id: item.silence_id.filter(|_| !i.duplicate),
         })
         .collect();
     Ok((StatusCode::ACCEPTED, Json(EventsAccepted { events })).into_response())

@@ -20,9 +20,11 @@ pub struct HistoryQuery {
     pub instance_id: Option<i64>,
     /// Group id.
     pub group_id: Option<i64>,
-    /// Delivery state: pending, sent, failed, suppressed.
+    /// Delivery state: pending, sent, failed, suppressed, silenced.
     #[param(value_type = Option<String>)]
     pub status: Option<DeliveryState>,
+    /// Only the deliveries this silence held back.
+    pub silence_id: Option<i64>,
     /// 1..=1000, default 100.
     pub limit: Option<u32>,
     /// Rows with id below this (the last id of the previous page).
@@ -40,7 +42,7 @@ pub struct DeliveryView {
     pub instance_id: i64,
     /// Routing group.
     pub group_id: Option<i64>,
-    /// pending | sent | failed | suppressed.
+    /// pending | sent | failed | suppressed | silenced.
     #[schema(value_type = String)]
     pub state: DeliveryState,
     /// Attempts so far.
@@ -50,6 +52,9 @@ pub struct DeliveryView {
     pub last_error: Option<Value>,
     /// For suppressed rows: the digest that carried them.
     pub digest_id: Option<i64>,
+    /// For silenced rows: the silence that held them back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silence_id: Option<i64>,
     /// For pending rows: next attempt (RFC 3339).
     pub next_attempt_at: Option<String>,
     /// Created (RFC 3339).
@@ -74,6 +79,7 @@ impl DeliveryView {
             attempts: d.attempts,
             last_error: d.last_error.clone(),
             digest_id: d.digest_id,
+            silence_id: d.silence_id,
             next_attempt_at: (d.state == DeliveryState::Pending)
                 .then(|| rfc3339(d.next_attempt_at)),
             created_at: rfc3339(d.created_at),
@@ -96,6 +102,8 @@ pub struct HistoryEntry {
     pub job_id: Option<String>,
     /// Job name.
     pub job_name: Option<String>,
+    /// The job's cluster.
+    pub cluster: Option<String>,
     /// `RUNNING → FAILED`
     pub status_change: Option<String>,
     /// Instance name.
@@ -114,6 +122,7 @@ impl HistoryEntry {
             delivery: DeliveryView::of(&row.delivery),
             job_id: row.job_id.clone(),
             job_name: row.job_name.clone(),
+            cluster: row.cluster.clone(),
             status_change,
             instance_name: row.instance_name.clone(),
             kind: row.kind.clone(),
@@ -121,7 +130,7 @@ impl HistoryEntry {
     }
 }
 
-/// `GET /api/v1/history?job_id=&instance_id=&group_id=&status=&limit=&before=`
+/// `GET /api/v1/history?job_id=&instance_id=&group_id=&status=&silence_id=&limit=&before=`
 #[utoipa::path(get, path = "/api/v1/history", tag = "history", params(HistoryQuery), responses((status = 200, body = [HistoryEntry]), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -137,6 +146,7 @@ pub async fn list(
         instance_id: q.instance_id,
         group_id: q.group_id,
         state: q.status,
+        silence_id: q.silence_id,
         before: q.before,
         limit,
     };

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod history;
 pub mod instances;
 pub mod openapi;
+pub mod silences;
 pub mod system;
 
 use std::sync::Arc;
@@ -99,6 +100,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/events", post(events::create))
         .route("/events/{id}", get(events::get))
         .route("/history", get(history::list))
+        .route("/silences", get(silences::list).post(silences::create))
+        .route(
+            "/silences/{id}",
+            get(silences::get).delete(silences::expire),
+        )
         .route(
             "/ingest/alertmanager",
             get(alertmanager::list).post(alertmanager::ingest),
@@ -120,14 +126,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .nest("/api/v1", api)
 }
 
-/// Drops the routing snapshot after any change to instances, groups or bindings.
+/// Drops the routing snapshot after any change to instances, groups, bindings or silences.
 async fn invalidate_routing(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let changes_config = request.method() != axum::http::Method::GET
-        && ["/instances", "/groups", "/bindings"]
+        && ["/instances", "/groups", "/bindings", "/silences"]
             .iter()
             .any(|p| request.uri().path().contains(p));
     let response = next.run(request).await;

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alertmanager, bindings, clusters, error, events, groups, history, instances, system};
+use super::{
+    alertmanager, bindings, clusters, error, events, groups, history, instances, silences, system,
+};
 
 /// The path of the committed copy, relative to the workspace root.
 pub const OPENAPI_JSON: &str = "docs/openapi.json";
@@ -14,7 +16,7 @@ pub const OPENAPI_JSON: &str = "docs/openapi.json";
 #[openapi(
     info(
         title = "flink-alert",
-        description = "Alert instances, groups, bindings, job events, Prometheus Alertmanager notifications and delivery history. Errors are `{\"error\":{\"code\",\"message\",\"field\"}}`. With a token configured, `/api/v1` needs `Authorization: Bearer <token>`."
+        description = "Alert instances, groups, bindings, job events, silences, Prometheus Alertmanager notifications and delivery history. Errors are `{\"error\":{\"code\",\"message\",\"field\"}}`. With a token configured, `/api/v1` needs `Authorization: Bearer <token>`."
     ),
     paths(
         system::healthz, system::metrics, system::plugins,
@@ -24,6 +26,7 @@ pub const OPENAPI_JSON: &str = "docs/openapi.json";
         clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete, clusters::jobs,
         events::create, events::get,
         history::list,
+        silences::list, silences::create, silences::get, silences::expire,
         alertmanager::ingest, alertmanager::list,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),

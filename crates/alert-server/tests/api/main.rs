@@ -15,5 +15,6 @@ mod instances;
 mod logs;
 mod metrics;
 mod outages;
+mod silences;
 mod storms;
 mod validation;

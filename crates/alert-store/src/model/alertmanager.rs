@@ -52,6 +52,8 @@ pub struct AmNotificationInput {
     pub alerts: Vec<AmAlertKey>,
     /// Alerts that matched no binding.
     pub unrouted: usize,
+    /// Alerts held back by a silence.
+    pub silenced: usize,
     /// The messages routing asks for (before dedup).
     pub messages: Vec<AmMessagePlan>,
 }
@@ -105,6 +107,8 @@ pub struct AmNotification {
     pub alerts: u32,
     /// Alerts that matched no binding.
     pub unrouted: u32,
+    /// Alerts held back by a silence.
+    pub silenced: u32,
     /// (alert, instance) pairs not sent again.
     pub duplicates: u32,
     /// Deliveries created.

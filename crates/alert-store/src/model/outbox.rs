@@ -24,6 +24,9 @@ pub struct EventItem<'a> {
     pub targets: &'a [Target],
     /// Its times.
     pub times: EventTimes,
+    /// The active silence it matched: its deliveries are recorded `silenced` (with this id)
+    /// and nothing is sent.
+    pub silence_id: Option<i64>,
 }
 
 /// One event of a watcher's poll with its routed targets.
@@ -33,6 +36,8 @@ pub struct RoutedEvent {
     pub event: JobEvent,
     /// Where it goes.
     pub targets: Vec<Target>,
+    /// The active silence it matched (see [`EventItem::silence_id`]).
+    pub silence_id: Option<i64>,
 }
 
 /// One delivery to create with an event: this instance, because of this group.
@@ -78,6 +83,8 @@ pub enum DeliveryState {
     Failed,
     /// Folded into a digest (see `digest_id`).
     Suppressed,
+    /// Held back by a silence (see `silence_id`): never sent.
+    Silenced,
 }
 
 impl DeliveryState {
@@ -88,6 +95,7 @@ impl DeliveryState {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Suppressed => "suppressed",
+            Self::Silenced => "silenced",
         }
     }
 }
@@ -103,7 +111,7 @@ pub struct Delivery {
     pub instance_id: i64,
     /// The routing group, if any.
     pub group_id: Option<i64>,
-    /// Pending, sent, failed, suppressed.
+    /// Pending, sent, failed, suppressed, silenced.
     pub state: DeliveryState,
     /// Attempts so far.
     pub attempts: u32,
@@ -115,6 +123,8 @@ pub struct Delivery {
     pub last_error: Option<Value>,
     /// For suppressed rows: the digest delivery that carried them.
     pub digest_id: Option<i64>,
+    /// For silenced rows: the silence that held them back.
+    pub silence_id: Option<i64>,
     /// For digests: the rendered message (title, text, markdown) as JSON.
     pub payload: Option<Value>,
     /// Created, ms.
@@ -198,6 +208,8 @@ pub struct HistoryFilter {
     pub group_id: Option<i64>,
     /// Delivery state.
     pub state: Option<DeliveryState>,
+    /// Held back by this silence.
+    pub silence_id: Option<i64>,
     /// Only rows with id below this (paging).
     pub before: Option<i64>,
     /// At most this many rows (1..=1000).
@@ -214,6 +226,8 @@ pub struct HistoryRow {
     pub job_name: Option<String>,
     /// Job id (`None` for digests).
     pub job_id: Option<String>,
+    /// The job's cluster (`None` for digests).
+    pub cluster: Option<String>,
     /// Previous status.
     pub previous_status: Option<JobStatus>,
     /// New status.

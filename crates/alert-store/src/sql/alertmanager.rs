@@ -157,6 +157,7 @@ pub(super) async fn insert_batch(
                 "group_key": n.group_key,
                 "alerts": count(n.alerts.len()),
                 "unrouted": count(n.unrouted),
+                "silenced": count(n.silenced),
                 "duplicates": count(*duplicates),
                 "deliveries": count(*deliveries),
                 "payload": to_json(&n.payload)?,
@@ -166,12 +167,12 @@ pub(super) async fn insert_batch(
         .collect::<StoreResult<_>>()?;
     sqlx::query(concat!(
         "INSERT INTO am_notifications (id, receiver, status, group_key, alerts, unrouted, \
-         duplicates, deliveries, payload, received_at) \
+         duplicates, deliveries, payload, received_at, silenced) \
          SELECT n.id, n.receiver, n.status, n.group_key, n.alerts, n.unrouted, n.duplicates, \
-         n.deliveries, n.payload, n.received_at FROM ",
+         n.deliveries, n.payload, n.received_at, n.silenced FROM ",
         json_rows!("$1"; id bigint, receiver text, status text, group_key text, alerts bigint,
             unrouted bigint, duplicates bigint, deliveries bigint, payload text,
-            received_at bigint),
+            received_at bigint, silenced bigint),
         " AS n ORDER BY n.ord"
     ))
     .bind(to_json(&notification_rows)?)

@@ -90,7 +90,8 @@ impl HistoryStore for EngineStore {
             delivery_cols!(),
             ", COALESCE(i.name, d.instance_name) AS instance_name, \
              COALESCE(i.kind, d.instance_kind) AS kind, \
-             e.job_id AS job_id, e.job_name AS job_name, e.status AS status, \
+             e.job_id AS job_id, e.job_name AS job_name, e.cluster AS cluster, \
+             e.status AS status, \
              e.previous_status AS previous_status \
              FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id \
              LEFT JOIN alert_instances AS i ON i.id = d.instance_id WHERE TRUE"
@@ -107,6 +108,9 @@ impl HistoryStore for EngineStore {
         if let Some(state) = filter.state {
             qb.push(" AND d.state = ").push_bind(state.as_str());
         }
+        if let Some(silence_id) = filter.silence_id {
+            qb.push(" AND d.silence_id = ").push_bind(silence_id);
+        }
         if let Some(before) = filter.before {
             qb.push(" AND d.id < ").push_bind(before);
         }
@@ -122,6 +126,7 @@ impl HistoryStore for EngineStore {
                     delivery: delivery_from_row(row)?,
                     job_name: col(row, "job_name")?,
                     job_id: col(row, "job_id")?,
+                    cluster: col(row, "cluster")?,
                     previous_status: opt_status_col(row, "previous_status")?,
                     status: opt_status_col(row, "status")?,
                     instance_name: col(row, "instance_name")?,
@@ -140,6 +145,7 @@ impl HistoryStore for EngineStore {
         let mut qb = QueryBuilder::<Db>::new(concat!(
             "SELECT n.id AS id, n.receiver AS receiver, n.status AS status, \
              n.group_key AS group_key, n.alerts AS alerts, n.unrouted AS unrouted, \
+             n.silenced AS silenced, \
              n.duplicates AS duplicates, n.deliveries AS deliveries, n.payload AS payload, \
              n.received_at AS received_at, ",
             json_id_array!("d.id", "deliveries AS d WHERE d.am_notification_id = n.id"),
@@ -165,6 +171,7 @@ impl HistoryStore for EngineStore {
                     group_key: col(row, "group_key")?,
                     alerts: u32_col(row, "alerts")?,
                     unrouted: u32_col(row, "unrouted")?,
+                    silenced: u32_col(row, "silenced")?,
                     duplicates: u32_col(row, "duplicates")?,
                     deliveries: u32_col(row, "deliveries")?,
                     delivery_ids: json_col(row, "delivery_ids")?,

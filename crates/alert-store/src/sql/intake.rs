@@ -96,26 +96,31 @@ pub(super) async fn insert_events_in(
                 "repeat_since": it.times.repeat_since,
                 "job_id": it.event.job_id,
                 "status": it.event.status.as_str(),
+                "silence_id": it.silence_id,
             }));
         }
     }
     if !targets.is_empty() {
-        // The repeat check (the latest earlier event of the same job and status received in
+        // A silence holds every delivery of its event back (`silenced`, never sent); else
+        // the repeat check (the latest earlier event of the same job and status received in
         // the window, `repeat_of`) decides the state of every delivery.
         let created = sqlx::query(concat!(
             "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
-             group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at) \
+             group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at, \
+             silence_id) \
              SELECT t.event_id, i.id, i.name, i.kind, t.group_id, \
-             CASE WHEN t.repeat_of IS NULL THEN 'pending' ELSE 'suppressed' END, 0, t.now, \
-             t.deadline_at, CASE WHEN t.repeat_of IS NULL THEN NULL \
+             CASE WHEN t.silence_id IS NOT NULL THEN 'silenced' \
+               WHEN t.repeat_of IS NULL THEN 'pending' ELSE 'suppressed' END, 0, t.now, \
+             t.deadline_at, CASE WHEN t.silence_id IS NOT NULL OR t.repeat_of IS NULL THEN NULL \
                ELSE '{\"kind\":\"repeat\",\"message\":\"repeat of event ' || t.repeat_of \
-               || '\"}' END, t.now \
+               || '\"}' END, t.now, t.silence_id \
              FROM (SELECT t.*, (SELECT r.id FROM events AS r WHERE r.job_id = t.job_id \
                AND r.status = t.status AND r.received_at >= t.repeat_since \
                AND r.id < t.event_id ORDER BY r.received_at DESC, r.id DESC LIMIT 1) \
                AS repeat_of FROM ",
             json_rows!("$1"; event_id bigint, instance_id bigint, group_id bigint, now bigint,
-                deadline_at bigint, repeat_since bigint, job_id text, status text),
+                deadline_at bigint, repeat_since bigint, job_id text, status text,
+                silence_id bigint),
             " AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord"
         ))
         .bind(to_json(&targets)?)

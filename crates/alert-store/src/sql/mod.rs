@@ -37,7 +37,7 @@ macro_rules! delivery_cols {
          d.group_id AS group_id, d.state AS state, d.attempts AS attempts, \
          d.next_attempt_at AS next_attempt_at, d.deadline_at AS deadline_at, \
          d.last_error AS last_error, d.digest_id AS digest_id, d.payload AS payload, \
-         d.created_at AS created_at, d.sent_at AS sent_at"
+         d.created_at AS created_at, d.sent_at AS sent_at, d.silence_id AS silence_id"
     };
 }
 
@@ -64,6 +64,7 @@ mod intake;
 mod members;
 mod outbox;
 mod provision;
+mod silences;
 
 /// The columns of an instance.
 const INSTANCE_COLS: &str =
@@ -188,6 +189,7 @@ fn delivery_from_row(row: &DbRow) -> StoreResult<Delivery> {
         deadline_at: col(row, "deadline_at")?,
         last_error: opt_json_col(row, "last_error")?,
         digest_id: col(row, "digest_id")?,
+        silence_id: col(row, "silence_id")?,
         payload: opt_json_col(row, "payload")?,
         created_at: col(row, "created_at")?,
         sent_at: col(row, "sent_at")?,

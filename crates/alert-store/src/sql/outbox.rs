@@ -62,6 +62,7 @@ impl OutboxStore for EngineStore {
                 event: &r.event,
                 targets: &r.targets,
                 times,
+                silence_id: r.silence_id,
             })
             .collect();
         let mut tx = self.write_tx(WHAT).await?;
@@ -90,6 +91,7 @@ impl OutboxStore for EngineStore {
                 deadline_at,
                 repeat_since,
             },
+            silence_id: None,
         };
         self.insert_events(&[item])
             .await?

@@ -30,31 +30,37 @@ pub(crate) async fn insert_events_stores_a_batch_in_order_with_duplicates_and_re
             event: &x1,
             targets: &both,
             times: times(5_000),
+            silence_id: None,
         },
         EventItem {
             event: &stored_before,
             targets: &both,
             times: times(5_000),
+            silence_id: None,
         },
         EventItem {
             event: &y,
             targets: &only_b,
             times: times(5_000),
+            silence_id: None,
         },
         EventItem {
             event: &x1,
             targets: &only_b,
             times: times(5_000),
+            silence_id: None,
         },
         EventItem {
             event: &x2,
             targets: &only_b,
             times: times(5_000),
+            silence_id: None,
         },
         EventItem {
             event: &y,
             targets: &[],
             times: times(5_000),
+            silence_id: None,
         },
     ];
     let out = store.insert_events(&items).await.unwrap();
@@ -114,11 +120,13 @@ pub(crate) async fn insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad
             event: &good,
             targets: &fine,
             times: times(1_000),
+            silence_id: None,
         },
         EventItem {
             event: &bad,
             targets: &missing,
             times: times(1_000),
+            silence_id: None,
         },
     ];
     let err = store.insert_events(&items).await.unwrap_err();

@@ -40,6 +40,7 @@ pub(crate) async fn clusters_and_watch_reports_commit_together(store: Arc<dyn St
     let routed = |job: &str, status: &str, n: u32, targets: Vec<Target>| RoutedEvent {
         event: nth_event(job, status, n),
         targets,
+        silence_id: None,
     };
     // Several jobs (and statuses) in one poll, one of them twice.
     let poll = vec![
@@ -127,6 +128,7 @@ pub(crate) fn am_notification(
         payload: json!({"groupKey": group_key, "alerts": keys}),
         alerts: keys.iter().map(|k| am_key(k)).collect(),
         unrouted: 0,
+        silenced: 0,
         messages: messages
             .iter()
             .map(|(instance_id, alerts)| AmMessagePlan {

@@ -28,6 +28,7 @@ mod history;
 mod intake;
 mod outbox;
 mod postgres;
+mod silences;
 mod sqlite;
 
 use config::*;
@@ -36,6 +37,7 @@ use events::*;
 use history::*;
 use intake::*;
 use outbox::*;
+use silences::*;
 use sqlite::*;
 
 /// A database file in the temp directory (in a directory of its own), removed on drop.
@@ -249,4 +251,6 @@ contract_tests!(
     take_budgets_decides_a_claim_round_at_once,
     clusters_and_watch_reports_commit_together,
     alertmanager_batches_dedup_in_order_and_isolate_a_bad_notification,
+    silences_are_listed_by_state_and_expired,
+    silenced_events_record_silenced_deliveries_never_claimed,
 );

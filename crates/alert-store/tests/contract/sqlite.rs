@@ -218,3 +218,101 @@ async fn outbox_throughput() {
     outbox_throughput_of(&store, 10_000, "sqlite").await;
     store.close().await;
 }
+
+/// A database at schema 9 (before silences) upgrades in place: the deliveries table is rebuilt
+/// for the new state without losing a delivery or, through the cascade of the old table's
+/// drop, an attempt.
+#[tokio::test]
+async fn the_silences_migration_keeps_every_delivery_and_attempt() {
+    let tmp = TempDb::new("upgrade");
+    let older = tmp.dir.join("migrations-0001-0009");
+    std::fs::create_dir_all(&older).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0010" {
+            std::fs::copy(&path, older.join(&name)).unwrap();
+        }
+    }
+    std::fs::create_dir_all(tmp.file().parent().unwrap()).unwrap();
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(tmp.file())
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO events (id, job_id, job_name, cluster, status, occurred_at, \
+             occurred_at_ms, labels, received_at) VALUES (1, 'j', 'job-j', 'prod', 'FAILED', \
+             '2026-11-25T08:00:00+08:00', 1, '{}', 1)",
+            "INSERT INTO deliveries (id, event_id, instance_id, instance_name, instance_kind, \
+             state, attempts, next_attempt_at, deadline_at, created_at, sent_at) \
+             VALUES (7, 1, 3, 'a', 'dingtalk', 'sent', 1, 1, 99, 1, 2)",
+            "INSERT INTO attempts (delivery_id, number, started_at, finished_at, outcome, \
+             warnings) VALUES (7, 1, 1, 2, 'sent', '[]')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let (_, deliveries) = store.get_event(1).await.unwrap().unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(
+        (
+            deliveries[0].id,
+            deliveries[0].state,
+            deliveries[0].silence_id
+        ),
+        (7, DeliveryState::Sent, None)
+    );
+    assert_eq!(
+        store.attempts(7).await.unwrap().len(),
+        1,
+        "the attempt survived"
+    );
+    // The new state is accepted.
+    let s = store
+        .create_silence(
+            &alert_store::SilenceInput {
+                matchers: alert_store::SilenceMatchers {
+                    job: "*".to_owned(),
+                    cluster: None,
+                    statuses: Vec::new(),
+                    labels: Default::default(),
+                },
+                starts_at: 0,
+                ends_at: i64::MAX,
+                comment: "c".to_owned(),
+                created_by: None,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let e = nth_event("k", "FAILED", 1);
+    store
+        .insert_events(&[EventItem {
+            event: &e,
+            targets: &[to(a)],
+            times: EventTimes {
+                now: 5,
+                deadline_at: 99,
+                repeat_since: 0,
+            },
+            silence_id: Some(s.id),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+    store.close().await;
+}
