@@ -165,10 +165,25 @@ export interface HistoryEntry {
   attempts: number;
   last_error: { kind?: string; code?: string; message?: string } | null;
   digest_id: number | null;
+  silence_id?: number;
+  cluster?: string | null;
   next_attempt_at: string | null;
   created_at: string;
   sent_at: string | null;
   message?: { title?: string; text?: string } | null;
+}
+
+/** A silence (`/api/v1/silences`). */
+export interface Silence {
+  id: number;
+  state: 'pending' | 'active' | 'expired';
+  matchers: { job: string; cluster?: string; statuses?: string[]; labels?: Record<string, string> };
+  starts_at: string;
+  ends_at: string;
+  comment: string;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 /** A job event as `POST /api/v1/events` takes it. */
@@ -191,6 +206,7 @@ export interface EventAccepted {
   event_id: number;
   deliveries: number;
   duplicate?: boolean;
+  silence_id?: number;
 }
 
 /** Posts up to 1000 events in one request: all stored, or none (the error names the item). */

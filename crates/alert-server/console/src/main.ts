@@ -9,6 +9,7 @@ import { groupsPage } from './pages/groups';
 import { historyPage } from './pages/history';
 import { instancesPage } from './pages/instances';
 import { loginView } from './pages/login';
+import { silencesPage } from './pages/silences';
 import { clearNotice, errorText, notice, setNoticeRegion } from './ui';
 
 /** What a page gets: where to render, and a hook for when it is left. */
@@ -25,6 +26,7 @@ const ROUTES: { path: string; key: Key; page: Page }[] = [
   { path: 'bindings', key: 'nav.bindings', page: bindingsPage },
   { path: 'clusters', key: 'nav.clusters', page: clustersPage },
   { path: 'history', key: 'nav.history', page: historyPage },
+  { path: 'silences', key: 'nav.silences', page: silencesPage },
 ];
 
 let leaving: (() => void)[] = [];

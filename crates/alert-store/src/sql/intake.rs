@@ -103,7 +103,8 @@ pub(super) async fn insert_events_in(
     if !targets.is_empty() {
         // A silence holds every delivery of its event back (`silenced`, never sent); else
         // the repeat check (the latest earlier event of the same job and status received in
-        // the window, `repeat_of`) decides the state of every delivery.
+        // the window, `repeat_of`; a silenced one was never sent, so it is no earlier alert)
+        // decides the state of every delivery.
         let created = sqlx::query(concat!(
             "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
              group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at, \
@@ -116,7 +117,9 @@ pub(super) async fn insert_events_in(
                || '\"}' END, t.now, t.silence_id \
              FROM (SELECT t.*, (SELECT r.id FROM events AS r WHERE r.job_id = t.job_id \
                AND r.status = t.status AND r.received_at >= t.repeat_since \
-               AND r.id < t.event_id ORDER BY r.received_at DESC, r.id DESC LIMIT 1) \
+               AND r.id < t.event_id AND NOT EXISTS (SELECT 1 FROM deliveries AS q \
+                 WHERE q.event_id = r.id AND q.state = 'silenced') \
+               ORDER BY r.received_at DESC, r.id DESC LIMIT 1) \
                AS repeat_of FROM ",
             json_rows!("$1"; event_id bigint, instance_id bigint, group_id bigint, now bigint,
                 deadline_at bigint, repeat_since bigint, job_id text, status text,

@@ -151,4 +151,21 @@ pub(crate) async fn silenced_events_record_silenced_deliveries_never_claimed(
         2
     );
     assert_eq!(store.pending_count().await.unwrap(), 2);
+
+    // The same change again once the silence is over: never sent before, so no repeat.
+    let after = store
+        .insert_events(&[EventItem {
+            event: &nth_event("quiet", "CANCELED", 2),
+            targets: &[to(a)],
+            times: EventTimes {
+                now: 2_000,
+                deadline_at: 60_000,
+                repeat_since: 0,
+            },
+            silence_id: None,
+        }])
+        .await
+        .unwrap();
+    let (_, rows) = store.get_event(after[0].event_id).await.unwrap().unwrap();
+    assert_eq!(rows[0].state, DeliveryState::Pending, "{rows:?}");
 }

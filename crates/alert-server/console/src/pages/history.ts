@@ -5,9 +5,10 @@ import { clear, fmtTime, h } from '../dom';
 import { t, stateLabel } from '../i18n';
 import type { Page } from '../main';
 import { badge, errorText, field, openDialog, pageHead, table } from '../ui';
+import { silenceDialog } from './silences';
 
 const PAGE = 50;
-const STATES = ['pending', 'sent', 'failed', 'suppressed'];
+const STATES = ['pending', 'sent', 'failed', 'suppressed', 'silenced'];
 
 interface Attempt {
   number: number;
@@ -77,6 +78,8 @@ export const historyPage: Page = async (main) => {
   main.append(pageHead(t('hist.title'), t('hist.intro'), refresh), filters, list, more);
 
   let rows: HistoryEntry[] = [];
+  // Set when coming from a silence's "held back" link; dropped by Reset.
+  let silenceId = params.get('silence_id') ?? '';
 
   function query(before?: number): string {
     const q = new URLSearchParams();
@@ -84,6 +87,7 @@ export const historyPage: Page = async (main) => {
     if (instance.value) q.set('instance_id', instance.value);
     if (group.value) q.set('group_id', group.value);
     if (state.value) q.set('status', state.value);
+    if (silenceId) q.set('silence_id', silenceId);
     q.set('limit', String(PAGE));
     if (before) q.set('before', String(before));
     return q.toString();
@@ -119,7 +123,21 @@ export const historyPage: Page = async (main) => {
           badge(r.state),
           String(r.attempts),
           r.last_error ? h('span', { class: 'error-text' }, [r.last_error.code, r.last_error.message].filter(Boolean).join(' ')) : '',
-          h('button', { type: 'button', onclick: () => details(r) }, t('hist.details')),
+          h(
+            'div',
+            { class: 'row-actions' },
+            h('button', { type: 'button', onclick: () => details(r) }, t('hist.details')),
+            r.job_name &&
+              h(
+                'button',
+                {
+                  type: 'button',
+                  'aria-label': t('sil.silenceJobName', { job: r.job_name }),
+                  onclick: () => silenceDialog({ job: r.job_name ?? '', cluster: r.cluster ?? '', hours: 1 }, () => undefined),
+                },
+                t('sil.silenceJob'),
+              ),
+          ),
         ]),
       ),
     );
@@ -129,7 +147,10 @@ export const historyPage: Page = async (main) => {
     ev.preventDefault();
     void load(false);
   });
-  filters.addEventListener('reset', () => window.setTimeout(() => void load(false), 0));
+  filters.addEventListener('reset', () => {
+    silenceId = '';
+    window.setTimeout(() => void load(false), 0);
+  });
   refresh.addEventListener('click', () => void load(false));
   more.addEventListener('click', () => void load(true));
   await load(false);
@@ -181,6 +202,7 @@ async function fill(box: HTMLElement, entry: HistoryEntry): Promise<void> {
   if (entry.sent_at) notes.push(t('hist.sentAt', { time: fmtTime(entry.sent_at) }));
   if (entry.next_attempt_at) notes.push(t('hist.nextAttempt', { time: fmtTime(entry.next_attempt_at) }));
   if (entry.digest_id) notes.push(t('hist.digest', { id: entry.digest_id }));
+  if (entry.silence_id) notes.push(t('hist.silence', { id: entry.silence_id }));
   if (notes.length) box.append(h('p', { class: 'muted' }, notes.join(' · ')));
 
   const attempts = delivery?.attempt_log ?? [];
