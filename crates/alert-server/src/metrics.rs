@@ -108,7 +108,9 @@ pub struct Metrics {
     pub digests: Family<KindLabel, Counter>,
     /// Events accepted.
     pub events: Counter,
-    /// Alertmanager alerts received, by outcome (`routed`, `unrouted`, `duplicate`).
+    /// Events accepted and held back by a silence (their deliveries recorded `silenced`).
+    pub events_silenced: Counter,
+    /// Alertmanager alerts received, by outcome (`routed`, `unrouted`, `silenced`, `duplicate`).
     pub alertmanager_alerts: Family<OutcomeLabel, Counter>,
     /// 1 when the cluster's last poll read its job overview, else 0 (clusters watched here).
     pub cluster_up: Family<ClusterLabel, Gauge>,
@@ -172,10 +174,16 @@ impl Default for Metrics {
         );
         let events = Counter::default();
         registry.register("events", "Job events accepted", events.clone());
+        let events_silenced = Counter::default();
+        registry.register(
+            "events_silenced",
+            "Job events accepted and held back by a silence (nothing sent)",
+            events_silenced.clone(),
+        );
         let alertmanager_alerts = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "alertmanager_alerts",
-            "Alertmanager alerts received: routed, unrouted (no binding matched), duplicate (already delivered to an instance)",
+            "Alertmanager alerts received: routed, unrouted (no binding matched), silenced (held back by a silence), duplicate (already delivered to an instance)",
             alertmanager_alerts.clone(),
         );
         let build = Info::new(vec![
@@ -230,6 +238,7 @@ impl Default for Metrics {
             throttles,
             digests,
             events,
+            events_silenced,
         }
     }
 }

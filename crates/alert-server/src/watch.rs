@@ -501,9 +501,13 @@ impl EventSink for StoreSink {
             .await
             .map_err(|e| SinkError::Failed(e.to_string()))?;
         let fresh = inserted.iter().filter(|i| !i.duplicate).count();
-        for _ in 0..fresh {
-            self.metrics.events.inc();
-        }
+        self.metrics.events.inc_by(fresh as u64);
+        let silenced = inserted
+            .iter()
+            .zip(&routed)
+            .filter(|(i, r)| !i.duplicate && r.silence_id.is_some())
+            .count();
+        self.metrics.events_silenced.inc_by(silenced as u64);
         if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
             self.wake.notify_one();
         }

@@ -231,6 +231,9 @@ pub async fn create(
         return Ok((StatusCode::OK, Json(answer)).into_response());
     }
     state.metrics.events.inc();
+    if answer.silence_id.is_some() {
+        state.metrics.events_silenced.inc();
+    }
     if inserted.deliveries > 0 {
         state.wake.notify_one();
     }
@@ -273,6 +276,12 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
     let inserted = state.store.insert_events(&items).await?;
     let fresh = inserted.iter().filter(|i| !i.duplicate).count() as u64;
     state.metrics.events.inc_by(fresh);
+    let silenced = inserted
+        .iter()
+        .zip(&items)
+        .filter(|(i, item)| !i.duplicate && item.silence_id.is_some())
+        .count() as u64;
+    state.metrics.events_silenced.inc_by(silenced);
     if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
         state.wake.notify_one();
     }

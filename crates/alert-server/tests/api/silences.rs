@@ -238,6 +238,10 @@ async fn matching_job_events_are_recorded_silenced_and_never_sent() {
     assert_eq!(jobs, vec!["orders_g", "orders_a"]);
     assert_eq!(rows[0]["cluster"], "prod");
     assert_eq!(srv.history("status=silenced").await.len(), 2);
+    assert!(srv
+        .metrics()
+        .await
+        .contains("flink_alert_events_silenced_total 2\n"));
     tokio::time::sleep(SETTLE).await;
     assert_eq!(received(&ding).await, 6);
     let bodies = ding
