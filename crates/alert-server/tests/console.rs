@@ -2,79 +2,12 @@
 //! the API behind them keeps asking for the token. (The console itself is tested in a real
 //! browser by `npm --prefix crates/alert-server/console test`; see docs/CONSOLE.md.)
 
-use std::path::PathBuf;
-use std::time::Duration;
+#[path = "support/server.rs"]
+mod server;
 
-use alert_server::config::{DeliveryConfig, ServerConfig};
-use alert_server::serve::RunningServer;
+use server::Server;
 
 const TOKEN: &str = "console-test-token";
-
-/// A server on a temp database (removed on drop), with or without an API token.
-struct Server {
-    running: Option<RunningServer>,
-    base: String,
-    http: reqwest::Client,
-    dir: PathBuf,
-}
-
-impl Server {
-    async fn start(token: Option<&str>) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "flink-alert-console-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            database_url: format!("sqlite://{}", dir.join("alerts.db").display()),
-            token: token.map(alert_core::Secret::new),
-            delivery: DeliveryConfig {
-                shutdown_grace_secs: 1,
-                ..DeliveryConfig::default()
-            },
-            // The rest (log filter, storage settings, ...) as by default.
-            ..ServerConfig::default()
-        };
-        let running = alert_server::serve::start(config)
-            .await
-            .expect("server starts");
-        Self {
-            base: format!("http://{}", running.local_addr),
-            running: Some(running),
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("client"),
-            dir,
-        }
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        req.send().await.expect("the server answers")
-    }
-
-    async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
-            running.shutdown().await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn header(res: &reqwest::Response, name: &str) -> String {
     res.headers()
@@ -86,7 +19,7 @@ fn header(res: &reqwest::Response, name: &str) -> String {
 
 #[tokio::test]
 async fn root_serves_the_console_page() {
-    let server = Server::start(None).await;
+    let server = Server::start("console", None).await;
     let res = server.get("/", None).await;
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-type"), "text/html; charset=utf-8");
@@ -116,7 +49,7 @@ async fn root_serves_the_console_page() {
 
 #[tokio::test]
 async fn assets_are_served_with_their_types() {
-    let server = Server::start(None).await;
+    let server = Server::start("console", None).await;
     for (path, content_type) in [
         ("/assets/app.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
@@ -138,7 +71,7 @@ async fn assets_are_served_with_their_types() {
 
 #[tokio::test]
 async fn page_paths_fall_back_to_the_console_and_api_paths_do_not() {
-    let server = Server::start(None).await;
+    let server = Server::start("console", None).await;
     let res = server.get("/history", None).await;
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "content-type"), "text/html; charset=utf-8");
@@ -156,7 +89,7 @@ async fn page_paths_fall_back_to_the_console_and_api_paths_do_not() {
 
 #[tokio::test]
 async fn with_a_token_the_console_is_public_and_the_api_is_not() {
-    let server = Server::start(Some(TOKEN)).await;
+    let server = Server::start("console", Some(TOKEN)).await;
     assert_eq!(server.get("/", None).await.status(), 200);
     assert_eq!(server.get("/assets/app.js", None).await.status(), 200);
     assert_eq!(server.get("/groups", None).await.status(), 200);
@@ -193,7 +126,7 @@ async fn with_a_token_the_console_is_public_and_the_api_is_not() {
 
 #[tokio::test]
 async fn the_message_preview_is_the_rendered_event() {
-    let server = Server::start(None).await;
+    let server = Server::start("console", None).await;
     let res = server
         .http
         .post(format!("{}/api/v1/events", server.base))

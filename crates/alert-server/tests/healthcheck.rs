@@ -4,49 +4,11 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::path::PathBuf;
+#[path = "support/server.rs"]
+mod server;
 
-use alert_server::config::{DeliveryConfig, ServerConfig};
-use alert_server::serve::RunningServer;
 use cli::{assert_code, stderr, stdout};
-
-/// A server on a temp SQLite database (the directory is removed on drop).
-struct Server {
-    running: Option<RunningServer>,
-    base: String,
-    dir: PathBuf,
-}
-
-impl Server {
-    async fn start() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("flink-alert-healthcheck-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            database_url: format!("sqlite://{}", dir.join("alerts.db").display()),
-            delivery: DeliveryConfig {
-                shutdown_grace_secs: 1,
-                ..DeliveryConfig::default()
-            },
-            ..ServerConfig::default()
-        };
-        let running = alert_server::serve::start(config)
-            .await
-            .expect("server starts");
-        Self {
-            base: format!("http://{}", running.local_addr),
-            running: Some(running),
-            dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use server::Server;
 
 async fn healthcheck(url: &str) -> std::process::Output {
     cli::run(vec![
@@ -61,7 +23,7 @@ async fn healthcheck(url: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn healthy_unhealthy_and_unreachable() {
-    let mut server = Server::start().await;
+    let mut server = Server::start("healthcheck", None).await;
     let url = format!("{}/healthz", server.base);
 
     // 200: exit 0, one line on stdout naming the URL and the status.
@@ -82,7 +44,7 @@ async fn healthy_unhealthy_and_unreachable() {
     assert_eq!(err.lines().count(), 1, "{err}");
 
     // A stopped server: exit 1, unreachable.
-    server.running.take().expect("running").shutdown().await;
+    server.shutdown().await;
     let out = healthcheck(&url).await;
     assert_code(&out, 1);
     let err = stderr(&out);

@@ -5,54 +5,14 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::path::PathBuf;
+#[path = "support/server.rs"]
+mod server;
 
-use alert_core::Secret;
-use alert_server::config::{DeliveryConfig, ServerConfig};
-use alert_server::serve::RunningServer;
 use cli::{assert_code, stderr, stdout};
 use serde_json::{json, Value};
+use server::Server;
 
 const TOKEN: &str = "cli-test-token";
-
-/// A server with a token on a temp SQLite database (the directory is removed on drop).
-struct Server {
-    running: Option<RunningServer>,
-    base: String,
-    dir: PathBuf,
-}
-
-impl Server {
-    async fn start() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("flink-alert-silence-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            database_url: format!("sqlite://{}", dir.join("alerts.db").display()),
-            token: Some(Secret::new(TOKEN)),
-            delivery: DeliveryConfig {
-                shutdown_grace_secs: 1,
-                ..DeliveryConfig::default()
-            },
-            ..ServerConfig::default()
-        };
-        let running = alert_server::serve::start(config)
-            .await
-            .expect("server starts");
-        Self {
-            base: format!("http://{}", running.local_addr),
-            running: Some(running),
-            dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// `alert-server silence ARGS --server BASE --token TOKEN`.
 async fn silence(base: &str, token: &str, args: &[&str]) -> std::process::Output {
@@ -65,7 +25,7 @@ async fn silence(base: &str, token: &str, args: &[&str]) -> std::process::Output
 
 #[tokio::test]
 async fn add_list_expire_against_a_running_server() {
-    let mut server = Server::start().await;
+    let mut server = Server::start("silence-cli", Some(TOKEN)).await;
     let base = server.base.clone();
 
     let out = silence(
@@ -93,8 +53,8 @@ async fn add_list_expire_against_a_running_server() {
     assert!(stderr(&out).contains("active until"), "{}", stderr(&out));
 
     // What it created silences the next matching event.
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let answer: Value = http
+    let answer: Value = server
+        .http
         .post(format!("{base}/api/v1/events"))
         .bearer_auth(TOKEN)
         .json(
@@ -171,7 +131,7 @@ async fn add_list_expire_against_a_running_server() {
     assert!(stderr(&out).contains("404"), "{}", stderr(&out));
 
     // No server: exit 75 (try again later).
-    server.running.take().expect("running").shutdown().await;
+    server.shutdown().await;
     let out = silence(&base, TOKEN, &["list"]).await;
     assert_code(&out, 75);
     assert!(stderr(&out).contains("did not answer"), "{}", stderr(&out));
