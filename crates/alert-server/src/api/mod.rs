@@ -14,6 +14,7 @@ pub mod groups;
 pub mod history;
 pub mod instances;
 pub mod openapi;
+pub mod stats;
 pub mod system;
 
 use std::sync::Arc;
@@ -99,6 +100,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/events", post(events::create))
         .route("/events/{id}", get(events::get))
         .route("/history", get(history::list))
+        .route("/stats", get(stats::get))
         .route(
             "/ingest/alertmanager",
             get(alertmanager::list).post(alertmanager::ingest),

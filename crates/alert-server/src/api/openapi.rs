@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alertmanager, bindings, clusters, error, events, groups, history, instances, system};
+use super::{
+    alertmanager, bindings, clusters, error, events, groups, history, instances, stats, system,
+};
 
 /// The path of the committed copy, relative to the workspace root.
 pub const OPENAPI_JSON: &str = "docs/openapi.json";
@@ -23,7 +25,7 @@ pub const OPENAPI_JSON: &str = "docs/openapi.json";
         bindings::list, bindings::create, bindings::get, bindings::delete,
         clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete, clusters::jobs,
         events::create, events::get,
-        history::list,
+        history::list, stats::get,
         alertmanager::ingest, alertmanager::list,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),

@@ -8,6 +8,7 @@ mod config;
 mod import;
 mod outbox;
 mod provision;
+mod stats;
 
 pub use alertmanager::{
     AmAlertKey, AmInserted, AmItem, AmMatch, AmMessagePlan, AmNotification, AmNotificationInput,
@@ -25,3 +26,4 @@ pub use outbox::{
     EventTimes, HistoryFilter, HistoryRow, InsertedEvent, RoutedEvent, StoredEvent, Target,
 };
 pub use provision::{Change, ProvisionBinding, ProvisionGroup, ProvisionPlan};
+pub use stats::{DeliveryStats, HourCount, InstanceTrouble, HOUR_MS};

@@ -64,6 +64,7 @@ mod intake;
 mod members;
 mod outbox;
 mod provision;
+mod stats;
 
 /// The columns of an instance.
 const INSTANCE_COLS: &str =

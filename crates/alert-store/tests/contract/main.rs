@@ -29,6 +29,7 @@ mod intake;
 mod outbox;
 mod postgres;
 mod sqlite;
+mod stats;
 
 use config::*;
 use coordination::*;
@@ -37,6 +38,7 @@ use history::*;
 use intake::*;
 use outbox::*;
 use sqlite::*;
+use stats::*;
 
 /// A database file in the temp directory (in a directory of its own), removed on drop.
 struct TempDb {
@@ -249,4 +251,5 @@ contract_tests!(
     take_budgets_decides_a_claim_round_at_once,
     clusters_and_watch_reports_commit_together,
     alertmanager_batches_dedup_in_order_and_isolate_a_bad_notification,
+    stats_count_by_state_and_hour_and_name_the_instances_in_trouble,
 );
