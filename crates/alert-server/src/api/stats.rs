@@ -262,3 +262,42 @@ async fn cluster_stats(state: &AppState, cluster: &Cluster) -> ClusterStats {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trouble(paused: Option<i64>, failed: u64, errors: u64, throttles: u64) -> TroubleView {
+        let mut t = InstanceTrouble::new(1, "robot".into(), "dingtalk".into(), true);
+        (t.paused_until, t.failed, t.errors, t.throttles) = (paused, failed, errors, throttles);
+        TroubleView::of(t)
+    }
+
+    #[test]
+    fn the_reason_is_the_worst_trouble_and_ranks_the_list() {
+        assert_eq!(trouble(Some(5), 1, 1, 1).reason, "paused");
+        assert_eq!(trouble(None, 1, 0, 3).reason, "failing");
+        assert_eq!(trouble(None, 0, 2, 0).reason, "failing");
+        assert_eq!(trouble(None, 0, 0, 2).reason, "throttled");
+        let mut list = vec![
+            trouble(None, 0, 0, 1),
+            trouble(None, 1, 0, 0),
+            trouble(Some(1), 0, 0, 1),
+        ];
+        list.sort_by_key(TroubleView::rank);
+        let reasons: Vec<_> = list.iter().map(|t| t.reason.as_str()).collect();
+        assert_eq!(reasons, ["paused", "failing", "throttled"]);
+    }
+
+    #[test]
+    fn since_is_milliseconds_or_rfc3339() {
+        assert_eq!(parse_since("1800000000000").unwrap(), 1_800_000_000_000);
+        assert_eq!(
+            parse_since("2027-01-15T08:00:00+08:00").unwrap(),
+            parse_since("2027-01-15T00:00:00Z").unwrap()
+        );
+        assert!(parse_since("yesterday").is_err());
+        let counts = with_states(BTreeMap::from([("retired".to_owned(), 2)]));
+        assert_eq!(counts.len(), 6, "unknown states are kept: {counts:?}");
+    }
+}

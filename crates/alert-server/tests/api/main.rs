@@ -15,5 +15,6 @@ mod instances;
 mod logs;
 mod metrics;
 mod outages;
+mod stats;
 mod storms;
 mod validation;
