@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(trouble(None, 1, 0, 3).reason, "failing");
         assert_eq!(trouble(None, 0, 2, 0).reason, "failing");
         assert_eq!(trouble(None, 0, 0, 2).reason, "throttled");
-        let mut list = vec![
+        let mut list = [
             trouble(None, 0, 0, 1),
             trouble(None, 1, 0, 0),
             trouble(Some(1), 0, 0, 1),
