@@ -135,7 +135,8 @@ function chart(s: Stats): HTMLElement {
           'height',
           `${(100 * total) / max}%`,
         ),
-        h('span', { class: 'bar-label' }, i % 6 === 0 ? hourLabel(hr.hour) : ''),
+        // Every sixth hour labelled, none so near the end that it would stick out.
+        h('span', { class: 'bar-label' }, i % 6 === 0 && i < s.hourly.length - 2 ? hourLabel(hr.hour) : ''),
       );
     }),
   );
