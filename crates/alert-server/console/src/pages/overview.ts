@@ -145,9 +145,10 @@ function chart(s: Stats): HTMLElement {
     { class: 'legend' },
     CHART_STATES.map((st) => h('li', null, h('span', { class: `swatch seg-${st}` }), stateLabel(st))),
   );
+  // In a hidden div: a table grows to its content whatever its width says.
   const data = h(
     'table',
-    { class: 'visually-hidden' },
+    null,
     h('caption', null, t('overview.chart')),
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, t('overview.hour')), CHART_STATES.map((st) => h('th', { scope: 'col' }, stateLabel(st))))),
     h(
@@ -156,7 +157,7 @@ function chart(s: Stats): HTMLElement {
       s.hourly.map((hr) => h('tr', null, h('th', { scope: 'row' }, hourLabel(hr.hour)), CHART_STATES.map((st) => h('td', null, String(hr[st] ?? 0))))),
     ),
   );
-  return h('section', { class: 'panel', 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, t('overview.chart')), legend, bars, data);
+  return h('section', { class: 'panel', 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, t('overview.chart')), legend, bars, h('div', { class: 'visually-hidden' }, data));
 }
 
 function sized<E extends HTMLElement>(el: E, prop: 'height' | 'flexGrow', value: string): E {
