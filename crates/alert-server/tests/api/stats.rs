@@ -182,3 +182,39 @@ async fn stats_count_each_clusters_jobs_by_state() {
         (&json!("idle"), &json!(false), &Value::Null, &json!({}))
     );
 }
+
+#[tokio::test]
+async fn a_throttled_instance_shows_as_paused_on_every_backend() {
+    let server = TestServer::start().await;
+    let busy = alert_testkit::dingtalk::MockRobot::scripted(alert_testkit::errcode_answer(
+        130101,
+        "send too fast, exceed 20 times per minute",
+    ))
+    .await;
+    let id = crate::delivery::route_all(&server, &busy, json!({})).await;
+    server
+        .event(&job_event("job-t", "orders", "FAILED", ""))
+        .await
+        .expect(202);
+    server
+        .wait_history("", "a throttled attempt", |r| {
+            r.len() == 1 && r[0]["attempts"] == 1
+        })
+        .await;
+    // The pause is stored (on SQLite too), so the stats of any replica see it.
+    let stats = server.get("/api/v1/stats").await.expect(200);
+    let t = &stats["instances_in_trouble"][0];
+    assert_eq!(
+        (&t["id"], &t["reason"]),
+        (&json!(id), &json!("paused")),
+        "{stats}"
+    );
+    let until = t["paused_until"].as_i64().unwrap();
+    assert!((55_000..=65_000).contains(&(until - now_ms())), "{t}");
+    assert_eq!(
+        (t["throttles"].as_i64(), t["errors"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(t["last_error"]["kind"], "throttle");
+    assert_eq!(stats["deliveries"]["pending"], 1);
+}
