@@ -123,6 +123,13 @@ macro_rules! json_id_array {
     };
 }
 
+/// SQLite's `INDEXED BY`: PostgreSQL's planner has statistics and chooses alone.
+macro_rules! indexed_by {
+    ($index:literal) => {
+        ""
+    };
+}
+
 /// The row lock of a `SELECT` that will update what it read.
 macro_rules! for_update {
     () => {

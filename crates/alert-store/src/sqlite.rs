@@ -109,6 +109,14 @@ macro_rules! json_id_array {
     };
 }
 
+/// Names the index a statement must read (`INDEXED BY`): SQLite plans without statistics, and
+/// would otherwise take an equality on a less selective index over a range on the right one.
+macro_rules! indexed_by {
+    ($index:literal) => {
+        concat!(" INDEXED BY ", $index)
+    };
+}
+
 /// The row lock of a `SELECT` that will update what it read: SQLite's writer holds the whole
 /// database already.
 macro_rules! for_update {

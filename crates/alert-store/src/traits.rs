@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::copy;
 use crate::model::{
     AmInserted, AmItem, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
-    Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DigestInput,
-    EventItem, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
+    Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryStats,
+    DigestInput, EventItem, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
     ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput, ProvisionPlan,
     RoutedEvent, Silence, SilenceInput, SilenceState, StoredEvent, Target,
 };
@@ -198,6 +198,11 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn pending_count(&self) -> StoreResult<u64>;
     /// Deliveries with their event and instance, newest first.
     async fn history(&self, filter: &HistoryFilter) -> StoreResult<Vec<HistoryRow>>;
+    /// Delivery statistics of the window `[since, until)` (ms), aggregated in the database
+    /// ([`DeliveryStats`]): deliveries created in it by state and by hour, events received, and
+    /// the instances in trouble (failed attempts or deliveries in the window, or a channel's
+    /// pause in force at `now`). Reads indexes only for the counts, however long the history.
+    async fn stats(&self, since: i64, until: i64, now: i64) -> StoreResult<DeliveryStats>;
     /// Alertmanager notifications, newest first; only those with unrouted alerts when asked.
     async fn list_alertmanager(
         &self,

@@ -10,6 +10,7 @@ import { historyPage } from './pages/history';
 import { instancesPage } from './pages/instances';
 import { loginView } from './pages/login';
 import { silencesPage } from './pages/silences';
+import { overviewPage } from './pages/overview';
 import { clearNotice, errorText, notice, setNoticeRegion } from './ui';
 
 /** What a page gets: where to render, and a hook for when it is left. */
@@ -21,6 +22,7 @@ export interface PageContext {
 export type Page = (main: HTMLElement, ctx: PageContext) => Promise<void>;
 
 const ROUTES: { path: string; key: Key; page: Page }[] = [
+  { path: 'overview', key: 'nav.overview', page: overviewPage },
   { path: 'instances', key: 'nav.instances', page: instancesPage },
   { path: 'groups', key: 'nav.groups', page: groupsPage },
   { path: 'bindings', key: 'nav.bindings', page: bindingsPage },

@@ -25,11 +25,14 @@ describe('console against an open server', () => {
     await Promise.all([server?.stop(), robot?.stop(), flink?.stop()]);
   });
 
-  test('serves the console at / in English for an English browser', async () => {
+  test('serves the console at / in English for an English browser: the overview, then the instances', async () => {
     await page.goto(server.base + '/');
-    await page.getByRole('heading', { level: 1, name: 'Alert instances' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
     assert.equal(await page.locator('html').getAttribute('lang'), 'en');
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).waitFor();
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await nav.getByRole('link', { name: 'History' }).waitFor();
+    await nav.getByRole('link', { name: 'Alert instances' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Alert instances' }).waitFor();
   });
 
   test('creates a DingTalk instance through the generated form, with an inline error for a bad webhook', async () => {
@@ -345,6 +348,7 @@ describe('console against an open server', () => {
     for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
       await page.setViewportSize(viewport);
       for (const [hash, heading] of [
+        ['overview', 'Overview'],
         ['instances', 'Alert instances'],
         ['groups', 'Alert groups'],
         ['bindings', 'Bindings'],
@@ -356,6 +360,7 @@ describe('console against an open server', () => {
         await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached' }).catch(() => {});
         if (hash === 'clusters') await page.locator('section.jobs').getByText('payments_etl').waitFor();
         if (hash === 'history') await page.getByRole('button', { name: 'Details' }).first().waitFor();
+        if (hash === 'overview') await page.locator('[data-cluster="local"]').getByText('RUNNING 2').waitFor();
         await shot(page, `${hash}-${size}`);
         if (size === 'phone') {
           const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -445,6 +450,10 @@ describe('console with a Chinese browser', () => {
     const page = await context.newPage();
     page.setDefaultTimeout(T);
     await page.goto(server.base + '/');
+    await page.getByRole('heading', { level: 1, name: '概览' }).waitFor();
+    await page.getByText('所有告警实例发送正常。').waitFor();
+    await shot(page, 'overview-empty-zh-phone');
+    await page.getByRole('link', { name: '告警实例' }).click();
     await page.getByRole('heading', { level: 1, name: '告警实例' }).waitFor();
     await page.getByRole('link', { name: '告警组' }).waitFor();
     await shot(page, 'instances-empty-zh-phone');
@@ -483,7 +492,7 @@ group = "ops"
     const page = await context.newPage();
     page.setDefaultTimeout(T);
     const errors = watchErrors(page);
-    await page.goto(server.base + '/');
+    await page.goto(server.base + '/#/instances');
     const provisioned = page.getByRole('row').filter({ hasText: 'ops-robot' });
     await provisioned.getByText('Provisioned').waitFor();
     assert.equal(await provisioned.getByRole('button', { name: 'Edit' }).count(), 0);

@@ -15,6 +15,7 @@ pub mod history;
 pub mod instances;
 pub mod openapi;
 pub mod silences;
+pub mod stats;
 pub mod system;
 
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/silences/{id}",
             get(silences::get).delete(silences::expire),
         )
+        .route("/stats", get(stats::get))
         .route(
             "/ingest/alertmanager",
             get(alertmanager::list).post(alertmanager::ingest),

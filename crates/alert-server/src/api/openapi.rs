@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    alertmanager, bindings, clusters, error, events, groups, history, instances, silences, system,
+    alertmanager, bindings, clusters, error, events, groups, history, instances, silences, stats,
+    system,
 };
 
 /// The path of the committed copy, relative to the workspace root.
@@ -25,7 +26,7 @@ pub const OPENAPI_JSON: &str = "docs/openapi.json";
         bindings::list, bindings::create, bindings::get, bindings::delete,
         clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete, clusters::jobs,
         events::create, events::get,
-        history::list,
+        history::list, stats::get,
         silences::list, silences::create, silences::get, silences::expire,
         alertmanager::ingest, alertmanager::list,
     ),

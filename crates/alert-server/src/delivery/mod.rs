@@ -650,10 +650,10 @@ async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> A
                         .inc();
                     let until = finished_at + millis(retry_after);
                     s.pacer.lock().expect("not poisoned").block(ready.id, until);
-                    if s.store.is_shared() {
-                        if let Err(e) = s.store.block_instance(ready.id, until).await {
-                            tracing::warn!(error = %e, instance = ready.id, "could not share the channel's pause with other replicas");
-                        }
+                    // Stored on one process too: the pause is shared with other replicas,
+                    // and `/api/v1/stats` shows the instance as paused.
+                    if let Err(e) = s.store.block_instance(ready.id, until).await {
+                        tracing::warn!(error = %e, instance = ready.id, "could not store the channel's pause");
                     }
                     Some(until)
                 }

@@ -16,5 +16,6 @@ mod logs;
 mod metrics;
 mod outages;
 mod silences;
+mod stats;
 mod storms;
 mod validation;

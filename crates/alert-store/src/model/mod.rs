@@ -9,6 +9,7 @@ mod import;
 mod outbox;
 mod provision;
 mod silence;
+mod stats;
 
 pub use alertmanager::{
     AmAlertKey, AmInserted, AmItem, AmMatch, AmMessagePlan, AmNotification, AmNotificationInput,
@@ -27,3 +28,4 @@ pub use outbox::{
 };
 pub use provision::{Change, ProvisionBinding, ProvisionGroup, ProvisionPlan};
 pub use silence::{Silence, SilenceInput, SilenceMatchers, SilenceState};
+pub use stats::{DeliveryStats, HourCount, InstanceTrouble, HOUR_MS};

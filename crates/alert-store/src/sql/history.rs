@@ -7,7 +7,9 @@ use super::super::{Db, EngineStore};
 use super::{
     col, delivery_from_row, event_from_row, json_col, opt_json_col, opt_status_col, u32_col,
 };
-use crate::model::{AmNotification, Attempt, Delivery, HistoryFilter, HistoryRow, StoredEvent};
+use crate::model::{
+    AmNotification, Attempt, Delivery, DeliveryStats, HistoryFilter, HistoryRow, StoredEvent,
+};
 use crate::shared::{db, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 use crate::{HistoryStore, StoreResult};
 
@@ -134,6 +136,10 @@ impl HistoryStore for EngineStore {
                 })
             })
             .collect()
+    }
+
+    async fn stats(&self, since: i64, until: i64, now: i64) -> StoreResult<DeliveryStats> {
+        self.delivery_stats(since, until, now).await
     }
 
     async fn list_alertmanager(

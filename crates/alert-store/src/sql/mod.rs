@@ -12,7 +12,8 @@
 //!   operations whose SQL has no common form (advisory locks, row locks, id sequences);
 //! - the SQL fragments as macros, expanded at compile time: `id_list!` and `json_rows!` (the
 //!   rows of a JSON array bound as one parameter: `json_each` on SQLite,
-//!   `json_array_elements` on PostgreSQL), `json_id_array!`, `for_update!`, `lock_rows!` and `greatest!`.
+//!   `json_array_elements` on PostgreSQL), `json_id_array!`, `for_update!`, `lock_rows!`, `greatest!` and `indexed_by!` (SQLite's
+//!   `INDEXED BY`, nothing on PostgreSQL).
 //!
 //! Every statement here means the same on both engines: `$N` placeholders (sqlx's SQLite
 //! driver reads them too), `RETURNING`, `ON CONFLICT`, `UPDATE ... FROM`, booleans bound as
@@ -65,6 +66,7 @@ mod members;
 mod outbox;
 mod provision;
 mod silences;
+mod stats;
 
 /// The columns of an instance.
 const INSTANCE_COLS: &str =

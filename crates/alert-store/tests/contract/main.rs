@@ -30,6 +30,7 @@ mod outbox;
 mod postgres;
 mod silences;
 mod sqlite;
+mod stats;
 
 use config::*;
 use coordination::*;
@@ -39,6 +40,7 @@ use intake::*;
 use outbox::*;
 use silences::*;
 use sqlite::*;
+use stats::*;
 
 /// A database file in the temp directory (in a directory of its own), removed on drop.
 struct TempDb {
@@ -253,4 +255,5 @@ contract_tests!(
     alertmanager_batches_dedup_in_order_and_isolate_a_bad_notification,
     silences_are_listed_by_state_and_expired,
     silenced_events_record_silenced_deliveries_never_claimed,
+    stats_count_by_state_and_hour_and_name_the_instances_in_trouble,
 );
