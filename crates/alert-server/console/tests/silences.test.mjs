@@ -89,6 +89,10 @@ describe('silences in the console', () => {
   });
 
   test('the silences page lists by state, links to what was held back, creates and expires', async () => {
+    // The overview counts the active silence and links to them.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('link', { name: /^1\s*Active silences$/ }).click();
+    await page.getByRole('button', { name: 'active', exact: true, pressed: true }).waitFor();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Silences' }).click();
     await page.getByRole('heading', { level: 1, name: 'Silences' }).waitFor();
     const rows = page.locator('tbody tr');

@@ -107,7 +107,12 @@ function totals(s: Stats): HTMLElement {
       CHART_STATES.map((st) => tile(stateLabel(st), String(s.deliveries[st] ?? 0), st)),
       tile(stateLabel('pending'), String(s.deliveries.pending ?? 0), 'pending'),
       tile(t('overview.events'), String(s.events), 'neutral'),
-      tile(t('overview.silences'), String(s.active_silences), 'neutral'),
+      h(
+        'a',
+        { class: 'tile tile-neutral tile-link', href: '#/silences?state=active' },
+        h('span', { class: 'tile-value' }, String(s.active_silences)),
+        h('span', { class: 'tile-label' }, t('overview.silences')),
+      ),
     ),
   );
 }
