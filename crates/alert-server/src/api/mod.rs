@@ -15,6 +15,7 @@ pub mod history;
 pub mod instances;
 pub mod openapi;
 pub mod system;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use tokio::sync::Notify;
 
 use crate::config::DeliveryConfig;
 use crate::delivery::channels::ChannelCache;
+use crate::delivery::templates::GroupRenderers;
 use crate::metrics::Metrics;
 use crate::routing::RoutingCache;
 use alert_store::Store;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Built channels (invalidated on instance changes).
     pub channels: Arc<ChannelCache>,
+    /// The groups' renderers (invalidated on group changes).
+    pub templates: Arc<GroupRenderers>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes the delivery engine when deliveries are committed.
@@ -99,6 +103,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/events", post(events::create))
         .route("/events/{id}", get(events::get))
         .route("/history", get(history::list))
+        .route("/templates/preview", post(templates::preview))
         .route(
             "/ingest/alertmanager",
             get(alertmanager::list).post(alertmanager::ingest),
