@@ -16,4 +16,5 @@ mod logs;
 mod metrics;
 mod outages;
 mod storms;
+mod templates;
 mod validation;
