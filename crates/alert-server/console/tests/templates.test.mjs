@@ -132,6 +132,8 @@ describe('group message templates in the console', () => {
     assert.equal(await dialog.getByLabel('Title', { exact: true }).inputValue(), '[{{ cluster }}] {{ job_name }}');
     assert.ok((await overflow(page)) <= 0, `the dialog scrolls sideways by ${await overflow(page)}px`);
     await shot(page, 'group-template-phone');
+    await dialog.getByRole('region', { name: 'Preview' }).locator('.tpl-body').scrollIntoViewIfNeeded();
+    await shot(page, 'group-template-preview-phone');
     await page.keyboard.press('Escape');
 
     const zhContext = await browser.newContext({ viewport: PHONE, locale: 'zh-CN' });
