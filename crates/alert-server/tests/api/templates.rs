@@ -1,6 +1,7 @@
 //! Group templates: checked on save (part, line, column), previewed with and without an
 //! instance, and used by the delivery engine for the group's deliveries.
 
+#[cfg(feature = "wechat")]
 use alert_testkit::wechat::{Endpoint, MockWeCom, WeComSettings};
 use serde_json::json;
 
@@ -184,7 +185,12 @@ async fn preview_with_an_instance_shows_its_request_with_secrets_masked() {
     );
     // Nothing was sent.
     assert!(robot.bodies().await.is_empty());
+}
 
+#[cfg(feature = "wechat")]
+#[tokio::test]
+async fn preview_of_a_wecom_robot_masks_its_key() {
+    let server = TestServer::start().await;
     // A WeCom robot: its key is in the URL, masked.
     let wecom = MockWeCom::start(WeComSettings::default()).await;
     let created = server
@@ -279,4 +285,35 @@ async fn a_group_template_is_what_the_robot_receives() {
         .expect(202);
     wait_received(&robot, 3).await;
     assert_eq!(robot.bodies().await[2]["markdown"]["text"], "v2 orders_etl");
+}
+
+#[cfg(feature = "webhook")]
+#[tokio::test]
+async fn preview_of_a_channel_that_does_not_show_its_request_says_so() {
+    let server = TestServer::start().await;
+    let created = server
+        .post(
+            "/api/v1/instances",
+            &json!({"name": "hook", "kind": "webhook", "params": {"url": "http://127.0.0.1:1/hook"}}),
+        )
+        .await
+        .expect(201);
+    let p = server
+        .post(
+            "/api/v1/templates/preview",
+            &json!({"instance_id": created["id"]}),
+        )
+        .await
+        .expect(200);
+    let request = &p["request"];
+    assert_eq!(request["kind"], "webhook");
+    assert!(
+        request.get("body").is_none() && request.get("url").is_none(),
+        "{request}"
+    );
+    assert!(
+        request["note"].as_str().unwrap().contains("does not show"),
+        "{request}"
+    );
+    assert_eq!(p["title"], "[Flink] sample-job RUNNING → FAILED");
 }
