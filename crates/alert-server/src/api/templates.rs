@@ -152,8 +152,12 @@ pub async fn preview(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PreviewBody>,
 ) -> Result<Json<PreviewView>, ApiError> {
-    let template = check("template", body.template)?.unwrap_or_default();
-    let renderer = compile(&template).map_err(|e| template_error("template", &e))?;
+    // Checked as on save (which compiles it once more, against the sample event).
+    let template = check("template", body.template)?;
+    let renderer = match &template {
+        Some(t) => std::sync::Arc::new(compile(t).map_err(|e| template_error("template", &e))?),
+        None => crate::delivery::templates::builtin(),
+    };
     let event = match body.event {
         Some(event) => {
             super::events::to_event(event)

@@ -112,7 +112,6 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over `store`; `wake` is notified when new deliveries are committed; `worker`
     /// names this process in delivery claims (unique among replicas).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         channels: Arc<ChannelCache>,
