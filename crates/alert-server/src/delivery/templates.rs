@@ -140,11 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn groups_render_with_their_template_and_see_changes() {
-        let store: Arc<dyn Store> = Arc::new(
-            alert_store::SqliteStore::connect("sqlite::memory:")
-                .await
-                .unwrap(),
-        );
+        let store = alert_store::connect("sqlite::memory:").await.unwrap();
         let mut input = alert_store::GroupInput {
             name: "ops".into(),
             enabled: true,
