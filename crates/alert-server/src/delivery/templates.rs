@@ -170,5 +170,19 @@ mod tests {
         );
         cache.invalidate(group.id);
         assert!(title(cache.get(store.as_ref(), Some(group.id)).await).starts_with("[Flink]"));
+
+        // A change made through another replica (no invalidation here) is seen once the entry
+        // is rechecked against the stored `updated_at`.
+        input.template = Some(GroupTemplate {
+            title: Some("T2 {{ job_name }}".into()),
+            ..GroupTemplate::default()
+        });
+        store.update_group(group.id, &input, 3).await.unwrap();
+        assert!(title(cache.get(store.as_ref(), Some(group.id)).await).starts_with("[Flink]"));
+        tokio::time::sleep(RECHECK_AFTER + std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            title(cache.get(store.as_ref(), Some(group.id)).await),
+            "T2 sample-job"
+        );
     }
 }
