@@ -53,8 +53,12 @@ pub const DEFAULT_MARKDOWN: &str = "\
 pub struct TemplateError {
     /// Which template (`title`, `text`, `markdown`, `body`).
     pub name: String,
-    /// What is wrong, with the line when known.
+    /// What is wrong, with the line and column when known.
     pub message: String,
+    /// The line (from 1) of the template where it went wrong, when known.
+    pub line: Option<usize>,
+    /// The column (from 1, in characters) of that line, when known.
+    pub column: Option<usize>,
 }
 
 impl TemplateError {
@@ -63,22 +67,40 @@ impl TemplateError {
         Self {
             name: name.into(),
             message: message.into(),
+            line: None,
+            column: None,
         }
     }
 }
 
 #[cfg(feature = "templates")]
 impl TemplateError {
-    fn from_jinja(name: &str, e: &minijinja::Error) -> Self {
+    /// The error of template `name` whose text is `source` (for the column).
+    fn from_jinja(name: &str, source: &str, e: &minijinja::Error) -> Self {
         let mut message = e
             .detail()
             .map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
-        if let Some(line) = e.line() {
-            let _ = write!(message, " (line {line})");
+        let line = e.line();
+        // The span's start, counted in characters from the start of its line.
+        let column = e.range().and_then(|range| {
+            let before = source.get(..range.start)?;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            Some(before[line_start..].chars().count() + 1)
+        });
+        match (line, column) {
+            (Some(line), Some(column)) => {
+                let _ = write!(message, " (line {line}, column {column})");
+            }
+            (Some(line), None) => {
+                let _ = write!(message, " (line {line})");
+            }
+            _ => {}
         }
         Self {
             name: name.to_owned(),
             message,
+            line,
+            column,
         }
     }
 }
@@ -164,7 +186,7 @@ impl Renderer {
         ];
         for (name, source) in parts {
             env.add_template_owned(name, source.to_owned())
-                .map_err(|e| TemplateError::from_jinja(name, &e))?;
+                .map_err(|e| TemplateError::from_jinja(name, source, &e))?;
         }
         let renderer = Self { env };
         // Strict undefined only bites at render time: try a full sample event now, so a typo is
@@ -180,9 +202,9 @@ impl Renderer {
             let tpl = self
                 .env
                 .get_template(name)
-                .map_err(|e| TemplateError::from_jinja(name, &e))?;
+                .map_err(|e| TemplateError::from_jinja(name, "", &e))?;
             tpl.render(&ctx)
-                .map_err(|e| TemplateError::from_jinja(name, &e))
+                .map_err(|e| TemplateError::from_jinja(name, tpl.source(), &e))
         };
         Ok(Alert {
             title: part("title")?.trim().to_owned(),
@@ -356,6 +378,10 @@ impl PlaceholderTemplate {
             message: format!(
                 "not valid JSON after substituting the placeholders: {e} (check quotes around string placeholders such as \"{{msg}}\"; {{agentId}} is a number)"
             ),
+            // Positions in the substituted text, not in the template: not reported as the
+            // template's own.
+            line: None,
+            column: None,
         })
     }
 
@@ -476,6 +502,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(typo.name, "text");
         assert!(typo.message.contains("undefined"), "{typo}");
+        assert_eq!((typo.line, typo.column), (Some(1), Some(4)), "{typo}");
         let syntax = Renderer::new(&TemplateSources {
             markdown: Some("a\n{% if %}".into()),
             ..Default::default()
@@ -483,6 +510,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(syntax.name, "markdown");
         assert!(syntax.message.contains("line 2"), "{syntax}");
+        assert_eq!(syntax.line, Some(2), "{syntax}");
+        assert!(syntax.column.is_some(), "{syntax}");
+        let nested = Renderer::new(&TemplateSources {
+            title: Some("ok\n  {{ labels.tema }}".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            (nested.name.as_str(), nested.line),
+            ("title", Some(2)),
+            "{nested}"
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod sign;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use alert_core::channel::RequestPreview;
 use alert_core::http::{build_client, send_json};
 use alert_core::{
     async_trait, Alert, Channel, ChannelDescriptor, ErrorKind, ParamError, SendResult, ValidParams,
@@ -143,6 +144,16 @@ impl Channel for DingTalkChannel {
     fn max_message_bytes(&self) -> Option<usize> {
         // The limit is on the whole body; leave room for the JSON envelope, title and mentions.
         Some(MAX_BODY_BYTES - 2_000)
+    }
+
+    /// The robot's URL (access token, and with signing the timestamp's `sign`, redacted) and
+    /// the body of the first attempt.
+    fn preview(&self, alert: &Alert) -> Option<RequestPreview> {
+        Some(RequestPreview::new(
+            "POST",
+            self.url().as_str(),
+            self.body(alert),
+        ))
     }
 
     async fn send(&self, alert: &Alert) -> SendResult {

@@ -183,21 +183,24 @@ fn security_headers(headers: &mut HeaderMap) {
 }
 
 /// `GET /console/api/events/{id}/message`: the event rendered as the delivery engine renders it
-/// for every channel (`{"title","text","markdown","severity"}`). The API stores no rendered
+/// for every channel (`{"title","text","markdown","severity"}`): with the template of the group
+/// its deliveries went to (the first one's), else the built-in one. The API stores no rendered
 /// message for job-event deliveries (only for digests and Alertmanager messages, shown in the
 /// history's `message`), so the console asks for this preview.
 async fn event_message(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    static RENDERER: OnceLock<alert_core::Renderer> = OnceLock::new();
-    let (stored, _) = state
+    let (stored, deliveries) = state
         .store
         .get_event(id)
         .await?
         .ok_or_else(|| ApiError::not_found("event", id))?;
-    let alert = RENDERER
-        .get_or_init(alert_core::Renderer::default)
+    let group = deliveries.iter().find_map(|d| d.group_id);
+    let alert = state
+        .templates
+        .get(state.store.as_ref(), group)
+        .await
         .render(&stored.event)
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(json!({

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::config::{HttpConfig, ServerConfig};
 use crate::delivery::channels::ChannelCache;
+use crate::delivery::templates::GroupRenderers;
 use crate::delivery::Engine;
 use crate::metrics::Metrics;
 use crate::routing::RoutingCache;
@@ -108,6 +109,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let store = open_store(&config).await?;
     let metrics = Arc::new(Metrics::default());
     let channels = Arc::new(ChannelCache::default());
+    let templates = Arc::new(GroupRenderers::default());
     let wake = Arc::new(Notify::new());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let replica = config.replica_id();
@@ -115,6 +117,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let engine = Engine::new(
         Arc::clone(&store),
         Arc::clone(&channels),
+        Arc::clone(&templates),
         Arc::clone(&metrics),
         config.delivery.clone(),
         Arc::clone(&wake),
@@ -138,6 +141,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
             store: Arc::clone(&store),
             routing: Arc::clone(&routing),
             channels: Arc::clone(&channels),
+            templates: Arc::clone(&templates),
             watchers: Arc::clone(&watchers),
         };
         // Nothing runs yet: no cache or watcher to refresh.
@@ -152,6 +156,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         event_ingest: Arc::new(crate::api::events::event_ingest(Arc::clone(&store))),
         store,
         channels,
+        templates,
         metrics,
         wake,
         token: config.token.clone(),

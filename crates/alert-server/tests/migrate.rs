@@ -137,6 +137,10 @@ async fn populate(store: &dyn Store) -> Ids {
                 name: "ops".to_owned(),
                 enabled: true,
                 instance_ids: vec![hook, robot],
+                template: Some(alert_store::GroupTemplate {
+                    title: Some("{{ job_name }}".to_owned()),
+                    ..alert_store::GroupTemplate::default()
+                }),
             },
             T0,
         )
@@ -471,6 +475,10 @@ async fn sqlite_to_postgres_copies_everything_and_refuses_a_second_time() {
     assert_eq!(robot.input.rate_per_minute, Some(20));
     let group = target.get_group(ids.group).await.unwrap().unwrap();
     assert_eq!(group.input.instance_ids, vec![ids.hook, ids.robot]);
+    assert_eq!(
+        group.input.template.and_then(|t| t.title).as_deref(),
+        Some("{{ job_name }}")
+    );
     let bindings = target.list_bindings().await.unwrap();
     assert_eq!(
         bindings[1]

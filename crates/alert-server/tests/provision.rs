@@ -173,6 +173,19 @@ fn a_file_is_checked_applied_reapplied_without_change_and_edited_as_a_diff() {
         out(&provision(&dir, "--check", &file)).trim(),
         "check: no changes"
     );
+    // A template for the group: a change of the group, applied once.
+    let with_template = example("Flink prod", r#"["FAILED"]"#, false).replace(
+        "instances = [\"ops-robot\"]\n",
+        "instances = [\"ops-robot\"]\ntemplate = { title = \"{{ job_name }} {{ status }}\", text = \"\" }\n",
+    );
+    std::fs::write(&file, with_template).unwrap();
+    let text = out(&provision(&dir, "--check", &file));
+    assert!(text.contains("~ group ops: template"), "{text}");
+    assert_code(&provision(&dir, "--apply", &file), 0);
+    assert_eq!(
+        out(&provision(&dir, "--check", &file)).trim(),
+        "check: no changes"
+    );
     // Secrets never printed, on any path.
     for o in [&check, &apply, &again, &diff] {
         let all = format!("{}{}", out(o), err(o));
@@ -236,6 +249,21 @@ group = "missing"
         err(&o).contains(&format!(
             "{path}:2: groups[0].instances: no instance named `ghost`"
         )),
+        "{}",
+        err(&o)
+    );
+    // A group template that does not check: the group's line, the part, and where in it.
+    std::fs::write(
+        &file,
+        "[[groups]]\nname = \"ops\"\ntemplate = { text = \"{{ job_nmae }}\" }\n",
+    )
+    .unwrap();
+    let o = provision(&dir, "--check", &file);
+    assert_code(&o, 2);
+    assert!(
+        err(&o).contains(&format!(
+            "{path}:1: groups[0].template.text: text template: "
+        )) && err(&o).contains("(line 1, column 4)"),
         "{}",
         err(&o)
     );

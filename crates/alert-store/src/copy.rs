@@ -90,6 +90,7 @@ pub const TABLES: &[TableSpec] = &[
             ("created_at", Int),
             ("updated_at", Int),
             ("provisioned", Bool),
+            ("template", OptText),
         ],
         order_by: "id",
         has_id: true,

@@ -93,6 +93,7 @@ pub mod token;
 use std::fmt;
 use std::sync::Arc;
 
+use alert_core::channel::RequestPreview;
 use alert_core::template::PlaceholderTemplate;
 use alert_core::text::redact_url;
 use alert_core::{
@@ -388,6 +389,22 @@ impl Channel for WeComChannel {
     /// A text message also carries the alert's title and a newline within the same budget.
     fn max_message_bytes(&self) -> Option<usize> {
         Some(self.body_budget)
+    }
+
+    /// The send URL (the access token or the robot's key redacted) and the body; `None` when a
+    /// Dinky template cannot render the alert (the send would fail the same way).
+    fn preview(&self, alert: &Alert) -> Option<RequestPreview> {
+        let body = self.body(alert).ok()?;
+        let url = match &self.route {
+            Route::App { send_url, .. } | Route::AppChat { send_url, .. } => {
+                let mut url = send_url.clone();
+                url.query_pairs_mut()
+                    .append_pair("access_token", alert_core::secret::MASK);
+                url.to_string()
+            }
+            Route::Robot { webhook, .. } => webhook.expose().to_owned(),
+        };
+        Some(RequestPreview::new("POST", &url, body))
     }
 
     async fn send(&self, alert: &Alert) -> SendResult {

@@ -121,12 +121,37 @@ export interface Instance {
   updated_at: string;
 }
 
+/** A group's message template (docs/TEMPLATES.md); parts left out are the built-in ones. */
+export interface Template {
+  title?: string;
+  text?: string;
+  markdown?: string;
+}
+
 export interface Group {
   id: number;
   name: string;
   enabled: boolean;
   instance_ids: number[];
+  template?: Template | null;
   provisioned?: boolean;
+}
+
+/** The answer of POST /api/v1/templates/preview. */
+export interface TemplatePreview {
+  title: string;
+  text: string;
+  markdown: string;
+  severity: string;
+  request?: {
+    instance_id: number;
+    instance: string;
+    kind: string;
+    method?: string;
+    url?: string;
+    body?: unknown;
+    note?: string;
+  };
 }
 
 export interface Binding {

@@ -84,6 +84,7 @@ fn group(id: i64, enabled: bool, members: Vec<i64>) -> Group {
             name: format!("g{id}"),
             enabled,
             instance_ids: members,
+            template: None,
         },
         created_at: 0,
         updated_at: 0,

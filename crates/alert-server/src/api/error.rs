@@ -28,6 +28,12 @@ pub struct ErrorDetail {
     /// The request field to blame, e.g. `params.webhook`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a template's error: the line (from 1) of that field's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// For a template's error: the column (from 1, in characters) of that line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 /// An error answer.
@@ -43,6 +49,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds for the `Retry-After` header, when the client should come back later.
     pub retry_after: Option<u64>,
+    /// Where in the field's text (a template) it went wrong: line and column, from 1.
+    pub position: (Option<usize>, Option<usize>),
 }
 
 /// The `Retry-After` of a `503 database_unavailable`, in seconds.
@@ -57,6 +65,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            position: (None, None),
         }
     }
 
@@ -64,6 +73,13 @@ impl ApiError {
     #[must_use]
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// Points at a line and column of the field's text (a template's error).
+    #[must_use]
+    pub fn at(mut self, line: Option<usize>, column: Option<usize>) -> Self {
+        self.position = (line, column);
         self
     }
 
@@ -187,6 +203,12 @@ impl IntoResponse for ApiError {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = self.field {
             error["field"] = field.into();
+        }
+        if let Some(line) = self.position.0 {
+            error["line"] = line.into();
+        }
+        if let Some(column) = self.position.1 {
+            error["column"] = column.into();
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         if let Some(secs) = self.retry_after {

@@ -149,7 +149,8 @@ pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
     )
 }
 
-fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
+/// The event an [`EventBody`] describes (`occurred_at` defaults to now) and its `group_id`.
+pub(crate) fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
     if body.job_id.trim().is_empty() {
         return Err(ApiError::invalid("job_id", "must not be empty"));
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::instances::check_name;
+use super::templates::{check as check_template, TemplateBody};
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
 use alert_store::{Group, GroupInput};
@@ -25,6 +26,11 @@ pub struct GroupBody {
     /// Member instances.
     #[serde(default)]
     pub instance_ids: Vec<i64>,
+    /// The group's own template for job events (each part optional; absent or `null`: the
+    /// built-in one). Checked against a full sample event: `422` naming the part, line and
+    /// column.
+    #[serde(default)]
+    pub template: Option<TemplateBody>,
 }
 
 fn yes() -> bool {
@@ -42,6 +48,9 @@ pub struct GroupView {
     pub enabled: bool,
     /// Members, in order.
     pub instance_ids: Vec<i64>,
+    /// The group's own template for job events; absent: the built-in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateBody>,
     /// From a provisioning file: read-only here (writes answer `409 provisioned`).
     pub provisioned: bool,
     /// Created (RFC 3339).
@@ -57,6 +66,7 @@ impl GroupView {
             name: g.input.name.clone(),
             enabled: g.input.enabled,
             instance_ids: g.input.instance_ids.clone(),
+            template: g.input.template.as_ref().map(TemplateBody::of),
             provisioned: g.provisioned,
             created_at: rfc3339(g.created_at),
             updated_at: rfc3339(g.updated_at),
@@ -79,6 +89,7 @@ fn validate(body: GroupBody) -> Result<GroupInput, ApiError> {
         name: check_name(&body.name)?,
         enabled: body.enabled,
         instance_ids: ids,
+        template: check_template("template", body.template)?,
     })
 }
 
@@ -136,6 +147,7 @@ pub async fn update(
         .update_group(id, &input, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("group", id))?;
+    state.templates.invalidate(id);
     Ok(Json(GroupView::of(&group)))
 }
 
@@ -156,6 +168,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     guard(&state, id).await?;
     if state.store.delete_group(id).await? {
+        state.templates.invalidate(id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("group", id))

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod silences;
 pub mod stats;
 pub mod system;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use tokio::sync::Notify;
 
 use crate::config::DeliveryConfig;
 use crate::delivery::channels::ChannelCache;
+use crate::delivery::templates::GroupRenderers;
 use crate::metrics::Metrics;
 use crate::routing::RoutingCache;
 use alert_store::Store;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Built channels (invalidated on instance changes).
     pub channels: Arc<ChannelCache>,
+    /// The groups' renderers (invalidated on group changes).
+    pub templates: Arc<GroupRenderers>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes the delivery engine when deliveries are committed.
@@ -107,6 +111,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(silences::get).delete(silences::expire),
         )
         .route("/stats", get(stats::get))
+        .route("/templates/preview", post(templates::preview))
         .route(
             "/ingest/alertmanager",
             get(alertmanager::list).post(alertmanager::ingest),

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     alertmanager, bindings, clusters, error, events, groups, history, instances, silences, stats,
-    system,
+    system, templates,
 };
 
 /// The path of the committed copy, relative to the workspace root.
@@ -23,6 +23,7 @@ pub const OPENAPI_JSON: &str = "docs/openapi.json";
         system::healthz, system::metrics, system::plugins,
         instances::list, instances::create, instances::get, instances::update, instances::delete, instances::test,
         groups::list, groups::create, groups::get, groups::update, groups::delete,
+        templates::preview,
         bindings::list, bindings::create, bindings::get, bindings::delete,
         clusters::list, clusters::create, clusters::get, clusters::update, clusters::delete, clusters::jobs,
         events::create, events::get,

@@ -17,12 +17,13 @@ pub mod channels;
 pub mod digest;
 mod outage;
 pub mod pacing;
+pub mod templates;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alert_core::{ErrorKind, Renderer};
+use alert_core::ErrorKind;
 use serde_json::json;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -31,6 +32,7 @@ use self::channels::{ChannelCache, ReadyInstance};
 use self::digest::{DigestLine, DigestPayload};
 use self::outage::{retry_release, ClaimFailures};
 use self::pacing::{Decision, Pacer};
+use self::templates::GroupRenderers;
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
@@ -61,7 +63,8 @@ struct Shared {
     channels: Arc<ChannelCache>,
     metrics: Arc<Metrics>,
     config: DeliveryConfig,
-    renderer: Renderer,
+    /// Job events render with their group's template.
+    templates: Arc<GroupRenderers>,
     pacer: Mutex<Pacer>,
     in_flight: Mutex<HashSet<i64>>,
     /// Sends in flight per instance: a slow or hanging channel holds at most
@@ -112,6 +115,7 @@ impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
         channels: Arc<ChannelCache>,
+        templates: Arc<GroupRenderers>,
         metrics: Arc<Metrics>,
         config: DeliveryConfig,
         wake: Arc<Notify>,
@@ -122,7 +126,7 @@ impl Engine {
             channels,
             metrics,
             config,
-            renderer: Renderer::default(),
+            templates,
             pacer: Mutex::new(Pacer::default()),
             in_flight: Mutex::new(HashSet::new()),
             per_instance: Mutex::new(HashMap::new()),
@@ -587,7 +591,12 @@ async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> A
     let d = &row.delivery;
     let started_at = now_ms();
     let alert = match (&row.event, &d.payload) {
-        (Some(event), _) => s.renderer.render(event).map_err(|e| e.to_string()),
+        (Some(event), _) => s
+            .templates
+            .get(s.store.as_ref(), d.group_id)
+            .await
+            .render(event)
+            .map_err(|e| e.to_string()),
         (None, Some(payload)) => serde_json::from_value::<DigestPayload>(payload.clone())
             .map(|p| p.to_alert())
             .map_err(|e| format!("stored digest is unreadable: {e}")),

@@ -18,6 +18,7 @@ use crate::api::bindings::check_job_binding;
 use crate::api::clusters::{self, ClusterBody};
 use crate::api::error::ApiError;
 use crate::api::instances::{self, check_name, InstanceBody};
+use crate::api::templates::{self, TemplateBody};
 use alert_store::{ClusterInput, InstanceInput, ProvisionBinding, ProvisionGroup};
 
 /// One problem in a provisioning file, where it is.
@@ -126,6 +127,9 @@ struct GroupDecl {
     enabled: bool,
     #[serde(default)]
     instances: Vec<String>,
+    /// `template = { title = "...", text = "...", markdown = "..." }`, checked like the API's.
+    #[serde(default)]
+    template: Option<TemplateBody>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -342,12 +346,20 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Desired, Vec<File
                 members.push(m);
             }
         }
+        let template = match templates::check("template", decl.template) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(api_error(line, &format!("groups[{i}]"), e));
+                continue;
+            }
+        };
         desired.groups.push(Located {
             line,
             value: ProvisionGroup {
                 name,
                 enabled: decl.enabled,
                 members,
+                template,
             },
         });
     }

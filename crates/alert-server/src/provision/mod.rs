@@ -166,6 +166,8 @@ pub struct Refresh {
     pub routing: Arc<crate::routing::RoutingCache>,
     /// The built channels to drop.
     pub channels: Arc<crate::delivery::channels::ChannelCache>,
+    /// The groups' renderers to drop.
+    pub templates: Arc<crate::delivery::templates::GroupRenderers>,
     /// The watchers to restart or stop.
     pub watchers: Arc<crate::watch::Watchers>,
 }
@@ -213,6 +215,7 @@ impl Refresh {
 
     async fn refresh(&self, planned: &Planned) {
         self.routing.invalidate();
+        self.templates.clear();
         for id in &planned.instances_touched {
             self.channels.invalidate(*id);
         }

@@ -237,6 +237,9 @@ pub fn plan(desired: &Desired, current: &Current) -> Result<Planned, Vec<FileErr
                 if members != want.members {
                     fields.push("instances");
                 }
+                if c.input.template != want.template {
+                    fields.push("template");
+                }
                 if !fields.is_empty() {
                     out.plan.groups.push(Change::Update {
                         id: c.id,

@@ -18,4 +18,5 @@ mod outages;
 mod silences;
 mod stats;
 mod storms;
+mod templates;
 mod validation;

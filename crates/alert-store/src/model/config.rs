@@ -44,6 +44,30 @@ pub struct GroupInput {
     pub enabled: bool,
     /// Member instances (each must exist).
     pub instance_ids: Vec<i64>,
+    /// The group's own message template for job events; `None` uses the built-in one.
+    pub template: Option<GroupTemplate>,
+}
+
+/// A group's message template: minijinja sources of the parts it replaces (the built-in
+/// template fills the others). Checked by the API before it is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupTemplate {
+    /// Title template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Plain-text body template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Markdown body template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markdown: Option<String>,
+}
+
+impl GroupTemplate {
+    /// True when it replaces no part (stored as no template).
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.text.is_none() && self.markdown.is_none()
+    }
 }
 
 /// A stored alert group.

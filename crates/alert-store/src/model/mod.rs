@@ -16,7 +16,8 @@ pub use alertmanager::{
     AmRender,
 };
 pub use config::{
-    Binding, BindingInput, Cluster, ClusterInput, Group, GroupInput, Instance, InstanceInput,
+    Binding, BindingInput, Cluster, ClusterInput, Group, GroupInput, GroupTemplate, Instance,
+    InstanceInput,
 };
 pub use import::{
     ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportOutcome,

@@ -8,7 +8,7 @@
 
 use alert_core::JobStatus;
 
-use super::{ClusterInput, InstanceInput};
+use super::{ClusterInput, GroupTemplate, InstanceInput};
 
 /// One change to one object.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,8 @@ pub struct ProvisionGroup {
     pub enabled: bool,
     /// Member instance names (instances of this plan or existing ones).
     pub members: Vec<String>,
+    /// The group's message template; `None` uses the built-in one.
+    pub template: Option<GroupTemplate>,
 }
 
 /// A provisioned job binding: its group by name.

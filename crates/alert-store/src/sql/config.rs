@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::super::EngineStore;
-use super::create::{groups_holding, insert_group, insert_instance, update_instance, Rows};
+use super::create::{
+    groups_holding, insert_group, insert_instance, template_json, update_instance, Rows,
+};
 use super::members::{group_members, replace_members};
 use super::{
     binding_from_row, cluster_from_row, col, group_from_row, instance_from_row, INSTANCE_COLS,
@@ -114,7 +116,15 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "creating a group";
         check_no_repeats(&input.instance_ids)?;
         let mut tx = self.write_tx(WHAT).await?;
-        let id = insert_group(&mut *tx, &input.name, input.enabled, now, WHAT).await?;
+        let id = insert_group(
+            &mut *tx,
+            &input.name,
+            input.enabled,
+            input.template.as_ref(),
+            now,
+            WHAT,
+        )
+        .await?;
         replace_members(&mut tx, id, &input.instance_ids, WHAT).await?;
         tx.commit().await.map_err(db(WHAT))?;
         Ok(Group {
@@ -130,7 +140,8 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "listing groups";
         let mut tx = self.read_tx(WHAT).await?;
         let rows = sqlx::query(
-            "SELECT id, name, enabled, created_at, updated_at, provisioned FROM alert_groups ORDER BY id",
+            "SELECT id, name, enabled, template, created_at, updated_at, provisioned FROM alert_groups \
+             ORDER BY id",
         )
         .fetch_all(&mut *tx)
         .await
@@ -166,7 +177,8 @@ impl ConfigStore for EngineStore {
         const WHAT: &str = "reading a group";
         let mut tx = self.read_tx(WHAT).await?;
         let Some(row) = sqlx::query(
-            "SELECT id, name, enabled, created_at, updated_at, provisioned FROM alert_groups WHERE id = $1",
+            "SELECT id, name, enabled, template, created_at, updated_at, provisioned FROM alert_groups \
+             WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -190,13 +202,14 @@ impl ConfigStore for EngineStore {
         check_no_repeats(&input.instance_ids)?;
         let mut tx = self.write_tx(WHAT).await?;
         let row: Option<(i64, bool)> = sqlx::query_as(
-            "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3 WHERE id = $4 \
-             RETURNING created_at, provisioned",
+            "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3, template = $5 \
+             WHERE id = $4 RETURNING created_at, provisioned",
         )
         .bind(&input.name)
         .bind(input.enabled)
         .bind(now)
         .bind(id)
+        .bind(template_json(input.template.as_ref())?)
         .fetch_optional(&mut *tx)
         .await
         .map_err(name_taken_or("group", &input.name, WHAT))?;

@@ -2,7 +2,7 @@
 //! ([`ConfigStore`](crate::ConfigStore)), imports and provisioning.
 
 use super::super::{Conn, Db};
-use crate::model::InstanceInput;
+use crate::model::{GroupTemplate, InstanceInput};
 use crate::shared::{db, name_taken_or, to_json};
 use crate::StoreResult;
 
@@ -34,15 +34,17 @@ pub(super) async fn insert_group<'e>(
     executor: impl sqlx::Executor<'e, Database = Db>,
     name: &str,
     enabled: bool,
+    template: Option<&GroupTemplate>,
     now: i64,
     doing: &'static str,
 ) -> StoreResult<i64> {
     sqlx::query_scalar(
-        "INSERT INTO alert_groups (name, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $3) RETURNING id",
+        "INSERT INTO alert_groups (name, enabled, template, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) RETURNING id",
     )
     .bind(name)
     .bind(enabled)
+    .bind(template_json(template)?)
     .bind(now)
     .fetch_one(executor)
     .await
@@ -100,4 +102,9 @@ pub(super) async fn groups_holding(
     .fetch_all(&mut *conn)
     .await
     .map_err(db(doing))
+}
+
+/// A group's template as stored: JSON text, NULL for none (or one that replaces nothing).
+pub(super) fn template_json(template: Option<&GroupTemplate>) -> StoreResult<Option<String>> {
+    template.filter(|t| !t.is_empty()).map(to_json).transpose()
 }

@@ -51,7 +51,8 @@ pub(super) async fn group_in(
 ) -> StoreResult<i64> {
     check_no_repeats(members)?;
     let id = match step.target {
-        None => insert_group(&mut *conn, &step.name, step.enabled, now, WHAT).await?,
+        // An imported group has no template of its own (Dinky has none).
+        None => insert_group(&mut *conn, &step.name, step.enabled, None, now, WHAT).await?,
         Some(target) => sqlx::query_scalar(
             "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3 WHERE id = $4 \
              RETURNING id",

@@ -131,6 +131,9 @@ fn group_from_row(row: &DbRow, instance_ids: Vec<i64>) -> StoreResult<Group> {
             name: col(row, "name")?,
             enabled: col(row, "enabled")?,
             instance_ids,
+            template: col::<Option<String>>(row, "template")?
+                .map(|t| from_json("group template", &t))
+                .transpose()?,
         },
         created_at: col(row, "created_at")?,
         provisioned: col(row, "provisioned")?,

@@ -3,7 +3,9 @@
 //! provisioned`), so that a row made through the API is never changed by a file.
 
 use super::super::Conn;
-use super::create::{groups_holding, insert_group, insert_instance, update_instance, Rows};
+use super::create::{
+    groups_holding, insert_group, insert_instance, template_json, update_instance, Rows,
+};
 use super::members::replace_members;
 use crate::model::{Change, ClusterInput, InstanceInput, ProvisionBinding, ProvisionGroup};
 use crate::shared::{bad_reference_or, db, name_taken_or, to_json};
@@ -223,19 +225,28 @@ pub(super) async fn group(
 ) -> StoreResult<()> {
     let (id, g) = match change {
         Change::Create(g) => {
-            let id = insert_group(&mut *conn, &g.name, g.enabled, now, WHAT).await?;
+            let id = insert_group(
+                &mut *conn,
+                &g.name,
+                g.enabled,
+                g.template.as_ref(),
+                now,
+                WHAT,
+            )
+            .await?;
             mark(conn, "alert_groups", id).await?;
             (id, g)
         }
         Change::Update { id, to: g } => {
             let done = sqlx::query(
-                "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3 \
+                "UPDATE alert_groups SET name = $1, enabled = $2, updated_at = $3, template = $5 \
                  WHERE id = $4 AND provisioned",
             )
             .bind(&g.name)
             .bind(g.enabled)
             .bind(now)
             .bind(id)
+            .bind(template_json(g.template.as_ref())?)
             .execute(&mut *conn)
             .await
             .map_err(name_taken_or("group", &g.name, WHAT))?;

@@ -261,6 +261,7 @@ pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on
             name: "ops".into(),
             enabled: true,
             members: vec!["ops-robot".into(), "by-hand".into()],
+            template: None,
         })],
         bindings: vec![Change::Create(ProvisionBinding {
             job: "orders_*".into(),
@@ -367,6 +368,7 @@ pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on
                         name: "ops".into(),
                         enabled: true,
                         members: vec!["by-hand".into()],
+                        template: None,
                     },
                 }],
                 ..ProvisionPlan::default()
@@ -403,4 +405,90 @@ pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on
     assert!(store.list_groups().await.unwrap().is_empty());
     assert!(store.list_bindings().await.unwrap().is_empty());
     assert!(store.list_clusters().await.unwrap().is_empty());
+}
+
+pub(crate) async fn group_templates_round_trip_and_are_replaced(store: Arc<dyn Store>) {
+    use alert_store::{Change, ProvisionGroup, ProvisionPlan};
+    let a = store.create_instance(&instance("a"), 1).await.unwrap().id;
+    let template = GroupTemplate {
+        title: Some("{{ job_name }} \"{{ status }}\"".into()),
+        text: None,
+        markdown: Some("### {{ job_name }}\n\n{{ error }}".into()),
+    };
+    let mut input = group("ops", vec![a]);
+    input.template = Some(template.clone());
+    let ops = store.create_group(&input, 10).await.unwrap();
+    assert_eq!(ops.input.template.as_ref(), Some(&template));
+    assert_eq!(store.get_group(ops.id).await.unwrap(), Some(ops.clone()));
+    assert_eq!(store.list_groups().await.unwrap(), vec![ops.clone()]);
+
+    // Replaced, then removed by an update; a template that replaces nothing is none.
+    input.template = Some(GroupTemplate {
+        text: Some("{{ transition }}".into()),
+        ..GroupTemplate::default()
+    });
+    let updated = store
+        .update_group(ops.id, &input, 11)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .get_group(ops.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .input
+            .template,
+        updated.input.template
+    );
+    input.template = Some(GroupTemplate::default());
+    store.update_group(ops.id, &input, 12).await.unwrap();
+    assert_eq!(
+        store
+            .get_group(ops.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .input
+            .template,
+        None
+    );
+
+    // Provisioning sets and replaces it too.
+    let plan = ProvisionPlan {
+        groups: vec![Change::Create(ProvisionGroup {
+            name: "dba".into(),
+            enabled: true,
+            members: vec!["a".into()],
+            template: Some(template.clone()),
+        })],
+        ..ProvisionPlan::default()
+    };
+    store.apply_provision(&plan, 13).await.unwrap();
+    let dba = store.list_groups().await.unwrap().pop().unwrap();
+    assert_eq!(dba.input.template.as_ref(), Some(&template));
+    let plan = ProvisionPlan {
+        groups: vec![Change::Update {
+            id: dba.id,
+            to: ProvisionGroup {
+                name: "dba".into(),
+                enabled: true,
+                members: vec!["a".into()],
+                template: None,
+            },
+        }],
+        ..ProvisionPlan::default()
+    };
+    store.apply_provision(&plan, 14).await.unwrap();
+    assert_eq!(
+        store
+            .get_group(dba.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .input
+            .template,
+        None
+    );
 }

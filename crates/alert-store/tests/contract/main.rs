@@ -14,8 +14,8 @@ use alert_store::PgStore;
 use alert_store::SqliteStore;
 use alert_store::{
     AmAlertKey, AmItem, AmMessagePlan, AmNotificationInput, AttemptRecord, BindingInput, BudgetAsk,
-    DeliveryState, DigestInput, EventItem, EventTimes, GroupInput, HistoryFilter, InstanceInput,
-    Store, StoreError, Target,
+    DeliveryState, DigestInput, EventItem, EventTimes, GroupInput, GroupTemplate, HistoryFilter,
+    InstanceInput, Store, StoreError, Target,
 };
 use serde_json::json;
 
@@ -97,6 +97,7 @@ pub(crate) fn group(name: &str, instance_ids: Vec<i64>) -> GroupInput {
         name: name.to_owned(),
         enabled: true,
         instance_ids,
+        template: None,
     }
 }
 
@@ -236,6 +237,7 @@ contract_tests!(
     instances_crud_name_taken_and_params_round_trip,
     provisioning_touches_provisioned_rows_only_and_rolls_back_on_error,
     groups_keep_member_order_and_check_references,
+    group_templates_round_trip_and_are_replaced,
     bindings_check_their_group_and_go_with_it,
     insert_event_creates_deliveries_and_dedups_by_instant,
     insert_events_stores_a_batch_in_order_with_duplicates_and_repeats,

@@ -5,6 +5,7 @@ import { clear, h, uid } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
 import { errorText, field, formError, notice, openDialog, pageHead, provisionedMark, readOnly, saveForm, table, toggle } from '../ui';
+import { templateEditor } from './template';
 
 export const groupsPage: Page = async (main) => {
   const list = h('div', { 'aria-busy': 'true' }, t('common.loading'));
@@ -23,10 +24,10 @@ export const groupsPage: Page = async (main) => {
       return;
     }
     const rows = groups.map((g) => [
-      h('span', { class: 'strong' }, g.name),
+      h('span', null, h('span', { class: 'strong' }, g.name), g.template ? [' ', h('span', { class: 'chip' }, t('tpl.custom'))] : null),
       (g.provisioned ? readOnly : (x: HTMLElement) => x)(toggle(g.enabled, t('common.enable', { name: g.name }), async (on, box) => {
         try {
-          await api('PUT', `groups/${g.id}`, { name: g.name, enabled: on, instance_ids: g.instance_ids });
+          await api('PUT', `groups/${g.id}`, { name: g.name, enabled: on, instance_ids: g.instance_ids, template: g.template ?? null });
           g.enabled = on;
           notice(t('common.saved'), 'ok');
         } catch (e) {
@@ -99,10 +100,15 @@ function groupForm(instances: Instance[], group: Group | null, done: () => Promi
       h('p', { class: 'field-error', id: errId, hidden: true }),
     );
     const submit = h('button', { type: 'submit', class: 'primary' }, group ? t('common.save') : t('common.create'));
+    const editor = templateEditor(group?.template);
+    const members = (): Instance[] => instances.filter((_, n) => boxes[n].checked);
+    boxes.forEach((b) => b.addEventListener('change', () => editor.setInstances(members())));
+    editor.setInstances(members());
     form.append(
       field(t('common.name'), nameInput, { required: true, apiField: 'name' }),
       field(t('common.enabled'), enabledBox, { inline: true, apiField: 'enabled' }),
       set,
+      editor.element,
       formError(),
       h('div', { class: 'form-actions' }, h('button', { type: 'button', onclick: dlg.close }, t('common.cancel')), submit),
     );
@@ -112,9 +118,10 @@ function groupForm(instances: Instance[], group: Group | null, done: () => Promi
         name: nameInput.value.trim(),
         enabled: enabledBox.checked,
         instance_ids: boxes.filter((b) => b.checked).map((b) => Number(b.value)),
+        template: editor.value(),
       };
       await saveForm(form, submit, dlg, () => (group ? api('PUT', `groups/${group.id}`, payload) : api('POST', 'groups', payload)), done);
     });
     return form;
-  });
+  }, true);
 }
