@@ -89,6 +89,7 @@ pub mod detector;
 pub mod exceptions;
 pub mod facts;
 pub mod finding;
+pub mod health;
 pub mod model;
 pub mod state;
 pub mod watcher;
@@ -98,8 +99,12 @@ pub use detector::{ClusterHealth, Detector, DetectorConfig, JobView};
 pub use exceptions::ExceptionSummary;
 pub use facts::{
     CheckpointFacts, FactKind, FactRequest, JobFacts, PollError, PollResult, SavepointFact,
+    TaskManagerFacts,
 };
 pub use finding::{ClusterRef, Finding, JobRef};
+pub use health::{
+    ConditionSet, HealthCondition, HealthNeed, HealthNeeds, HealthThresholds, RouteStatus,
+};
 pub use state::DetectorState;
 pub use watcher::{
     ClusterConfig, ClusterView, ClusterWatcher, EventSink, PollReport, SinkError, WatcherHandle,
