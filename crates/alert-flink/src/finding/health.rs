@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use alert_core::template::format_duration;
 use alert_core::JobEvent;
 use alert_core::JobStatus;
 
@@ -256,4 +255,13 @@ fn first_line(error: &Option<String>) -> String {
         .and_then(|e| e.lines().next())
         .map(|l| format!(": {l}"))
         .unwrap_or_default()
+}
+
+/// `850 ms` below a second, else [`alert_core::template::format_duration`] (`12m 5s`).
+fn format_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        alert_core::template::format_duration(ms)
+    }
 }
