@@ -217,7 +217,9 @@ impl HealthThresholds {
     pub fn most_sensitive(self, other: Self) -> Self {
         Self {
             checkpoint_failures: self.checkpoint_failures.min(other.checkpoint_failures),
-            checkpoint_duration_ms: self.checkpoint_duration_ms.min(other.checkpoint_duration_ms),
+            checkpoint_duration_ms: self
+                .checkpoint_duration_ms
+                .min(other.checkpoint_duration_ms),
             checkpoint_age_ms: self.checkpoint_age_ms.min(other.checkpoint_age_ms),
             exception_fold_ms: self.exception_fold_ms.min(other.exception_fold_ms),
         }
@@ -410,7 +412,9 @@ mod tests {
         assert_eq!(json, r#"["CHECKPOINT_FAILED","EXCEPTION"]"#);
         assert_eq!(serde_json::from_str::<ConditionSet>(&json).unwrap(), set);
         assert!(set.needs_checkpoints());
-        assert!(!ConditionSet::NONE.with(HealthCondition::Exception).needs_checkpoints());
+        assert!(!ConditionSet::NONE
+            .with(HealthCondition::Exception)
+            .needs_checkpoints());
     }
 
     #[test]

@@ -36,8 +36,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::client::{FlinkClient, DEFAULT_REQUEST_TIMEOUT};
 use crate::detector::{ClusterHealth, Detector, DetectorConfig, JobView};
 use crate::facts::{CheckpointFacts, FactKind, JobFacts, PollResult, TaskManagerFacts};
-use crate::health::HealthNeeds;
 use crate::finding::{ClusterRef, Finding};
+use crate::health::HealthNeeds;
 use crate::state::DetectorState;
 use crate::{ClientError, ExceptionSummary};
 
@@ -272,7 +272,10 @@ impl ClusterWatcher {
         };
         let (wanted, want_tms) = {
             let mut detector = self.detector();
-            (detector.plan_facts(&jobs), detector.wants_taskmanagers(&jobs))
+            (
+                detector.plan_facts(&jobs),
+                detector.wants_taskmanagers(&jobs),
+            )
         };
         let taskmanagers = async {
             if !want_tms {

@@ -81,7 +81,12 @@ fn kinds(found: &[(i64, Finding)]) -> Vec<&'static str> {
 }
 
 /// `stats` after a checkpoint `id` completed in `duration_ms` (acknowledged at `ack`).
-fn with_completed(mut s: CheckpointingStatistics, id: u64, duration_ms: i64, ack: i64) -> CheckpointingStatistics {
+fn with_completed(
+    mut s: CheckpointingStatistics,
+    id: u64,
+    duration_ms: i64,
+    ack: i64,
+) -> CheckpointingStatistics {
     let done = CheckpointEntry {
         id,
         status: "COMPLETED".into(),
@@ -130,21 +135,47 @@ fn replay_checkpoints(
 #[test]
 fn failing_checkpoints_alert_once_with_count_and_message_and_clear_once() {
     for (scenario, t0_count, t60_count, message) in [
-        ("checkpoint_fail", 16, 46, "Asynchronous task checkpoint failed."),
-        ("checkpoint_timeout", 8, 38, "Checkpoint expired before completing."),
+        (
+            "checkpoint_fail",
+            16,
+            46,
+            "Asynchronous task checkpoint failed.",
+        ),
+        (
+            "checkpoint_timeout",
+            8,
+            38,
+            "Checkpoint expired before completing.",
+        ),
     ] {
         let t0 = stats(scenario, "checkpoints_t0.json");
         let t60 = stats(scenario, "checkpoints_t60.json");
-        let failed_at = t0.latest.failed.as_ref().unwrap().failure_timestamp.unwrap();
+        let failed_at = t0
+            .latest
+            .failed
+            .as_ref()
+            .unwrap()
+            .failure_timestamp
+            .unwrap();
         let completed = with_completed(t60.clone(), 47, 900, failed_at + 70_000);
-        let reads = [t0.clone(), t60.clone(), t60.clone(), completed.clone(), completed];
+        let reads = [
+            t0.clone(),
+            t60.clone(),
+            t60.clone(),
+            completed.clone(),
+            completed,
+        ];
         let found = replay_checkpoints(
             scenario,
             needs(&[HealthCondition::CheckpointFailed]),
             failed_at,
             &reads,
         );
-        assert_eq!(kinds(&found), ["checkpoint_failed", "checkpoint_recovered"], "{scenario}");
+        assert_eq!(
+            kinds(&found),
+            ["checkpoint_failed", "checkpoint_recovered"],
+            "{scenario}"
+        );
         let Finding::CheckpointFailing {
             consecutive,
             message: m,
@@ -157,7 +188,11 @@ fn failing_checkpoints_alert_once_with_count_and_message_and_clear_once() {
         assert_eq!(*consecutive, t0_count, "{scenario}");
         assert_eq!(m.as_deref(), Some(message));
         assert_eq!(job.id, job_id(scenario));
-        assert_eq!(found[0].0, failed_at + POLL_MS, "the first read after the baseline");
+        assert_eq!(
+            found[0].0,
+            failed_at + POLL_MS,
+            "the first read after the baseline"
+        );
         let Finding::CheckpointRecovered {
             failures,
             checkpoint_id,
@@ -189,13 +224,25 @@ fn failing_checkpoints_alert_once_with_count_and_message_and_clear_once() {
 #[test]
 fn the_expired_checkpoints_of_the_earlier_run_completed_in_between() {
     // Completed 25, failed 70, but the latest completed (93) is newer than the latest failed.
-    let mixed = stats("checkpoint_timeout", "checkpoints_mixed_completed_failed.json");
+    let mixed = stats(
+        "checkpoint_timeout",
+        "checkpoints_mixed_completed_failed.json",
+    );
     assert_eq!(alert_flink::facts::consecutive_failures(&mixed), 0);
     let t0 = stats("checkpoint_timeout", "checkpoints_t0.json");
-    let start = t0.latest.failed.as_ref().unwrap().failure_timestamp.unwrap();
+    let start = t0
+        .latest
+        .failed
+        .as_ref()
+        .unwrap()
+        .failure_timestamp
+        .unwrap();
     let found = replay_checkpoints(
         "checkpoint_timeout",
-        needs(&[HealthCondition::CheckpointFailed, HealthCondition::CheckpointSlow]),
+        needs(&[
+            HealthCondition::CheckpointFailed,
+            HealthCondition::CheckpointSlow,
+        ]),
         start,
         &[t0, mixed],
     );
@@ -208,7 +255,12 @@ fn failures_are_detected_within_two_polls_of_crossing_the_threshold() {
     // The capture's history (ids 37..=46, one failure every 2 s) grown one checkpoint at a
     // time after a completed checkpoint 36; polled every 5 s.
     let t60 = stats("checkpoint_fail", "checkpoints_t60.json");
-    let base = with_completed(CheckpointingStatistics::default(), 36, 900, 1_796_549_990_000);
+    let base = with_completed(
+        CheckpointingStatistics::default(),
+        36,
+        900,
+        1_796_549_990_000,
+    );
     let mut entries: Vec<CheckpointEntry> = t60.history.clone();
     entries.reverse(); // oldest first
     let at_checkpoint = |k: usize| {
@@ -231,7 +283,10 @@ fn failures_are_detected_within_two_polls_of_crossing_the_threshold() {
     );
     assert_eq!(kinds(&found), ["checkpoint_failed"]);
     let crossed = 1_796_549_990_000 + 3 * POLL_MS; // the read that first shows >= 3
-    assert!(found[0].0 - crossed < 2 * POLL_MS, "detected within two polls");
+    assert!(
+        found[0].0 - crossed < 2 * POLL_MS,
+        "detected within two polls"
+    );
     let Finding::CheckpointFailing { consecutive, .. } = &found[0].1 else {
         unreachable!()
     };
@@ -271,7 +326,11 @@ fn no_checkpoint_for_the_age_threshold_is_slow_once_and_a_completed_one_clears_i
     assert_eq!((*duration_ms, *checkpoint_id), (None, None));
     let ev = found[0].1.to_event(&cluster());
     assert_eq!(ev.labels["route_statuses"], "CHECKPOINT_SLOW");
-    assert!(ev.labels["summary"].contains("none since the job started"), "{}", ev.labels["summary"]);
+    assert!(
+        ev.labels["summary"].contains("none since the job started"),
+        "{}",
+        ev.labels["summary"]
+    );
 }
 
 #[test]
@@ -293,6 +352,11 @@ fn a_job_without_checkpointing_is_never_slow() {
         assert!(found.is_empty(), "{found:?}");
     }
 }
+
+/// Findings with the poll time.
+type Found = Vec<(i64, Finding)>;
+/// Reads with the poll time.
+type Reads = Vec<(i64, FactKind)>;
 
 /// One line of `states.jsonl` (200 ms polls of `/jobs/overview`).
 #[derive(Deserialize)]
@@ -359,7 +423,7 @@ impl Recurring {
     }
 
     /// Polls every 5 s from the first state line until `until`.
-    fn replay(&self, needs: HealthNeeds, until: i64) -> (Vec<(i64, Finding)>, Vec<(i64, FactKind)>) {
+    fn replay(&self, needs: HealthNeeds, until: i64) -> (Found, Reads) {
         let mut d = Detector::new(DetectorConfig::default()).with_health_needs(needs);
         let (mut found, mut reads) = (Vec::new(), Vec::new());
         let mut t = self.states[0].t_ms;
@@ -372,7 +436,11 @@ impl Recurring {
                     FactKind::Checkpoints => None,
                 }
             };
-            found.extend(poll(&mut d, t, &jobs, &mut answer).into_iter().map(|f| (t, f)));
+            found.extend(
+                poll(&mut d, t, &jobs, &mut answer)
+                    .into_iter()
+                    .map(|f| (t, f)),
+            );
             t += POLL_MS;
         }
         (found, reads)
@@ -395,12 +463,20 @@ fn recurring_exceptions_alert_once_fold_into_one_digest_and_clear_once() {
         .filter(|(_, f)| f.condition().is_some())
         .cloned()
         .collect();
-    assert_eq!(kinds(&health), ["exception", "exception_digest", "exceptions_cleared"]);
+    assert_eq!(
+        kinds(&health),
+        ["exception", "exception_digest", "exceptions_cleared"]
+    );
     let Finding::ExceptionRaised { count, error, .. } = &health[0].1 else {
         unreachable!()
     };
     // Detected within two polls of the first new entry.
-    let entry = r.timestamps().into_iter().filter(|t| *t > first).min().unwrap();
+    let entry = r
+        .timestamps()
+        .into_iter()
+        .filter(|t| *t > first)
+        .min()
+        .unwrap();
     assert!(health[0].0 >= entry && health[0].0 - entry < 2 * POLL_MS);
     assert_eq!(
         error.as_deref().unwrap().lines().next(),
@@ -417,7 +493,10 @@ fn recurring_exceptions_alert_once_fold_into_one_digest_and_clear_once() {
     };
     assert_eq!(count + folded, after_baseline);
     assert_eq!(*total, after_baseline);
-    assert!(error.as_deref().unwrap().starts_with("java.lang.ArithmeticException"));
+    assert!(error
+        .as_deref()
+        .unwrap()
+        .starts_with("java.lang.ArithmeticException"));
     let Finding::ExceptionsCleared { count, ended, .. } = &health[2].1 else {
         unreachable!()
     };
@@ -435,23 +514,35 @@ fn nothing_is_read_or_reported_for_conditions_no_binding_asks_for() {
     let r = Recurring::load();
     let until = r.states[0].t_ms + 120_000;
     let (found, reads) = r.replay(HealthNeeds::default(), until);
-    assert!(found.iter().all(|(_, f)| f.condition().is_none()), "{found:?}");
+    assert!(
+        found.iter().all(|(_, f)| f.condition().is_none()),
+        "{found:?}"
+    );
     // Only the job-state reads (restarts), never checkpoint statistics.
     assert!(reads.iter().all(|(_, k)| *k == FactKind::Exceptions));
     // Asking for the checkpoint conditions only: no EXCEPTION finding either.
     let (found, _) = r.replay(
-        needs(&[HealthCondition::CheckpointFailed, HealthCondition::CheckpointSlow]),
+        needs(&[
+            HealthCondition::CheckpointFailed,
+            HealthCondition::CheckpointSlow,
+        ]),
         until,
     );
-    assert!(found.iter().all(|(_, f)| f.condition().is_none()), "{found:?}");
+    assert!(
+        found.iter().all(|(_, f)| f.condition().is_none()),
+        "{found:?}"
+    );
 
     // The checkpoint captures without needs: no read of the statistics, no finding.
     let jobs = overview("checkpoint_fail");
     let mut d = Detector::new(DetectorConfig::default());
     for i in 0..5 {
-        let found = poll(&mut d, 1_796_549_960_000 + i * POLL_MS, &jobs, &mut |_, k| {
-            panic!("nothing should be read, got a request for {k:?}")
-        });
+        let found = poll(
+            &mut d,
+            1_796_549_960_000 + i * POLL_MS,
+            &jobs,
+            &mut |_, k| panic!("nothing should be read, got a request for {k:?}"),
+        );
         assert!(found.is_empty());
     }
     assert!(!d.wants_taskmanagers(&jobs));
@@ -462,7 +553,10 @@ fn reads_beyond_the_bound_go_round_robin_over_the_jobs() {
     // 3 RUNNING jobs on the health cluster, 2 reads each, 2 per poll: every read within 3
     // polls.
     let jobs = overview("checkpoint_fail");
-    let running: Vec<_> = jobs.iter().filter(|j| j.state == JobStatus::Running).collect();
+    let running: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.state == JobStatus::Running)
+        .collect();
     assert_eq!(running.len(), 3);
     let needs = HealthNeeds::all(HealthNeed::of([
         HealthCondition::CheckpointFailed,
@@ -518,7 +612,11 @@ fn taskmanager_loss_alerts_once_listing_running_jobs_and_clears_once() {
             let p = PollResult::jobs(jobs.clone()).with_taskmanagers(tms);
             found.extend(d.observe(time(t), p).into_iter().map(|f| (t, f)));
         }
-        assert_eq!(kinds(&found), ["taskmanager_lost", "taskmanager_back"], "{v}");
+        assert_eq!(
+            kinds(&found),
+            ["taskmanager_lost", "taskmanager_back"],
+            "{v}"
+        );
         let Finding::TaskManagersLost {
             jobs: listed,
             was,
@@ -564,7 +662,13 @@ fn taskmanager_answers_parse_in_both_versions() {
 #[test]
 fn health_findings_route_by_their_condition_only() {
     let t0 = stats("checkpoint_fail", "checkpoints_t0.json");
-    let start = t0.latest.failed.as_ref().unwrap().failure_timestamp.unwrap();
+    let start = t0
+        .latest
+        .failed
+        .as_ref()
+        .unwrap()
+        .failure_timestamp
+        .unwrap();
     let found = replay_checkpoints(
         "checkpoint_fail",
         needs(&[HealthCondition::CheckpointFailed]),

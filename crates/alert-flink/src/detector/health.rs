@@ -239,7 +239,10 @@ fn close_all(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for (condition, ep) in [
-        (HealthCondition::CheckpointFailed, h.checkpoint_failed.take()),
+        (
+            HealthCondition::CheckpointFailed,
+            h.checkpoint_failed.take(),
+        ),
         (HealthCondition::CheckpointSlow, h.checkpoint_slow.take()),
     ] {
         if let Some(ep) = ep {

@@ -68,7 +68,9 @@ pub(super) fn event(
                 labels.insert("checkpoint_duration_ms".into(), d.to_string());
                 parts.push(format!(
                     "the latest checkpoint{} took {}",
-                    checkpoint_id.map(|id| format!(" ({id})")).unwrap_or_default(),
+                    checkpoint_id
+                        .map(|id| format!(" ({id})"))
+                        .unwrap_or_default(),
                     format_duration(*d)
                 ));
             }
@@ -189,7 +191,10 @@ pub(super) fn event(
         } => {
             labels.insert("taskmanagers_before".into(), was.to_string());
             labels.insert("taskmanagers".into(), now.to_string());
-            labels.insert("lost_taskmanagers".into(), join(lost.iter().map(String::as_str)));
+            labels.insert(
+                "lost_taskmanagers".into(),
+                join(lost.iter().map(String::as_str)),
+            );
             let ev = jobs_event(jobs, cluster, JobStatus::Running, *at, labels);
             let summary = format!(
                 "cluster {}: {now} of {was} TaskManagers registered (lost: {})",
