@@ -2,8 +2,9 @@
 //!
 //! # Routing
 //!
-//! Each event carries the label `route_statuses`: the statuses of which a binding must list
-//! at least one to receive it (comma-separated; [`Finding::route_statuses`] gives them typed).
+//! Each event carries the label `route_statuses`: the statuses (or health conditions) of which
+//! a binding must list at least one to receive it (comma-separated; [`Finding::routes`] gives
+//! them typed).
 //! It differs from `status` where the issue asks for it:
 //!
 //! | finding | `status` | `route_statuses` |
@@ -14,6 +15,17 @@
 //! | [`Recovered`](Finding::Recovered) | RUNNING | RESTARTING (+ UNKNOWN when it ends a reported degradation) |
 //! | [`Vanished`](Finding::Vanished), [`ClusterUnreachable`](Finding::ClusterUnreachable) | UNKNOWN | UNKNOWN |
 //! | [`ClusterRecovered`](Finding::ClusterRecovered) | RUNNING | UNKNOWN |
+//! | [`CheckpointFailing`](Finding::CheckpointFailing), [`CheckpointRecovered`](Finding::CheckpointRecovered) of it | the job's | CHECKPOINT_FAILED |
+//! | [`CheckpointSlow`](Finding::CheckpointSlow), [`CheckpointRecovered`](Finding::CheckpointRecovered) of it | the job's | CHECKPOINT_SLOW |
+//! | [`ExceptionRaised`](Finding::ExceptionRaised), [`ExceptionsFolded`](Finding::ExceptionsFolded), [`ExceptionsCleared`](Finding::ExceptionsCleared) | the job's | EXCEPTION |
+//! | [`TaskManagersLost`](Finding::TaskManagersLost), [`TaskManagersBack`](Finding::TaskManagersBack) | RUNNING | TASKMANAGER_LOST |
+//!
+//! The health findings route on their condition only ([`Finding::condition`]): a binding must
+//! list the condition's name in `statuses`, no job state routes them, and
+//! [`Finding::route_statuses`] (job states) is empty for them. [`Finding::routes`] gives every
+//! finding's route as [`RouteStatus`] (a job state or a condition), the label joins their
+//! names. Their events carry `condition`, `condition_state` (`firing`/`resolved`) and `summary`
+//! (see `finding/health.rs`).
 //!
 //! So restart and "recovered" messages reach only bindings that list RESTARTING (it is not a
 //! default status); a degraded job (RUNNING, nothing running) is reported as UNKNOWN, a default
@@ -21,8 +33,9 @@
 //!
 //! # Findings about several jobs
 //!
-//! [`ClusterUnreachable`](Finding::ClusterUnreachable), [`ClusterRecovered`](Finding::ClusterRecovered)
-//! and [`Vanished`](Finding::Vanished) list jobs: one finding per incident, never one per job.
+//! [`ClusterUnreachable`](Finding::ClusterUnreachable), [`ClusterRecovered`](Finding::ClusterRecovered),
+//! [`Vanished`](Finding::Vanished), [`TaskManagersLost`](Finding::TaskManagersLost) and
+//! [`TaskManagersBack`](Finding::TaskManagersBack) list jobs: one finding per incident, never one per job.
 //! The server should send one message per group whose bindings match any of the listed jobs,
 //! listing only those: [`Finding::retain_jobs`] narrows a finding to a group's jobs before
 //! [`Finding::to_event`]. Their events carry the labels `jobs` (names) and `job_ids`

@@ -37,8 +37,56 @@
 //!   window: 3 polls × the interval) → one [`Finding::Degraded`]; when all its tasks run again →
 //!   one [`Finding::Recovered`].
 //!
+//!
+//! # Health conditions
+//!
+//! Only for the jobs whose [`HealthNeeds`] (given by the caller, from the bindings; default:
+//! none) ask for a condition, with that job's [`HealthThresholds`](crate::HealthThresholds)
+//! (several bindings on one job: the union of their conditions, the most sensitive
+//! thresholds). Each condition is an episode: one finding when it starts, one when it clears,
+//! nothing per poll in between; an episode open when the job ends clears with the end
+//! (`ended` set, after the [`Finding::Ended`]); one whose condition is no longer wanted is
+//! dropped without a finding. Open episodes are in [`DetectorState`] and survive a restart.
+//!
+//! - **`CHECKPOINT_FAILED`.** The checkpoint statistics of a RUNNING job show at least
+//!   `checkpoint_failures` (3) checkpoints failed or expired in a row after the latest
+//!   completed one ([`crate::facts::consecutive_failures`]) → one
+//!   [`Finding::CheckpointFailing`] with the count and Flink's `failure_message`. Cleared by a
+//!   checkpoint newer than the latest completed one at the start → one
+//!   [`Finding::CheckpointRecovered`].
+//! - **`CHECKPOINT_SLOW`.** The latest completed checkpoint took longer than
+//!   `checkpoint_duration_ms` (600 000), or, with checkpointing on (`counts.total` > 0), none
+//!   completed for longer than `checkpoint_age_ms` (1 800 000; counted from the job's start
+//!   when none ever did) → one [`Finding::CheckpointSlow`]. Cleared by a newer checkpoint that
+//!   took no longer than `checkpoint_duration_ms` → one [`Finding::CheckpointRecovered`]. Both
+//!   thresholds are "longer than": exactly the threshold is not slow.
+//! - **`EXCEPTION`.** History entries newer than those already counted (the restart rule's
+//!   cursor: each entry counts once, as a restart and as an exception), while the job has not
+//!   ended: the first of an episode → one [`Finding::ExceptionRaised`] (count, newest root
+//!   cause); later ones fold into one [`Finding::ExceptionsFolded`] per fold window
+//!   (`exception_fold_ms`, 600 000 like the restart fold window); a whole window without a new
+//!   entry → the pending digest, then one [`Finding::ExceptionsCleared`].
+//! - **`TASKMANAGER_LOST`** (cluster level). `/taskmanagers` lists fewer TaskManagers than the
+//!   previous read → one [`Finding::TaskManagersLost`] (before, now, the ids gone) listing the
+//!   jobs not ended that want the condition; as many as before the loss again → one
+//!   [`Finding::TaskManagersBack`] listing the same jobs. More TaskManagers while no loss is
+//!   open raise the count to compare with. A poll without the read changes nothing.
+//!
+//! **Reads** ([`Detector::plan_facts`]). Checkpoint statistics (`CHECKPOINT_*`) and the
+//! exception history (`EXCEPTION`) are read only for RUNNING jobs whose need asks for them, at
+//! most [`HealthNeeds::max_requests_per_poll`] (8) per poll on top of the job-state reads
+//! (those are not bounded: a job newly FINISHED, FAILED or RESTARTING, or one whose
+//! `last-modification` moved). A job that went through a restart at the previous poll has its
+//! history read first (the JobManager caches it ~3 s); the rest go round-robin over the
+//! (job, read) pairs in id order. With `n` pairs wanted and a bound `b`, each is read every
+//! ⌈n / b⌉ polls, so a threshold crossed is detected within ⌈n / b⌉ + 1 polls (within two
+//! polls when n ≤ b); a restart's exception is detected at the same or the next poll whatever
+//! the bound. `/taskmanagers` is read once per poll when some job not ended (or every job)
+//! wants `TASKMANAGER_LOST` ([`Detector::wants_taskmanagers`]).
+//!
 //! Findings of one poll come in this order: cluster recovery, then per job (by id) restarts,
-//! digest, degraded, recovered, ended; vanished jobs last.
+//! digest, degraded, recovered, ended, then its health findings; vanished jobs, then the
+//! TaskManager finding last.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
