@@ -46,7 +46,11 @@
 //! thresholds). Each condition is an episode: one finding when it starts, one when it clears,
 //! nothing per poll in between; an episode open when the job ends clears with the end
 //! (`ended` set, after the [`Finding::Ended`]); one whose condition is no longer wanted is
-//! dropped without a finding. Open episodes are in [`DetectorState`] and survive a restart.
+//! dropped without a finding, as are those of a job forgotten as vanished (the
+//! [`Finding::Vanished`] tells) or replaced by another run under the same id. Open episodes
+//! are in [`DetectorState`] and survive a restart. A condition that already holds when the
+//! watcher starts is reported at the first read after the baseline (unlike jobs that already
+//! ended); exception-history entries older than the baseline never count.
 //!
 //! - **`CHECKPOINT_FAILED`.** The checkpoint statistics of a RUNNING job show at least
 //!   `checkpoint_failures` (3) checkpoints failed or expired in a row after the latest
