@@ -37,7 +37,6 @@
 //!   window: 3 polls × the interval) → one [`Finding::Degraded`]; when all its tasks run again →
 //!   one [`Finding::Recovered`].
 //!
-//!
 //! # Health conditions
 //!
 //! Only for the jobs whose [`HealthNeeds`] (given by the caller, from the bindings; default:
