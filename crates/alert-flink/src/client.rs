@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::model::{
     CheckpointingStatistics, ClusterOverview, DashboardConfig, ErrorBody, JobExceptions,
-    JobOverview, JobsOverview,
+    JobOverview, JobsOverview, TaskManagers,
 };
 
 /// Default timeout of one request.
@@ -217,6 +217,12 @@ impl FlinkClient {
     /// `GET /overview`: TaskManagers, slots and the Flink version.
     pub async fn cluster_overview(&self) -> Result<ClusterOverview, ClientError> {
         self.get_json(&["overview"]).await
+    }
+
+    /// `GET /taskmanagers`: the registered TaskManagers (read once per poll when a binding
+    /// wants `TASKMANAGER_LOST`).
+    pub async fn taskmanagers(&self) -> Result<TaskManagers, ClientError> {
+        self.get_json(&["taskmanagers"]).await
     }
 
     /// `GET /config`: the dashboard configuration (Flink version, cache period).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{CheckpointingStatistics, JobOverview};
+use crate::model::{CheckpointingStatistics, JobOverview, TaskManagers};
 use crate::{ClientError, ExceptionSummary};
 
 /// The outcome of one poll of `GET /jobs/overview`.
@@ -17,6 +17,9 @@ pub enum PollResult {
         jobs: Vec<JobOverview>,
         /// Facts fetched for some of them, by job id.
         facts: BTreeMap<String, JobFacts>,
+        /// `GET /taskmanagers`, when it was read ([`crate::Detector::wants_taskmanagers`])
+        /// and answered.
+        taskmanagers: Option<TaskManagerFacts>,
     },
     /// The poll failed.
     Failed(PollError),
@@ -28,7 +31,17 @@ impl PollResult {
         Self::Answered {
             jobs,
             facts: BTreeMap::new(),
+            taskmanagers: None,
         }
+    }
+
+    /// Adds the registered TaskManagers (no effect on a failed poll).
+    #[must_use]
+    pub fn with_taskmanagers(mut self, tms: TaskManagerFacts) -> Self {
+        if let Self::Answered { taskmanagers, .. } = &mut self {
+            *taskmanagers = Some(tms);
+        }
+        self
     }
 
     /// Adds facts for one job (no effect on a failed poll).
@@ -103,16 +116,99 @@ impl JobFacts {
     }
 }
 
-/// The part of the checkpoint statistics that matters: the latest savepoint.
+/// The part of the checkpoint statistics that matters: the latest savepoint (STOPPED or
+/// FINISHED), and what the checkpoint health conditions read.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckpointFacts {
     /// `latest.savepoint`, if any.
     pub latest_savepoint: Option<SavepointFact>,
+    /// `counts.total`: checkpoints triggered so far (> 0: checkpointing is on).
+    pub triggered: u64,
+    /// `latest.completed`, if any.
+    pub latest_completed: Option<CompletedCheckpointFact>,
+    /// `latest.failed`, if any.
+    pub latest_failed: Option<FailedCheckpointFact>,
+    /// Checkpoints failed or expired in a row since the latest completed one (see
+    /// [`consecutive_failures`]).
+    pub consecutive_failures: u32,
+}
+
+/// `latest.completed` of the checkpoint statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CompletedCheckpointFact {
+    /// Checkpoint id.
+    pub id: u64,
+    /// `end_to_end_duration` (ms).
+    pub duration_ms: u64,
+    /// When its last acknowledgement arrived (epoch ms).
+    pub ack_timestamp: Option<i64>,
+}
+
+/// `latest.failed` of the checkpoint statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FailedCheckpointFact {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Flink's `failure_message` (`Checkpoint expired before completing.`, ...).
+    pub message: Option<String>,
+    /// `failure_timestamp` (epoch ms).
+    pub at: Option<i64>,
+}
+
+/// Checkpoints (not savepoints) failed in a row after the latest completed one: walks
+/// `history` (newest first; in-progress ones skipped) down to a completed checkpoint. When the
+/// history (10 entries by default, `web.checkpoints.history`) holds only failures, the count
+/// is estimated from the ids (`latest.failed.id − latest.completed.id`), or `counts.failed`
+/// when none ever completed; it is only needed exactly up to the threshold.
+pub fn consecutive_failures(stats: &CheckpointingStatistics) -> u32 {
+    let Some(failed) = &stats.latest.failed else {
+        return 0;
+    };
+    let completed = stats.latest.completed.as_ref().map(|c| c.id);
+    if completed.is_some_and(|c| c >= failed.id) {
+        return 0;
+    }
+    let mut n: u64 = 0;
+    let mut reached = false;
+    for e in stats.history.iter().filter(|e| !e.is_savepoint) {
+        if completed.is_some_and(|c| e.id <= c) || e.status.eq_ignore_ascii_case("COMPLETED") {
+            reached = true;
+            break;
+        }
+        if e.status.eq_ignore_ascii_case("FAILED") {
+            n += 1;
+        }
+    }
+    if !reached {
+        let estimate = match completed {
+            Some(c) => failed.id - c,
+            None => stats.counts.failed,
+        };
+        n = n.max(estimate);
+    }
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl From<&CheckpointingStatistics> for CheckpointFacts {
     fn from(stats: &CheckpointingStatistics) -> Self {
         Self {
+            triggered: stats.counts.total,
+            latest_completed: stats
+                .latest
+                .completed
+                .as_ref()
+                .map(|c| CompletedCheckpointFact {
+                    id: c.id,
+                    duration_ms: u64::try_from(c.end_to_end_duration).unwrap_or(0),
+                    ack_timestamp: Some(c.latest_ack_timestamp).filter(|t| *t > 0),
+                }),
+            latest_failed: stats.latest.failed.as_ref().map(|f| FailedCheckpointFact {
+                id: f.id,
+                message: f.failure_message.clone().filter(|m| !m.is_empty()),
+                at: f.failure_timestamp.filter(|t| *t > 0),
+            }),
+            consecutive_failures: consecutive_failures(stats),
             latest_savepoint: stats.latest_savepoint().map(|s| SavepointFact {
                 checkpoint_type: s.checkpoint_type.clone(),
                 status: s.status.clone(),
@@ -152,14 +248,31 @@ pub struct SavepointFact {
     pub ack_timestamp: Option<i64>,
 }
 
+/// The registered TaskManagers, as `GET /taskmanagers` listed them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TaskManagerFacts {
+    /// Their ids, sorted.
+    pub ids: Vec<String>,
+}
+
+impl From<&TaskManagers> for TaskManagerFacts {
+    fn from(tms: &TaskManagers) -> Self {
+        let mut ids: Vec<String> = tms.taskmanagers.iter().map(|t| t.id.clone()).collect();
+        ids.sort();
+        Self { ids }
+    }
+}
+
 /// Which extra fact the detector wants for a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FactKind {
-    /// `GET /jobs/{id}/checkpoints` (a job newly `FINISHED`).
+    /// `GET /jobs/{id}/checkpoints` (a job newly `FINISHED`, or a `RUNNING` one whose
+    /// checkpoint conditions are wanted).
     Checkpoints,
     /// `GET /jobs/{id}/exceptions` (a job newly `FAILED`, `RESTARTING`, or `RUNNING` again
-    /// after a change the poll did not see).
+    /// after a change the poll did not see, or a `RUNNING` one whose `EXCEPTION` condition is
+    /// wanted).
     Exceptions,
 }
 

@@ -2,8 +2,9 @@
 //!
 //! # Routing
 //!
-//! Each event carries the label `route_statuses`: the statuses of which a binding must list
-//! at least one to receive it (comma-separated; [`Finding::route_statuses`] gives them typed).
+//! Each event carries the label `route_statuses`: the statuses (or health conditions) of which
+//! a binding must list at least one to receive it (comma-separated; [`Finding::routes`] gives
+//! them typed).
 //! It differs from `status` where the issue asks for it:
 //!
 //! | finding | `status` | `route_statuses` |
@@ -14,6 +15,17 @@
 //! | [`Recovered`](Finding::Recovered) | RUNNING | RESTARTING (+ UNKNOWN when it ends a reported degradation) |
 //! | [`Vanished`](Finding::Vanished), [`ClusterUnreachable`](Finding::ClusterUnreachable) | UNKNOWN | UNKNOWN |
 //! | [`ClusterRecovered`](Finding::ClusterRecovered) | RUNNING | UNKNOWN |
+//! | [`CheckpointFailing`](Finding::CheckpointFailing), [`CheckpointRecovered`](Finding::CheckpointRecovered) of it | the job's | CHECKPOINT_FAILED |
+//! | [`CheckpointSlow`](Finding::CheckpointSlow), [`CheckpointRecovered`](Finding::CheckpointRecovered) of it | the job's | CHECKPOINT_SLOW |
+//! | [`ExceptionRaised`](Finding::ExceptionRaised), [`ExceptionsFolded`](Finding::ExceptionsFolded), [`ExceptionsCleared`](Finding::ExceptionsCleared) | the job's | EXCEPTION |
+//! | [`TaskManagersLost`](Finding::TaskManagersLost), [`TaskManagersBack`](Finding::TaskManagersBack) | RUNNING | TASKMANAGER_LOST |
+//!
+//! The health findings route on their condition only ([`Finding::condition`]): a binding must
+//! list the condition's name in `statuses`, no job state routes them, and
+//! [`Finding::route_statuses`] (job states) is empty for them. [`Finding::routes`] gives every
+//! finding's route as [`RouteStatus`] (a job state or a condition), the label joins their
+//! names. Their events carry `condition`, `condition_state` (`firing`/`resolved`) and `summary`
+//! (see `finding/health.rs`).
 //!
 //! So restart and "recovered" messages reach only bindings that list RESTARTING (it is not a
 //! default status); a degraded job (RUNNING, nothing running) is reported as UNKNOWN, a default
@@ -21,8 +33,9 @@
 //!
 //! # Findings about several jobs
 //!
-//! [`ClusterUnreachable`](Finding::ClusterUnreachable), [`ClusterRecovered`](Finding::ClusterRecovered)
-//! and [`Vanished`](Finding::Vanished) list jobs: one finding per incident, never one per job.
+//! [`ClusterUnreachable`](Finding::ClusterUnreachable), [`ClusterRecovered`](Finding::ClusterRecovered),
+//! [`Vanished`](Finding::Vanished), [`TaskManagersLost`](Finding::TaskManagersLost) and
+//! [`TaskManagersBack`](Finding::TaskManagersBack) list jobs: one finding per incident, never one per job.
 //! The server should send one message per group whose bindings match any of the listed jobs,
 //! listing only those: [`Finding::retain_jobs`] narrows a finding to a group's jobs before
 //! [`Finding::to_event`]. Their events carry the labels `jobs` (names) and `job_ids`
@@ -35,7 +48,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::health::{HealthCondition, RouteStatus};
 use crate::model::TaskCounts;
+
+mod health;
 
 /// A job as named in a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,11 +213,130 @@ pub enum Finding {
         /// The first failed poll of the outage.
         since: DateTime<Utc>,
     },
+    /// `CHECKPOINT_FAILED`: `consecutive` checkpoints in a row failed or expired (at least the
+    /// threshold). Once per episode.
+    CheckpointFailing {
+        /// The job.
+        job: JobRef,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// Failed checkpoints in a row.
+        consecutive: u32,
+        /// Flink's `failure_message` of the latest failed checkpoint.
+        message: Option<String>,
+        /// When the latest one failed.
+        failed_at: Option<DateTime<Utc>>,
+    },
+    /// `CHECKPOINT_SLOW`: the latest completed checkpoint took longer than the threshold
+    /// (`duration_ms`), or none completed for longer than the threshold (`age_ms`). Once per
+    /// episode.
+    CheckpointSlow {
+        /// The job.
+        job: JobRef,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// The latest completed checkpoint's duration, when that is what is too long.
+        duration_ms: Option<u64>,
+        /// Time since the latest checkpoint completed (or the job started, when none did),
+        /// when that is what is too long.
+        age_ms: Option<u64>,
+        /// The latest completed checkpoint, if any.
+        checkpoint_id: Option<u64>,
+    },
+    /// A checkpoint condition cleared: a newer checkpoint completed (in time), or the job
+    /// ended (`ended`).
+    CheckpointRecovered {
+        /// The job.
+        job: JobRef,
+        /// `CheckpointFailed` or `CheckpointSlow`.
+        condition: HealthCondition,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// The poll that started the episode.
+        since: DateTime<Utc>,
+        /// The checkpoint that completed.
+        checkpoint_id: Option<u64>,
+        /// How long it took.
+        duration_ms: Option<u64>,
+        /// `CHECKPOINT_FAILED`: the most failures in a row seen.
+        failures: u32,
+        /// The job's end, when that closed the episode.
+        ended: Option<JobStatus>,
+    },
+    /// `EXCEPTION`: the first new entry of an episode in the exception history of a job that
+    /// has not ended.
+    ExceptionRaised {
+        /// The job.
+        job: JobRef,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// New entries seen by this poll.
+        count: u32,
+        /// The newest root cause ([`crate::ExceptionSummary::error_text`]).
+        error: Option<String>,
+    },
+    /// `EXCEPTION`: further entries of an episode, folded into one digest per window.
+    ExceptionsFolded {
+        /// The job.
+        job: JobRef,
+        /// The poll that closed the window.
+        at: DateTime<Utc>,
+        /// Start of the window.
+        since: DateTime<Utc>,
+        /// Entries in the window.
+        count: u32,
+        /// Entries in the episode.
+        total: u32,
+        /// The newest root cause.
+        error: Option<String>,
+    },
+    /// `EXCEPTION` cleared: no new entry for a whole fold window, or the job ended (`ended`).
+    ExceptionsCleared {
+        /// The job.
+        job: JobRef,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// The first entry of the episode.
+        since: DateTime<Utc>,
+        /// Entries in the episode.
+        count: u32,
+        /// The job's end, when that closed the episode.
+        ended: Option<JobStatus>,
+    },
+    /// `TASKMANAGER_LOST`: fewer TaskManagers are registered than before. Once per episode,
+    /// listing the jobs that had not ended (those that want the condition).
+    TaskManagersLost {
+        /// The jobs running on the cluster.
+        jobs: Vec<JobRef>,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// Registered before.
+        was: u32,
+        /// Registered now.
+        now: u32,
+        /// The ids that are gone.
+        lost: Vec<String>,
+    },
+    /// `TASKMANAGER_LOST` cleared: as many TaskManagers are registered as before.
+    TaskManagersBack {
+        /// The jobs the loss finding listed.
+        jobs: Vec<JobRef>,
+        /// The poll that saw it.
+        at: DateTime<Utc>,
+        /// The poll that saw the loss.
+        since: DateTime<Utc>,
+        /// Registered before the loss.
+        was: u32,
+        /// Registered now.
+        now: u32,
+    },
 }
 
 impl Finding {
     /// The `kind` label: `ended`, `restart`, `restart_digest`, `degraded`, `recovered`,
-    /// `vanished`, `cluster_unreachable`, `cluster_recovered`.
+    /// `vanished`, `cluster_unreachable`, `cluster_recovered`, `checkpoint_failed`,
+    /// `checkpoint_slow`, `checkpoint_recovered`, `exception`, `exception_digest`,
+    /// `exceptions_cleared`, `taskmanager_lost`, `taskmanager_back`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Ended { .. } => "ended",
@@ -212,6 +347,14 @@ impl Finding {
             Self::Vanished { .. } => "vanished",
             Self::ClusterUnreachable { .. } => "cluster_unreachable",
             Self::ClusterRecovered { .. } => "cluster_recovered",
+            Self::CheckpointFailing { .. } => "checkpoint_failed",
+            Self::CheckpointSlow { .. } => "checkpoint_slow",
+            Self::CheckpointRecovered { .. } => "checkpoint_recovered",
+            Self::ExceptionRaised { .. } => "exception",
+            Self::ExceptionsFolded { .. } => "exception_digest",
+            Self::ExceptionsCleared { .. } => "exceptions_cleared",
+            Self::TaskManagersLost { .. } => "taskmanager_lost",
+            Self::TaskManagersBack { .. } => "taskmanager_back",
         }
     }
 
@@ -224,12 +367,52 @@ impl Finding {
                 JobStatus::Unknown
             }
             Self::Recovered { .. } | Self::ClusterRecovered { .. } => JobStatus::Running,
+            Self::CheckpointFailing { job, .. }
+            | Self::CheckpointSlow { job, .. }
+            | Self::CheckpointRecovered { job, .. }
+            | Self::ExceptionRaised { job, .. }
+            | Self::ExceptionsFolded { job, .. }
+            | Self::ExceptionsCleared { job, .. } => job.state,
+            Self::TaskManagersLost { .. } | Self::TaskManagersBack { .. } => JobStatus::Running,
         }
     }
 
-    /// The statuses of which a binding must list one to receive this finding (see the module
-    /// docs).
+    /// The health condition a finding is about (`None` for job-state findings).
+    pub fn condition(&self) -> Option<HealthCondition> {
+        match self {
+            Self::CheckpointFailing { .. } => Some(HealthCondition::CheckpointFailed),
+            Self::CheckpointSlow { .. } => Some(HealthCondition::CheckpointSlow),
+            Self::CheckpointRecovered { condition, .. } => Some(*condition),
+            Self::ExceptionRaised { .. }
+            | Self::ExceptionsFolded { .. }
+            | Self::ExceptionsCleared { .. } => Some(HealthCondition::Exception),
+            Self::TaskManagersLost { .. } | Self::TaskManagersBack { .. } => {
+                Some(HealthCondition::TaskmanagerLost)
+            }
+            _ => None,
+        }
+    }
+
+    /// What a binding must list one of to receive this finding: job states
+    /// ([`route_statuses`](Self::route_statuses)) or, for a health finding, its condition.
+    pub fn routes(&self) -> Vec<RouteStatus> {
+        match self.condition() {
+            Some(c) => vec![RouteStatus::Condition(c)],
+            None => self
+                .route_statuses()
+                .into_iter()
+                .map(RouteStatus::Job)
+                .collect(),
+        }
+    }
+
+    /// The job states of which a binding must list one to receive this finding (see the module
+    /// docs); empty for a health finding, which is routed by its
+    /// [`condition`](Self::condition) instead (see [`routes`](Self::routes)).
     pub fn route_statuses(&self) -> Vec<JobStatus> {
+        if self.condition().is_some() {
+            return Vec::new();
+        }
         match self {
             Self::Ended { status, .. } => vec![*status],
             Self::Restarted { .. } | Self::RestartsFolded { .. } => vec![JobStatus::Restarting],
@@ -241,6 +424,7 @@ impl Finding {
             Self::Vanished { .. }
             | Self::ClusterUnreachable { .. }
             | Self::ClusterRecovered { .. } => vec![JobStatus::Unknown],
+            _ => Vec::new(),
         }
     }
 
@@ -251,10 +435,18 @@ impl Finding {
             | Self::Restarted { job, .. }
             | Self::RestartsFolded { job, .. }
             | Self::Degraded { job, .. }
-            | Self::Recovered { job, .. } => vec![job],
+            | Self::Recovered { job, .. }
+            | Self::CheckpointFailing { job, .. }
+            | Self::CheckpointSlow { job, .. }
+            | Self::CheckpointRecovered { job, .. }
+            | Self::ExceptionRaised { job, .. }
+            | Self::ExceptionsFolded { job, .. }
+            | Self::ExceptionsCleared { job, .. } => vec![job],
             Self::Vanished { jobs, .. }
             | Self::ClusterUnreachable { jobs, .. }
-            | Self::ClusterRecovered { jobs, .. } => jobs.iter().collect(),
+            | Self::ClusterRecovered { jobs, .. }
+            | Self::TaskManagersLost { jobs, .. }
+            | Self::TaskManagersBack { jobs, .. } => jobs.iter().collect(),
         }
     }
 
@@ -263,7 +455,11 @@ impl Finding {
     pub fn lists_jobs(&self) -> bool {
         matches!(
             self,
-            Self::Vanished { .. } | Self::ClusterUnreachable { .. } | Self::ClusterRecovered { .. }
+            Self::Vanished { .. }
+                | Self::ClusterUnreachable { .. }
+                | Self::ClusterRecovered { .. }
+                | Self::TaskManagersLost { .. }
+                | Self::TaskManagersBack { .. }
         )
     }
 
@@ -272,7 +468,10 @@ impl Finding {
     pub fn retain_jobs(&self, keep: impl Fn(&JobRef) -> bool) -> Option<Finding> {
         let mut out = self.clone();
         match &mut out {
-            Self::Vanished { jobs, .. } | Self::ClusterUnreachable { jobs, .. } => {
+            Self::Vanished { jobs, .. }
+            | Self::ClusterUnreachable { jobs, .. }
+            | Self::TaskManagersLost { jobs, .. }
+            | Self::TaskManagersBack { jobs, .. } => {
                 jobs.retain(&keep);
                 (!jobs.is_empty()).then_some(out)
             }
@@ -291,7 +490,7 @@ impl Finding {
             ("kind".to_owned(), self.kind().to_owned()),
             (
                 "route_statuses".to_owned(),
-                join(self.route_statuses().iter().map(|s| s.as_str())),
+                join(self.routes().iter().map(|s| s.as_str())),
             ),
         ]);
         let mut event = match self {
@@ -466,13 +665,14 @@ impl Finding {
                 }
                 ev
             }
+            health => health::event(health, cluster, &mut labels),
         };
         event.labels = labels;
         event
     }
 }
 
-fn job_event(
+pub(crate) fn job_event(
     job: &JobRef,
     cluster: &ClusterRef,
     status: JobStatus,
@@ -486,7 +686,7 @@ fn job_event(
 }
 
 /// The event of a finding that lists jobs: one job → that job; several → names joined.
-fn jobs_event(
+pub(crate) fn jobs_event(
     jobs: &[JobRef],
     cluster: &ClusterRef,
     status: JobStatus,
@@ -524,12 +724,12 @@ fn jobs_event(
     ev
 }
 
-fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(",")
 }
 
 /// `a, b, c` (at most 10 names, then `and N more`).
-fn join_names(jobs: &[JobRef]) -> String {
+pub(crate) fn join_names(jobs: &[JobRef]) -> String {
     const SHOWN: usize = 10;
     let mut out = jobs
         .iter()
@@ -551,6 +751,6 @@ fn waiting(tasks: &TaskCounts) -> &'static str {
     }
 }
 
-fn millis(d: chrono::TimeDelta) -> u64 {
+pub(crate) fn millis(d: chrono::TimeDelta) -> u64 {
     u64::try_from(d.num_milliseconds()).unwrap_or(0)
 }

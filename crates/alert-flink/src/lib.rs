@@ -4,7 +4,9 @@
 //! what it sees into [`alert_core::JobEvent`]s: FAILED (with the root cause), CANCELED,
 //! FINISHED, STOPPED (a stop-with-savepoint, which Flink reports as FINISHED), UNKNOWN (cluster
 //! unreachable, or a job vanished), restarts folded into digests, degraded jobs (RUNNING with
-//! nothing running) and their recovery.
+//! nothing running) and their recovery; and, where the caller's [`HealthNeeds`] ask for them,
+//! the job-health conditions `CHECKPOINT_FAILED`, `CHECKPOINT_SLOW`, `EXCEPTION` and
+//! `TASKMANAGER_LOST`, each alerted when it starts and once more when it clears.
 //!
 //! The data flows one way:
 //!
@@ -19,11 +21,14 @@
 //! serializable detector state; the server routes, stores and persists.
 //!
 //! - [`client`]: [`FlinkClient`] (`/jobs/overview`, `/jobs/{id}/exceptions`,
-//!   `/jobs/{id}/checkpoints`, `/overview`, `/config`) with [`ClientError`]s that tell
+//!   `/jobs/{id}/checkpoints`, `/taskmanagers`, `/overview`, `/config`) with [`ClientError`]s that tell
 //!   "unreachable" (refused, timeout, 5xx) from "answers wrongly" (404, 4xx, not Flink's JSON);
 //!   the web UI link of a job.
 //! - [`model`]: serde models tolerant of unknown fields and of both versions' shapes.
 //! - [`exceptions`]: [`ExceptionSummary`], the one-line root cause rule and restart counting.
+//! - [`health`]: [`HealthCondition`], [`HealthThresholds`], [`RouteStatus`] and
+//!   [`HealthNeeds`] (which jobs want which condition: set with
+//!   [`ClusterWatcher::with_health_needs`] / [`WatcherHandle::set_health_needs`]).
 //! - [`detector`]: [`Detector`], the pure state machine; its module docs list every rule.
 //! - [`finding`]: [`Finding`] and its event, with the routing table (`route_statuses`).
 //! - [`state`]: [`DetectorState`], what must survive a restart.
@@ -89,6 +94,7 @@ pub mod detector;
 pub mod exceptions;
 pub mod facts;
 pub mod finding;
+pub mod health;
 pub mod model;
 pub mod state;
 pub mod watcher;
@@ -98,8 +104,12 @@ pub use detector::{ClusterHealth, Detector, DetectorConfig, JobView};
 pub use exceptions::ExceptionSummary;
 pub use facts::{
     CheckpointFacts, FactKind, FactRequest, JobFacts, PollError, PollResult, SavepointFact,
+    TaskManagerFacts,
 };
 pub use finding::{ClusterRef, Finding, JobRef};
+pub use health::{
+    ConditionSet, HealthCondition, HealthNeed, HealthNeeds, HealthThresholds, RouteStatus,
+};
 pub use state::DetectorState;
 pub use watcher::{
     ClusterConfig, ClusterView, ClusterWatcher, EventSink, PollReport, SinkError, WatcherHandle,

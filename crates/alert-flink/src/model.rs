@@ -275,6 +275,41 @@ pub struct CheckpointEntry {
     pub external_path: Option<String>,
     /// Whether it was discarded since.
     pub discarded: bool,
+    /// How long it took from trigger to the last acknowledgement (ms; so far, while in
+    /// progress).
+    pub end_to_end_duration: i64,
+    /// Why it failed (`Checkpoint expired before completing.`, ...), for failed ones.
+    pub failure_message: Option<String>,
+    /// When it failed (epoch ms), for failed ones.
+    pub failure_timestamp: Option<i64>,
+}
+
+/// `GET /taskmanagers`: the registered TaskManagers (1.20 and 2.x).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskManagers {
+    /// One entry per registered TaskManager.
+    pub taskmanagers: Vec<TaskManagerInfo>,
+}
+
+/// One registered TaskManager (only what alerts need; resources and memory are not read).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskManagerInfo {
+    /// Its id, e.g. `127.0.0.1:39225-030414`.
+    pub id: String,
+    /// Its RPC address (`pekko.tcp://flink@host:port/user/rpc/taskmanager_0`).
+    pub path: String,
+    /// Task slots.
+    #[serde(rename = "slotsNumber")]
+    pub slots_number: u32,
+    /// Free task slots.
+    #[serde(rename = "freeSlots")]
+    pub free_slots: u32,
+    /// Despite its name, the epoch-ms time of the last heartbeat (0 right after
+    /// registration).
+    #[serde(rename = "timeSinceLastHeartbeat")]
+    pub time_since_last_heartbeat: i64,
 }
 
 /// The error body of the Flink REST API: `{"errors": ["..."]}`.

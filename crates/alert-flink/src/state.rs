@@ -30,6 +30,8 @@ pub struct DetectorState {
     pub jobs: BTreeMap<String, JobRecord>,
     /// Failed polls and the outage alert.
     pub outage: OutageState,
+    /// The registered TaskManagers and their loss (`TASKMANAGER_LOST`).
+    pub taskmanagers: TaskManagerState,
 }
 
 impl Default for DetectorState {
@@ -39,6 +41,7 @@ impl Default for DetectorState {
             baselined: false,
             jobs: BTreeMap::new(),
             outage: OutageState::default(),
+            taskmanagers: TaskManagerState::default(),
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct JobRecord {
     pub degraded: Option<DegradedState>,
     /// Restart bookkeeping.
     pub restarts: RestartState,
+    /// The open episodes of the health conditions.
+    pub health: JobHealthState,
 }
 
 impl Default for JobRecord {
@@ -81,6 +86,7 @@ impl Default for JobRecord {
             missing_polls: 0,
             degraded: None,
             restarts: RestartState::default(),
+            health: JobHealthState::default(),
         }
     }
 }
@@ -185,4 +191,79 @@ pub struct OutageState {
     pub last_error: Option<String>,
     /// The jobs listed by the unreachable finding, once emitted.
     pub reported: Option<Vec<JobRef>>,
+}
+
+/// The open episodes of one job's health conditions (each gives one finding when it starts and
+/// one when it clears).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobHealthState {
+    /// `CHECKPOINT_FAILED`, open.
+    pub checkpoint_failed: Option<CheckpointEpisode>,
+    /// `CHECKPOINT_SLOW`, open.
+    pub checkpoint_slow: Option<CheckpointEpisode>,
+    /// `EXCEPTION`, open.
+    pub exceptions: Option<ExceptionEpisode>,
+}
+
+impl JobHealthState {
+    /// Whether no episode is open.
+    pub fn is_clear(&self) -> bool {
+        self.checkpoint_failed.is_none()
+            && self.checkpoint_slow.is_none()
+            && self.exceptions.is_none()
+    }
+}
+
+/// A checkpoint condition that holds: it clears when a checkpoint newer than `completed_id`
+/// completes (in time, for `CHECKPOINT_SLOW`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointEpisode {
+    /// The poll that started it.
+    pub since: DateTime<Utc>,
+    /// The latest completed checkpoint when it started (`None`: none had completed).
+    pub completed_id: Option<u64>,
+    /// `CHECKPOINT_FAILED`: the most failures in a row seen during the episode.
+    pub failures: u32,
+}
+
+/// New exception-history entries of a job, folded like restarts: the first alerts, later
+/// ones fold into one digest per window; it closes after a whole window without a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionEpisode {
+    /// The poll that saw the first one.
+    pub started_at: DateTime<Utc>,
+    /// Start of the current fold window.
+    pub window_start: DateTime<Utc>,
+    /// The latest poll that saw a new one.
+    pub last_at: DateTime<Utc>,
+    /// Entries in the episode.
+    pub count: u32,
+    /// Entries since the last finding, waiting for the window to end.
+    pub folded: u32,
+    /// The newest root cause ([`crate::ExceptionSummary::error_text`]).
+    pub error: Option<String>,
+}
+
+/// The cluster's registered TaskManagers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskManagerState {
+    /// The ids listed by the latest read while no loss was open (`None`: never read).
+    pub seen: Option<Vec<String>>,
+    /// The open loss, if any.
+    pub lost: Option<TaskManagerEpisode>,
+}
+
+/// TaskManagers fewer than before: it clears when as many are registered again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskManagerEpisode {
+    /// The read that saw fewer.
+    pub since: DateTime<Utc>,
+    /// How many were registered before.
+    pub was: u32,
+    /// The ids that are gone.
+    pub lost_ids: Vec<String>,
+    /// The jobs the loss finding listed (the recovery lists the same).
+    pub jobs: Vec<JobRef>,
 }

@@ -14,7 +14,9 @@
 //! One watcher is one task. Many clusters: spawn one watcher each and give them one shared
 //! [`Semaphore`] ([`ClusterWatcher::with_limiter`]) to bound how many polls run at once; each
 //! poll makes one overview request plus at most [`ClusterConfig::max_concurrent_facts`]
-//! concurrent fact requests. Start times are spread over the interval (by the cluster's
+//! concurrent fact requests (the detector's [`Detector::plan_facts`]: job-state facts, plus at
+//! most [`HealthNeeds::max_requests_per_poll`] for the health conditions), and one
+//! `GET /taskmanagers` when a job wants `TASKMANAGER_LOST`. Start times are spread over the interval (by the cluster's
 //! name) so that clusters added together do not poll together.
 
 use std::collections::BTreeMap;
@@ -33,8 +35,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::client::{FlinkClient, DEFAULT_REQUEST_TIMEOUT};
 use crate::detector::{ClusterHealth, Detector, DetectorConfig, JobView};
-use crate::facts::{CheckpointFacts, FactKind, JobFacts, PollResult};
+use crate::facts::{CheckpointFacts, FactKind, JobFacts, PollResult, TaskManagerFacts};
 use crate::finding::{ClusterRef, Finding};
+use crate::health::HealthNeeds;
 use crate::state::DetectorState;
 use crate::{ClientError, ExceptionSummary};
 
@@ -212,8 +215,19 @@ impl ClusterWatcher {
     #[must_use]
     pub fn restore(mut self, state: DetectorState) -> Self {
         self.delivered = state_hash(&state);
-        self.detector = Arc::new(Mutex::new(Detector::restore(self.config.detector, state)));
+        let needs = self.detector().health_needs().clone();
+        self.detector = Arc::new(Mutex::new(
+            Detector::restore(self.config.detector, state).with_health_needs(needs),
+        ));
         self.undelivered = None;
+        self
+    }
+
+    /// Which jobs want which health conditions (default: none; the watcher then reads
+    /// nothing more than before). Change it later with [`WatcherHandle::set_health_needs`].
+    #[must_use]
+    pub fn with_health_needs(self, needs: HealthNeeds) -> Self {
+        self.detector().set_health_needs(needs);
         self
     }
 
@@ -256,8 +270,26 @@ impl ClusterWatcher {
                 return PollResult::Failed((&e).into());
             }
         };
-        let wanted = self.detector().wanted_facts(&jobs);
-        let fetched: Vec<_> = futures::stream::iter(wanted)
+        let (wanted, want_tms) = {
+            let mut detector = self.detector();
+            (
+                detector.plan_facts(&jobs),
+                detector.wants_taskmanagers(&jobs),
+            )
+        };
+        let taskmanagers = async {
+            if !want_tms {
+                return None;
+            }
+            match self.client.taskmanagers().await {
+                Ok(tms) => Some(TaskManagerFacts::from(&tms)),
+                Err(e) => {
+                    tracing::warn!(cluster = %self.cluster.name, error = %e, "could not read the TaskManagers");
+                    None
+                }
+            }
+        };
+        let fetched = futures::stream::iter(wanted)
             .map(|req| async move {
                 let facts = match req.kind {
                     FactKind::Checkpoints => JobFacts {
@@ -276,15 +308,19 @@ impl ClusterWatcher {
                 (req.job_id, facts)
             })
             .buffer_unordered(self.config.max_concurrent_facts.max(1))
-            .collect()
-            .await;
+            .collect::<Vec<_>>();
+        let (fetched, taskmanagers) = futures::join!(fetched, taskmanagers);
         let mut facts: BTreeMap<String, JobFacts> = BTreeMap::new();
         for (id, f) in fetched {
             let entry = facts.entry(id).or_default();
             entry.checkpoints = entry.checkpoints.take().or(f.checkpoints);
             entry.exceptions = entry.exceptions.take().or(f.exceptions);
         }
-        PollResult::Answered { jobs, facts }
+        PollResult::Answered {
+            jobs,
+            facts,
+            taskmanagers,
+        }
     }
 
     /// A fetched fact; a 404 (job already forgotten) reads as empty, other failures as
@@ -432,6 +468,11 @@ impl WatcherHandle {
     /// What the watcher saw at its latest poll (built now).
     pub fn view(&self) -> ClusterView {
         view_of(&self.cluster, &self.detector)
+    }
+
+    /// Replaces the health needs (the bindings changed); the next poll uses them.
+    pub fn set_health_needs(&self, needs: HealthNeeds) {
+        lock(&self.detector).set_health_needs(needs);
     }
 
     /// A receiver of the number of polls done, which changes after every poll.

@@ -442,6 +442,7 @@ fn finished_waits_for_its_checkpoints_a_few_polls() {
             external_path: Some("file:/sp/1".into()),
             ack_timestamp: Some(1_000),
         }),
+        ..CheckpointFacts::default()
     };
     let mut d = Detector::new(DetectorConfig::default());
     d.observe(at(0), PollResult::jobs(vec![running("a"), running("b")]));

@@ -37,8 +37,59 @@
 //!   window: 3 polls × the interval) → one [`Finding::Degraded`]; when all its tasks run again →
 //!   one [`Finding::Recovered`].
 //!
+//! # Health conditions
+//!
+//! Only for the jobs whose [`HealthNeeds`] (given by the caller, from the bindings; default:
+//! none) ask for a condition, with that job's [`HealthThresholds`](crate::HealthThresholds)
+//! (several bindings on one job: the union of their conditions, the most sensitive
+//! thresholds). Each condition is an episode: one finding when it starts, one when it clears,
+//! nothing per poll in between; an episode open when the job ends clears with the end
+//! (`ended` set, after the [`Finding::Ended`]); one whose condition is no longer wanted is
+//! dropped without a finding, as are those of a job forgotten as vanished (the
+//! [`Finding::Vanished`] tells) or replaced by another run under the same id. Open episodes
+//! are in [`DetectorState`] and survive a restart. A condition that already holds when the
+//! watcher starts is reported at the first read after the baseline (unlike jobs that already
+//! ended); exception-history entries older than the baseline never count.
+//!
+//! - **`CHECKPOINT_FAILED`.** The checkpoint statistics of a RUNNING job show at least
+//!   `checkpoint_failures` (3) checkpoints failed or expired in a row after the latest
+//!   completed one ([`crate::facts::consecutive_failures`]) → one
+//!   [`Finding::CheckpointFailing`] with the count and Flink's `failure_message`. Cleared by a
+//!   checkpoint newer than the latest completed one at the start → one
+//!   [`Finding::CheckpointRecovered`].
+//! - **`CHECKPOINT_SLOW`.** The latest completed checkpoint took longer than
+//!   `checkpoint_duration_ms` (600 000), or, with checkpointing on (`counts.total` > 0), none
+//!   completed for longer than `checkpoint_age_ms` (1 800 000; counted from the job's start
+//!   when none ever did) → one [`Finding::CheckpointSlow`]. Cleared by a newer checkpoint that
+//!   took no longer than `checkpoint_duration_ms` → one [`Finding::CheckpointRecovered`]. Both
+//!   thresholds are "longer than": exactly the threshold is not slow.
+//! - **`EXCEPTION`.** History entries newer than those already counted (the restart rule's
+//!   cursor: each entry counts once, as a restart and as an exception), while the job has not
+//!   ended: the first of an episode → one [`Finding::ExceptionRaised`] (count, newest root
+//!   cause); later ones fold into one [`Finding::ExceptionsFolded`] per fold window
+//!   (`exception_fold_ms`, 600 000 like the restart fold window); a whole window without a new
+//!   entry → the pending digest, then one [`Finding::ExceptionsCleared`].
+//! - **`TASKMANAGER_LOST`** (cluster level). `/taskmanagers` lists fewer TaskManagers than the
+//!   previous read → one [`Finding::TaskManagersLost`] (before, now, the ids gone) listing the
+//!   jobs not ended that want the condition; as many as before the loss again → one
+//!   [`Finding::TaskManagersBack`] listing the same jobs. More TaskManagers while no loss is
+//!   open raise the count to compare with. A poll without the read changes nothing.
+//!
+//! **Reads** ([`Detector::plan_facts`]). Checkpoint statistics (`CHECKPOINT_*`) and the
+//! exception history (`EXCEPTION`) are read only for RUNNING jobs whose need asks for them, at
+//! most [`HealthNeeds::max_requests_per_poll`] (8) per poll on top of the job-state reads
+//! (those are not bounded: a job newly FINISHED, FAILED or RESTARTING, or one whose
+//! `last-modification` moved). A job that went through a restart at the previous poll has its
+//! history read first (the JobManager caches it ~3 s); the rest go round-robin over the
+//! (job, read) pairs in id order. With `n` pairs wanted and a bound `b`, each is read every
+//! ⌈n / b⌉ polls, so a threshold crossed is detected within ⌈n / b⌉ + 1 polls (within two
+//! polls when n ≤ b); a restart's exception is detected at the same or the next poll whatever
+//! the bound. `/taskmanagers` is read once per poll when some job not ended (or every job)
+//! wants `TASKMANAGER_LOST` ([`Detector::wants_taskmanagers`]).
+//!
 //! Findings of one poll come in this order: cluster recovery, then per job (by id) restarts,
-//! digest, degraded, recovered, ended; vanished jobs last.
+//! digest, degraded, recovered, ended, then its health findings; vanished jobs, then the
+//! TaskManager finding last.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -47,8 +98,10 @@ use alert_core::JobStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{FactKind, FactRequest, JobFacts, PollError, PollResult};
+use crate::facts::{FactKind, FactRequest, JobFacts, PollError, PollResult, TaskManagerFacts};
+use crate::health::{HealthCondition, HealthNeeds};
 
+mod health;
 mod job;
 use crate::finding::{Finding, JobRef};
 use crate::model::{JobOverview, TaskCounts};
@@ -149,6 +202,8 @@ struct LiveJob {
     end_time: Option<i64>,
     duration_ms: Option<u64>,
     last_modification: Option<i64>,
+    /// `last-modification` moved at the latest poll (the job went through a restart).
+    modified: bool,
 }
 
 /// The transition detector of one cluster. See the module docs for the rules.
@@ -174,6 +229,9 @@ pub struct Detector {
     live: HashMap<String, LiveJob>,
     last_poll_at: Option<DateTime<Utc>>,
     last_success_at: Option<DateTime<Utc>>,
+    needs: HealthNeeds,
+    /// The periodic health read served last (round-robin over jobs and kinds).
+    cursor: Option<(String, FactKind)>,
 }
 
 impl Detector {
@@ -191,7 +249,27 @@ impl Detector {
             live: HashMap::new(),
             last_poll_at: None,
             last_success_at: None,
+            needs: HealthNeeds::default(),
+            cursor: None,
         }
+    }
+
+    /// Which jobs want which health conditions (default: none; see the module docs).
+    #[must_use]
+    pub fn with_health_needs(mut self, needs: HealthNeeds) -> Self {
+        self.needs = needs;
+        self
+    }
+
+    /// Replaces the health needs (e.g. after the bindings changed). Episodes of conditions no
+    /// longer wanted are dropped, without a finding, at the job's next poll.
+    pub fn set_health_needs(&mut self, needs: HealthNeeds) {
+        self.needs = needs;
+    }
+
+    /// The health needs.
+    pub fn health_needs(&self) -> &HealthNeeds {
+        &self.needs
     }
 
     /// The state to persist (it only changes when something happened; compare to the last
@@ -256,12 +334,101 @@ impl Detector {
         out
     }
 
+    /// [`wanted_facts`](Self::wanted_facts) plus the reads of the health conditions (see the
+    /// module docs: `RUNNING` jobs whose need asks for them, at most
+    /// [`HealthNeeds::max_requests_per_poll`], round-robin). Advances the round-robin: call it
+    /// once per poll, before [`observe`](Self::observe).
+    pub fn plan_facts(&mut self, jobs: &[JobOverview]) -> Vec<FactRequest> {
+        let mut out = self.wanted_facts(jobs);
+        if !self.state.baselined || self.needs.is_none() {
+            return out;
+        }
+        let mut budget = self.needs.max_requests_per_poll.max(1);
+        let mut follow_ups = Vec::new();
+        let mut periodic = Vec::new();
+        for job in jobs.iter().filter(|j| j.state == JobStatus::Running) {
+            let known = self
+                .state
+                .jobs
+                .get(&job.jid)
+                .is_some_and(|r| !r.is_other_run(job) && r.reported.is_none());
+            if !known {
+                continue;
+            }
+            let need = self.needs.need(&job.name, &job.jid);
+            if need.conditions.needs_checkpoints() {
+                periodic.push((job.jid.clone(), FactKind::Checkpoints));
+            }
+            if need.wants(HealthCondition::Exception) {
+                // A restart the previous poll saw: read again, the history is cached ~3 s.
+                if self.live.get(&job.jid).is_some_and(|l| l.modified) {
+                    follow_ups.push((job.jid.clone(), FactKind::Exceptions));
+                } else {
+                    periodic.push((job.jid.clone(), FactKind::Exceptions));
+                }
+            }
+        }
+        let mut push = |out: &mut Vec<FactRequest>, (job_id, kind): (String, FactKind)| {
+            let req = FactRequest { job_id, kind };
+            if out.contains(&req) {
+                return true;
+            }
+            if budget == 0 {
+                return false;
+            }
+            budget -= 1;
+            out.push(req);
+            true
+        };
+        for f in follow_ups {
+            push(&mut out, f);
+        }
+        periodic.sort();
+        let start = self
+            .cursor
+            .as_ref()
+            .map_or(0, |c| periodic.partition_point(|p| p <= c));
+        let n = periodic.len();
+        for i in 0..n {
+            let item = periodic[(start + i) % n].clone();
+            if !push(&mut out, item.clone()) {
+                break;
+            }
+            self.cursor = Some(item);
+        }
+        out
+    }
+
+    /// Whether the poll should read `GET /taskmanagers`: some job that has not ended (or every
+    /// job) wants `TASKMANAGER_LOST`.
+    pub fn wants_taskmanagers(&self, jobs: &[JobOverview]) -> bool {
+        self.needs.all.wants(HealthCondition::TaskmanagerLost)
+            || (self.needs.per_job.is_some()
+                && jobs.iter().any(|j| {
+                    !j.state.is_terminal()
+                        && self
+                            .needs
+                            .need(&j.name, &j.jid)
+                            .wants(HealthCondition::TaskmanagerLost)
+                }))
+    }
+
     /// Feeds one poll taken at `now`; returns what it reveals.
     pub fn observe(&mut self, now: DateTime<Utc>, poll: PollResult) -> Vec<Finding> {
         self.last_poll_at = Some(now);
         match poll {
             PollResult::Failed(err) => self.failed_poll(now, err),
-            PollResult::Answered { jobs, facts } => self.answered(now, jobs, &facts),
+            PollResult::Answered {
+                jobs,
+                facts,
+                taskmanagers,
+            } => {
+                let mut out = self.answered(now, jobs, &facts);
+                if let Some(tms) = taskmanagers {
+                    out.extend(self.taskmanagers(now, &tms));
+                }
+                out
+            }
         }
     }
 
@@ -388,7 +555,16 @@ impl Detector {
                 continue;
             };
             let prev = (!fresh).then_some(rec.state);
-            job_findings.extend(step(&self.config, rec, prev, job, facts.get(id), now));
+            let job_facts = facts.get(id);
+            let new_exceptions = job_facts
+                .and_then(|f| f.exceptions.as_ref())
+                .map_or(0, |ex| ex.entries_after(rec.restarts.exception_ts));
+            let was_reported = rec.reported.is_some();
+            job_findings.extend(step(&self.config, rec, prev, job, job_facts, now));
+            if !was_reported {
+                let need = self.needs.need(&job.name, id);
+                job_findings.extend(health::job(rec, job, job_facts, new_exceptions, &need, now));
+            }
             self.touch_live(job, now);
         }
 
@@ -457,6 +633,24 @@ impl Detector {
         live.last_seen = Some(now);
         live.end_time = job.end_time;
         live.duration_ms = job.duration;
+        live.modified = matches!((live.last_modification, job.last_modification),
+            (Some(before), Some(now)) if now > before);
         live.last_modification = job.last_modification;
+    }
+
+    /// The TaskManager rule (cluster level).
+    fn taskmanagers(&mut self, now: DateTime<Utc>, tms: &TaskManagerFacts) -> Vec<Finding> {
+        let jobs: Vec<JobRef> = self
+            .active_jobs()
+            .into_iter()
+            .filter(|j| {
+                self.needs
+                    .need(&j.name, &j.id)
+                    .wants(HealthCondition::TaskmanagerLost)
+            })
+            .collect();
+        health::taskmanagers(&mut self.state.taskmanagers, tms, jobs, now)
+            .into_iter()
+            .collect()
     }
 }
