@@ -3,9 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DESKTOP, PHONE, flinkJob, launch, shot, startFlink, startRobot, startServer, watchErrors } from './harness.mjs';
+import { DESKTOP, PHONE, flinkJob, launch, shot, startFlink, startRobot, startServer, watchErrors, T, waitUntil } from './harness.mjs';
 
-const T = 15000; // longest wait for anything in the page
 
 describe('console against an open server', () => {
   let server, robot, flink, browser, context, page, errors;
@@ -807,11 +806,3 @@ describe('Alertmanager bindings through the console (token-protected server)', (
   });
 });
 
-async function waitUntil(check, timeoutMs = T) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('condition not met in time');
-}

@@ -195,3 +195,16 @@ export function watchErrors(page) {
   });
   return errors;
 }
+
+/** The longest wait for anything in a page, ms. */
+export const T = 15000;
+
+/** Polls `check` (every 200 ms) until it holds; throws after `timeoutMs`. */
+export async function waitUntil(check, timeoutMs = T) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('condition not met in time');
+}

@@ -3,18 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DESKTOP, PHONE, launch, shot, startRobot, startServer, watchErrors } from './harness.mjs';
+import { DESKTOP, PHONE, launch, shot, startRobot, startServer, watchErrors, T, waitUntil } from './harness.mjs';
 
-const T = 15000;
 
-async function waitUntil(check, timeoutMs = T) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('condition not met in time');
-}
 
 describe('silences in the console', () => {
   let server, robot, browser, context, page, errors;

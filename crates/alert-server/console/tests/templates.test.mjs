@@ -4,18 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DESKTOP, PHONE, launch, shot, startRobot, startServer, watchErrors } from './harness.mjs';
+import { DESKTOP, PHONE, launch, shot, startRobot, startServer, watchErrors, T, waitUntil } from './harness.mjs';
 
-const T = 15000;
 
-/** Polls `check` until it holds (at most 10 s). */
-async function waitUntil(check) {
-  const deadline = Date.now() + 10000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The dialog's horizontal overflow in px (0 when nothing scrolls sideways). */
 async function overflow(page) {
