@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use super::super::EngineStore;
 use super::create::{
-    groups_holding, insert_group, insert_instance, template_json, update_instance, Rows,
+    groups_holding, insert_cluster, insert_group, insert_instance, template_json, update_cluster,
+    update_instance, Rows,
 };
 use super::members::{group_members, replace_members};
 use super::{
@@ -292,18 +293,7 @@ impl ConfigStore for EngineStore {
     }
 
     async fn create_cluster(&self, input: &ClusterInput, now: i64) -> StoreResult<Cluster> {
-        let row = sqlx::query(
-            "INSERT INTO clusters (name, url, enabled, poll_interval_ms, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING *",
-        )
-        .bind(&input.name)
-        .bind(&input.url)
-        .bind(input.enabled)
-        .bind(i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX))
-        .bind(now)
-        .fetch_one(self.writer())
-        .await
-        .map_err(name_taken_or("cluster", &input.name, "creating a cluster"))?;
+        let row = insert_cluster(self.writer(), input, false, now, "creating a cluster").await?;
         cluster_from_row(&row)
     }
 
@@ -334,19 +324,15 @@ impl ConfigStore for EngineStore {
         input: &ClusterInput,
         now: i64,
     ) -> StoreResult<Option<Cluster>> {
-        sqlx::query(
-            "UPDATE clusters SET name = $2, url = $3, enabled = $4, poll_interval_ms = $5, \
-             updated_at = $6 WHERE id = $1 RETURNING *",
+        update_cluster(
+            self.writer(),
+            id,
+            input,
+            Rows::Any,
+            now,
+            "updating a cluster",
         )
-        .bind(id)
-        .bind(&input.name)
-        .bind(&input.url)
-        .bind(input.enabled)
-        .bind(i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX))
-        .bind(now)
-        .fetch_optional(self.writer())
-        .await
-        .map_err(name_taken_or("cluster", &input.name, "updating a cluster"))?
+        .await?
         .as_ref()
         .map(cluster_from_row)
         .transpose()

@@ -1,8 +1,9 @@
 //! The statements that create and change configuration objects, shared by the API's writes
 //! ([`ConfigStore`](crate::ConfigStore)), imports and provisioning.
 
+use super::super::DbRow;
 use super::super::{Conn, Db};
-use crate::model::{GroupTemplate, InstanceInput};
+use crate::model::{ClusterInput, GroupTemplate, InstanceInput};
 use crate::shared::{db, name_taken_or, to_json};
 use crate::StoreResult;
 
@@ -107,4 +108,58 @@ pub(super) async fn groups_holding(
 /// A group's template as stored: JSON text, NULL for none (or one that replaces nothing).
 pub(super) fn template_json(template: Option<&GroupTemplate>) -> StoreResult<Option<String>> {
     template.filter(|t| !t.is_empty()).map(to_json).transpose()
+}
+
+/// Inserts a Flink cluster (`provisioned` as given); its row. `NameTaken` when the name is used.
+pub(super) async fn insert_cluster<'e>(
+    executor: impl sqlx::Executor<'e, Database = Db>,
+    input: &ClusterInput,
+    provisioned: bool,
+    now: i64,
+    doing: &'static str,
+) -> StoreResult<DbRow> {
+    sqlx::query(
+        "INSERT INTO clusters (name, url, enabled, poll_interval_ms, created_at, updated_at, \
+         provisioned) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING *",
+    )
+    .bind(&input.name)
+    .bind(&input.url)
+    .bind(input.enabled)
+    .bind(poll_interval(input))
+    .bind(now)
+    .bind(provisioned)
+    .fetch_one(executor)
+    .await
+    .map_err(name_taken_or("cluster", &input.name, doing))
+}
+
+/// Updates a Flink cluster (name, url, enabled, poll interval); its row, `None` when no such
+/// row (of `rows`). `NameTaken` when the name is used.
+pub(super) async fn update_cluster<'e>(
+    executor: impl sqlx::Executor<'e, Database = Db>,
+    id: i64,
+    input: &ClusterInput,
+    rows: Rows,
+    now: i64,
+    doing: &'static str,
+) -> StoreResult<Option<DbRow>> {
+    sqlx::query(
+        "UPDATE clusters SET name = $2, url = $3, enabled = $4, poll_interval_ms = $5, \
+         updated_at = $6 WHERE id = $1 AND (provisioned OR NOT $7) RETURNING *",
+    )
+    .bind(id)
+    .bind(&input.name)
+    .bind(&input.url)
+    .bind(input.enabled)
+    .bind(poll_interval(input))
+    .bind(now)
+    .bind(rows == Rows::Provisioned)
+    .fetch_optional(executor)
+    .await
+    .map_err(name_taken_or("cluster", &input.name, doing))
+}
+
+/// A cluster's poll interval as stored.
+fn poll_interval(input: &ClusterInput) -> i64 {
+    i64::try_from(input.poll_interval_ms).unwrap_or(i64::MAX)
 }

@@ -4,7 +4,8 @@
 
 use super::super::Conn;
 use super::create::{
-    groups_holding, insert_group, insert_instance, template_json, update_instance, Rows,
+    groups_holding, insert_cluster, insert_group, insert_instance, template_json, update_cluster,
+    update_instance, Rows,
 };
 use super::members::replace_members;
 use crate::model::{Change, ClusterInput, InstanceInput, ProvisionBinding, ProvisionGroup};
@@ -138,37 +139,15 @@ pub(super) async fn cluster(
     change: &Change<ClusterInput>,
     now: i64,
 ) -> StoreResult<()> {
-    let interval = |c: &ClusterInput| i64::try_from(c.poll_interval_ms).unwrap_or(i64::MAX);
     match change {
         Change::Create(c) => {
-            sqlx::query(
-                "INSERT INTO clusters (name, url, enabled, poll_interval_ms, created_at, \
-                 updated_at, provisioned) VALUES ($1, $2, $3, $4, $5, $5, TRUE)",
-            )
-            .bind(&c.name)
-            .bind(&c.url)
-            .bind(c.enabled)
-            .bind(interval(c))
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(name_taken_or("cluster", &c.name, WHAT))?;
+            insert_cluster(&mut *conn, c, true, now, WHAT).await?;
         }
         Change::Update { id, to: c } => {
-            let done = sqlx::query(
-                "UPDATE clusters SET name = $2, url = $3, enabled = $4, poll_interval_ms = $5, \
-                 updated_at = $6 WHERE id = $1 AND provisioned",
-            )
-            .bind(id)
-            .bind(&c.name)
-            .bind(&c.url)
-            .bind(c.enabled)
-            .bind(interval(c))
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(name_taken_or("cluster", &c.name, WHAT))?;
-            if done.rows_affected() == 0 {
+            if update_cluster(&mut *conn, *id, c, Rows::Provisioned, now, WHAT)
+                .await?
+                .is_none()
+            {
                 return Err(vanished("cluster", *id));
             }
         }
