@@ -15,6 +15,7 @@ pub mod console;
 pub mod delivery;
 pub mod docs;
 pub mod group_commit;
+pub mod health_rules;
 pub mod healthcheck;
 pub mod http_server;
 pub mod import;

@@ -65,6 +65,20 @@ pub fn binding_matches(b: &Binding, job_name: &str, cluster: &str, statuses: &[J
         && job_matches(&b.input.job, job_name)
 }
 
+/// Whether job binding `b` takes the job-health condition `condition` (`CHECKPOINT_FAILED`,
+/// …) of job `job_name` on `cluster`.
+pub fn binding_takes_condition(
+    b: &Binding,
+    job_name: &str,
+    cluster: &str,
+    condition: &str,
+) -> bool {
+    b.input.alertmanager.is_none()
+        && b.input.conditions.iter().any(|c| c == condition)
+        && b.input.cluster.as_deref().is_none_or(|c| c == cluster)
+        && job_matches(&b.input.job, job_name)
+}
+
 /// The groups whose bindings match `event`, each once, in binding order.
 pub fn matching_groups(event: &JobEvent, bindings: &[Binding]) -> Vec<i64> {
     groups_for(&event.job_name, &event.cluster, &[event.status], bindings)

@@ -23,8 +23,9 @@ use tokio::sync::{watch, Mutex, Notify, Semaphore};
 
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
+use crate::health_rules::HealthRules;
 use crate::metrics::Metrics;
-use crate::routing::{binding_matches, groups_for, RoutingCache, Snapshot};
+use crate::routing::{binding_matches, binding_takes_condition, RoutingCache, Snapshot};
 use alert_store::{Cluster, ClusterInput, EventTimes, RoutedEvent, Store};
 
 /// Polls running at once over all clusters.
@@ -305,6 +306,15 @@ impl Watchers {
             Some(state) => watcher.restore(state),
             None => watcher,
         };
+        let bindings = match self.routing.get(self.store.as_ref()).await {
+            Ok(snapshot) => snapshot.bindings.clone(),
+            Err(e) => {
+                tracing::warn!(cluster = %cluster.input.name, error = %e, "bindings unread: health conditions follow at the first poll");
+                Vec::new()
+            }
+        };
+        let health = HealthRules::new(&cluster.input.name, &bindings);
+        let watcher = watcher.with_health_needs(health.needs());
         let cluster_ref = watcher.cluster().clone();
         let sink = StoreSink {
             cluster_id: cluster.id,
@@ -316,6 +326,7 @@ impl Watchers {
             metrics: Arc::clone(&self.metrics),
             delivery: self.delivery.clone(),
             lease: self.lease.clone(),
+            health,
         };
         tracing::info!(cluster = %cluster.input.name, url = %cluster.input.url, "watching Flink cluster");
         Some(watcher.spawn(sink))
@@ -433,13 +444,27 @@ struct StoreSink {
     delivery: DeliveryConfig,
     /// On a shared store: renewed before each commit; lost → the watcher stops.
     lease: Option<Lease>,
+    /// The health conditions the bindings ask of this cluster's jobs.
+    health: Arc<HealthRules>,
 }
 
 #[async_trait::async_trait]
 impl EventSink for StoreSink {
-    /// Every poll: `cluster_up`, `watcher_polls_total` and `jobs` (see [`Metrics::watcher_poll`]).
+    /// Every poll: `cluster_up`, `watcher_polls_total` and `jobs` (see [`Metrics::watcher_poll`]);
+    /// and the health rules follow the bindings (from the routing snapshot, re-read at most
+    /// once a second; the next poll reads what they ask).
     fn polled(&self, result: &PollResult) {
         self.metrics.watcher_poll(&self.cluster.name, result);
+        let (routing, store, health) = (
+            Arc::clone(&self.routing),
+            Arc::clone(&self.store),
+            Arc::clone(&self.health),
+        );
+        tokio::spawn(async move {
+            if let Ok(snapshot) = routing.get(store.as_ref()).await {
+                health.update(&snapshot.bindings);
+            }
+        });
     }
 
     async fn deliver(&self, report: &PollReport) -> Result<(), SinkError> {
@@ -531,27 +556,49 @@ fn route(
     event: &alert_core::JobEvent,
 ) -> Vec<RoutedEvent> {
     let statuses = finding.route_statuses();
+    let condition = finding.condition();
+    // A health finding goes to the bindings listing its condition, others by the job states.
+    let takes = |b: &alert_store::Binding, job: &str| match condition {
+        Some(c) => binding_takes_condition(b, job, &event.cluster, c.as_str()),
+        None => binding_matches(b, job, &event.cluster, &statuses),
+    };
+    let groups_of = |job: &str| -> Vec<i64> {
+        let mut ids = Vec::new();
+        for b in snapshot.bindings.iter().filter(|b| takes(b, job)) {
+            if !ids.contains(&b.input.group_id) {
+                ids.push(b.input.group_id);
+            }
+        }
+        ids
+    };
     if !finding.lists_jobs() {
-        let groups = groups_for(
-            &event.job_name,
-            &event.cluster,
-            &statuses,
-            &snapshot.bindings,
-        );
+        let groups = groups_of(&event.job_name);
         let chosen: Vec<_> = groups
             .iter()
             .filter_map(|id| snapshot.groups.iter().find(|g| g.id == *id))
             .collect();
         let targets = crate::routing::targets(&chosen, &snapshot.instances);
+        let mut event = event.clone();
+        if let Some(c) = condition {
+            // Its own identity per condition and phase: the repeat check (same job id and
+            // state within the window) must not take a condition's "recovered" message for a
+            // repeat of its alert, nor one condition's alert for another's.
+            let phase = event
+                .labels
+                .get("condition_state")
+                .cloned()
+                .unwrap_or_default();
+            event.job_id = format!("{}#{}#{phase}", event.job_id, c.as_str());
+        }
         return vec![RoutedEvent {
-            event: event.clone(),
+            event,
             targets,
             silence_id: None,
         }];
     }
     let mut group_ids = Vec::new();
     for job in finding.jobs() {
-        for g in groups_for(&job.name, &event.cluster, &statuses, &snapshot.bindings) {
+        for g in groups_of(&job.name) {
             if !group_ids.contains(&g) {
                 group_ids.push(g);
             }
@@ -564,11 +611,8 @@ fn route(
             .iter()
             .filter(|b| b.input.group_id == group_id)
             .collect();
-        let Some(narrowed) = finding.retain_jobs(|j| {
-            bindings
-                .iter()
-                .any(|b| binding_matches(b, &j.name, &event.cluster, &statuses))
-        }) else {
+        let Some(narrowed) = finding.retain_jobs(|j| bindings.iter().any(|b| takes(b, &j.name)))
+        else {
             continue;
         };
         let mut per_group = narrowed.to_event(cluster);

@@ -154,6 +154,8 @@ async fn populate(store: &dyn Store) -> Ids {
                 cluster: Some("prod".to_owned()),
                 group_id: group,
                 statuses: vec![JobStatus::Failed, JobStatus::Canceled],
+                conditions: vec!["CHECKPOINT_SLOW".to_owned()],
+                thresholds: Some(json!({"checkpoint_age_ms": 60000})),
                 alertmanager: None,
             },
             T0,
@@ -167,6 +169,8 @@ async fn populate(store: &dyn Store) -> Ids {
                 cluster: None,
                 group_id: group,
                 statuses: Vec::new(),
+                conditions: Vec::new(),
+                thresholds: None,
                 alertmanager: Some(AmMatch {
                     labels: [("severity".to_owned(), "critical|page".to_owned())].into(),
                     receiver: Some("flink".to_owned()),

@@ -116,6 +116,8 @@ pub const TABLES: &[TableSpec] = &[
             ("receiver", OptText),
             ("per_alert", Bool),
             ("provisioned", Bool),
+            ("conditions", Text),
+            ("thresholds", OptText),
         ],
         order_by: "id",
         has_id: true,

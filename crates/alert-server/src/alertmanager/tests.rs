@@ -100,6 +100,8 @@ fn am_binding(id: i64, group_id: i64, labels: &[(&str, &str)], per_alert: bool) 
             cluster: None,
             group_id,
             statuses: vec![],
+            conditions: vec![],
+            thresholds: None,
             alertmanager: Some(AmMatch {
                 labels: labels
                     .iter()

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use alert_core::JobStatus;
+use alert_flink::{HealthCondition, HealthThresholds, RouteStatus};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
@@ -41,10 +43,17 @@ pub struct BindingBody {
     pub cluster: Option<String>,
     /// The group to alert.
     pub group_id: i64,
-    /// Statuses that alert (default: FAILED, CANCELED, FINISHED, UNKNOWN, STOPPED).
+    /// Statuses that alert (default: FAILED, CANCELED, FINISHED, UNKNOWN, STOPPED): job states
+    /// and job-health conditions (`CHECKPOINT_FAILED`, `CHECKPOINT_SLOW`, `EXCEPTION`,
+    /// `TASKMANAGER_LOST`), read by the cluster watchers.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>, example = json!(["FAILED", "CANCELED"]))]
-    pub statuses: Option<Vec<JobStatus>>,
+    #[schema(value_type = Option<Vec<String>>, example = json!(["FAILED", "CANCELED", "CHECKPOINT_FAILED"]))]
+    pub statuses: Option<Vec<String>>,
+    /// Thresholds of the health conditions (each optional: `checkpoint_failures` 3,
+    /// `checkpoint_duration_ms` 600000, `checkpoint_age_ms` 1800000, `exception_fold_ms` 600000).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>, example = json!({"checkpoint_failures": 5}))]
+    pub thresholds: Option<serde_json::Value>,
 }
 
 /// A binding as the API shows it.
@@ -67,9 +76,13 @@ pub struct BindingView {
     pub cluster: Option<String>,
     /// Group.
     pub group_id: i64,
-    /// Alerting statuses.
-    #[schema(value_type = Vec<String>)]
-    pub statuses: Vec<JobStatus>,
+    /// Alerting statuses: job states, then health conditions.
+    pub statuses: Vec<String>,
+    /// The health conditions' thresholds (all four, the defaults filled in), when it lists any
+    /// condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub thresholds: Option<serde_json::Value>,
     /// From a provisioning file: read-only here (a delete answers `409 provisioned`).
     pub provisioned: bool,
     /// Created (RFC 3339).
@@ -90,7 +103,19 @@ impl BindingView {
             per_alert: b.input.alertmanager.as_ref().map(|m| m.per_alert),
             cluster: b.input.cluster.clone(),
             group_id: b.input.group_id,
-            statuses: b.input.statuses.clone(),
+            statuses: b
+                .input
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .chain(b.input.conditions.iter().cloned())
+                .collect(),
+            thresholds: (!b.input.conditions.is_empty()).then(|| {
+                b.input
+                    .thresholds
+                    .clone()
+                    .unwrap_or_else(|| json!(HealthThresholds::default()))
+            }),
             provisioned: b.provisioned,
             created_at: rfc3339(b.created_at),
         }
@@ -135,12 +160,24 @@ pub async fn create(
             "give `job` (a job binding) or `labels`/`receiver` (an Alertmanager binding)",
         ));
     };
-    let (job, cluster, statuses) = check_job_binding(&job, body.cluster, body.statuses)?;
+    let (job_statuses, conditions) = split_statuses(body.statuses)?;
+    let thresholds = check_thresholds(body.thresholds)?;
+    // Only conditions listed: no job state alerts (not the default five).
+    let only_conditions =
+        job_statuses.as_ref().is_some_and(Vec::is_empty) && !conditions.is_empty();
+    let (job, cluster, statuses) = if only_conditions {
+        let (job, cluster, _) = check_job_binding(&job, body.cluster, None)?;
+        (job, cluster, Vec::new())
+    } else {
+        check_job_binding(&job, body.cluster, job_statuses)?
+    };
     let input = BindingInput {
         job,
         cluster,
         group_id: body.group_id,
         statuses,
+        conditions: conditions.iter().map(|c| c.as_str().to_owned()).collect(),
+        thresholds,
         alertmanager: None,
     };
     let created = state.store.create_binding(&input, now_ms()).await?;
@@ -175,12 +212,69 @@ pub(crate) fn check_job_binding(
     Ok((job.trim().to_owned(), cluster, unique))
 }
 
+/// Splits `statuses` into job states and health conditions (each once, in order); an unknown
+/// name is an error naming `statuses[i]`. The job states are `None` when `statuses` is.
+fn split_statuses(
+    statuses: Option<Vec<String>>,
+) -> Result<(Option<Vec<JobStatus>>, Vec<HealthCondition>), ApiError> {
+    let Some(names) = statuses else {
+        return Ok((None, Vec::new()));
+    };
+    let (mut jobs, mut conditions) = (Vec::new(), Vec::new());
+    for (i, name) in names.iter().enumerate() {
+        match name.parse::<RouteStatus>() {
+            Ok(RouteStatus::Job(s)) => jobs.push(s),
+            Ok(RouteStatus::Condition(c)) => {
+                if !conditions.contains(&c) {
+                    conditions.push(c);
+                }
+            }
+            Err(_) => {
+                return Err(ApiError::invalid(
+                    format!("statuses[{i}]"),
+                    format!(
+                        "`{name}` is neither a job state (FAILED, CANCELED, FINISHED, STOPPED, \
+                         UNKNOWN, RESTARTING, RUNNING) nor a health condition (CHECKPOINT_FAILED, \
+                         CHECKPOINT_SLOW, EXCEPTION, TASKMANAGER_LOST)"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok((Some(jobs), conditions))
+}
+
+/// Checks a binding's `thresholds`: an object of known fields, each usable (the error names
+/// `thresholds.<field>`); stored whole, the defaults filled in.
+fn check_thresholds(
+    thresholds: Option<serde_json::Value>,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let Some(value) = thresholds else {
+        return Ok(None);
+    };
+    let parsed: HealthThresholds = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "thresholds".to_owned()
+        } else {
+            format!("thresholds.{path}")
+        };
+        ApiError::invalid(field, e.into_inner().to_string())
+    })?;
+    parsed.validate().map_err(|message| {
+        let field = message.split_whitespace().next().unwrap_or("thresholds");
+        ApiError::invalid(field.to_owned(), message.clone())
+    })?;
+    Ok(Some(json!(parsed)))
+}
+
 /// Checks and builds an Alertmanager binding.
 fn alertmanager_binding(body: BindingBody) -> Result<BindingInput, ApiError> {
     for (field, given) in [
         ("job", body.job.is_some()),
         ("cluster", body.cluster.is_some()),
         ("statuses", body.statuses.is_some()),
+        ("thresholds", body.thresholds.is_some()),
     ] {
         if given {
             return Err(ApiError::invalid(
@@ -213,6 +307,8 @@ fn alertmanager_binding(body: BindingBody) -> Result<BindingInput, ApiError> {
         cluster: None,
         group_id: body.group_id,
         statuses: Vec::new(),
+        conditions: Vec::new(),
+        thresholds: None,
         alertmanager: Some(AmMatch {
             labels,
             receiver,

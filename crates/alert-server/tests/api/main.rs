@@ -10,6 +10,7 @@ mod events;
 mod events_batch;
 mod flink;
 mod groups_bindings;
+mod health;
 mod http_limits;
 mod instances;
 mod logs;

@@ -96,6 +96,10 @@ pub struct BindingInput {
     pub group_id: i64,
     /// Statuses that alert.
     pub statuses: Vec<JobStatus>,
+    /// Job-health conditions that alert (`CHECKPOINT_FAILED`, ...; checked by the server).
+    pub conditions: Vec<String>,
+    /// Thresholds of the conditions (a JSON object; `None`: the defaults).
+    pub thresholds: Option<serde_json::Value>,
     /// Set for an Alertmanager binding (whose `job` is empty and matches no job event).
     pub alertmanager: Option<AmMatch>,
 }

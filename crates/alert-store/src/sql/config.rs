@@ -243,7 +243,8 @@ impl ConfigStore for EngineStore {
         let am = input.alertmanager.as_ref();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO bindings (job, cluster, group_id, statuses, created_at, labels, \
-             receiver, per_alert) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             receiver, per_alert, conditions, thresholds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(&input.job)
         .bind(&input.cluster)
@@ -253,6 +254,8 @@ impl ConfigStore for EngineStore {
         .bind(am.map(|m| to_json(&m.labels)).transpose()?)
         .bind(am.and_then(|m| m.receiver.clone()))
         .bind(am.is_some_and(|m| m.per_alert))
+        .bind(to_json(&input.conditions)?)
+        .bind(input.thresholds.as_ref().map(to_json).transpose()?)
         .fetch_one(self.writer())
         .await
         // The group is the only foreign key of a binding.
@@ -272,7 +275,7 @@ impl ConfigStore for EngineStore {
     async fn list_bindings(&self) -> StoreResult<Vec<Binding>> {
         sqlx::query(
             "SELECT id, job, cluster, group_id, statuses, created_at, labels, receiver, per_alert, \
-             provisioned FROM bindings ORDER BY id",
+             provisioned, conditions, thresholds FROM bindings ORDER BY id",
         )
         .fetch_all(self.reader())
         .await

@@ -158,6 +158,8 @@ fn binding_from_row(row: &DbRow) -> StoreResult<Binding> {
             cluster: col(row, "cluster")?,
             group_id: col(row, "group_id")?,
             statuses: json_col(row, "statuses")?,
+            conditions: json_col(row, "conditions")?,
+            thresholds: opt_json_col(row, "thresholds")?,
             alertmanager,
         },
         created_at: col(row, "created_at")?,

@@ -201,6 +201,12 @@ pub(crate) async fn bindings_check_their_group_and_go_with_it(store: Arc<dyn Sto
         cluster: Some("prod".to_owned()),
         group_id: g.id,
         statuses: vec![JobStatus::Failed, JobStatus::Canceled, JobStatus::Stopped],
+        // Job-health conditions and their thresholds round-trip as given.
+        conditions: vec!["CHECKPOINT_FAILED".to_owned(), "EXCEPTION".to_owned()],
+        thresholds: Some(
+            json!({"checkpoint_failures": 5, "checkpoint_duration_ms": 1000,
+            "checkpoint_age_ms": 2000, "exception_fold_ms": 3000}),
+        ),
         alertmanager: None,
     };
     let binding = store.create_binding(&input, 5).await.unwrap();
@@ -211,6 +217,8 @@ pub(crate) async fn bindings_check_their_group_and_go_with_it(store: Arc<dyn Sto
         cluster: None,
         group_id: keep.id,
         statuses: vec![JobStatus::Unknown],
+        conditions: Vec::new(),
+        thresholds: None,
         alertmanager: None,
     };
     let other = store.create_binding(&any_cluster, 6).await.unwrap();

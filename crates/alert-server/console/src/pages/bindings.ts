@@ -7,6 +7,16 @@ import { t } from '../i18n';
 import type { Page } from '../main';
 import { errorText, field, formError, notice, openDialog, pageHead, provisionedMark, saveForm, showFormError, table } from '../ui';
 
+/** The job-health conditions a binding may list in `statuses` (read by the cluster watchers). */
+const HEALTH_CONDITIONS = ['CHECKPOINT_FAILED', 'CHECKPOINT_SLOW', 'EXCEPTION', 'TASKMANAGER_LOST'];
+/** Their thresholds with the defaults. */
+const THRESHOLDS: [string, string][] = [
+  ['checkpoint_failures', '3'],
+  ['checkpoint_duration_ms', '600000'],
+  ['checkpoint_age_ms', '1800000'],
+  ['exception_fold_ms', '600000'],
+];
+
 export const bindingsPage: Page = async (main) => {
   const list = h('div', { 'aria-busy': 'true' }, t('common.loading'));
   const newBtn = h('button', { type: 'button', class: 'primary' }, t('common.new'));
@@ -98,6 +108,31 @@ function bindingForm(groups: Group[], clusters: Cluster[], done: () => Promise<v
       ),
       h('p', { class: 'field-error', id: errId, hidden: true }),
     );
+    const condBoxes = HEALTH_CONDITIONS.map((c) => h('input', { type: 'checkbox', name: 'condition', value: c }));
+    const conditions = h(
+      'fieldset',
+      { class: 'field checks', 'data-field': 'conditions' },
+      h('legend', null, t('bind.conditions')),
+      h('p', { class: 'help' }, t('bind.conditionsHelp')),
+      h(
+        'ul',
+        { class: 'check-list' },
+        HEALTH_CONDITIONS.map((c, n) => {
+          const id = uid('bc');
+          condBoxes[n].id = id;
+          return h('li', null, condBoxes[n], h('label', { for: id }, c));
+        }),
+      ),
+    );
+    const thresholdInputs = THRESHOLDS.map(([name]) => h('input', { type: 'number', name, min: '1', inputmode: 'numeric' }));
+    const thresholds = h(
+      'details',
+      { class: 'thresholds' },
+      h('summary', null, t('bind.thresholds')),
+      THRESHOLDS.map(([name, def], n) =>
+        field(name, thresholdInputs[n], { apiField: `thresholds.${name}`, help: t('common.default', { value: def }) }),
+      ),
+    );
     const submit = h('button', { type: 'submit', class: 'primary', disabled: !groups.length }, t('common.create'));
     form.append(
       field(t('bind.job'), jobInput, { required: true, apiField: 'job' }),
@@ -105,6 +140,8 @@ function bindingForm(groups: Group[], clusters: Cluster[], done: () => Promise<v
       clusterList,
       field(t('bind.group'), groupSelect, { required: true, apiField: 'group_id', help: groups.length ? undefined : t('bind.noGroups') }),
       statuses,
+      conditions,
+      thresholds,
       formError(),
       h('div', { class: 'form-actions' }, h('button', { type: 'button', onclick: dlg.close }, t('common.cancel')), submit),
     );
@@ -113,8 +150,13 @@ function bindingForm(groups: Group[], clusters: Cluster[], done: () => Promise<v
       const payload: Record<string, unknown> = {
         job: jobInput.value.trim(),
         group_id: Number(groupSelect.value),
-        statuses: boxes.filter((b) => b.checked).map((b) => b.value),
+        statuses: [...boxes, ...condBoxes].filter((b) => b.checked).map((b) => b.value),
       };
+      const given: Record<string, number> = {};
+      THRESHOLDS.forEach(([name], n) => {
+        if (thresholdInputs[n].value.trim()) given[name] = Number(thresholdInputs[n].value);
+      });
+      if (Object.keys(given).length) payload.thresholds = given;
       const cluster = clusterInput.value.trim();
       if (cluster) payload.cluster = cluster;
       await saveForm(form, submit, dlg, () => api('POST', 'bindings', payload), done);

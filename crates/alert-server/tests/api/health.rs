@@ -1,0 +1,223 @@
+//! Job-health conditions through the server: a binding lists `CHECKPOINT_FAILED` (with its
+//! thresholds) in `statuses`; the cluster's watcher reads the job's checkpoint statistics
+//! because of it and the group gets one alert when checkpoints keep failing and one
+//! "recovered" message when one completes, never one per poll.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alert_testkit::wiremock::matchers::{method, path_regex};
+use alert_testkit::wiremock::{Mock, Request, Respond, ResponseTemplate};
+use serde_json::{json, Value};
+
+use crate::common::{received, robot, TestServer, SETTLE};
+use crate::flink::flink;
+
+/// Answers with whatever the test put in.
+struct Shared(Arc<Mutex<Value>>);
+
+impl Respond for Shared {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(self.0.lock().unwrap().clone())
+    }
+}
+
+/// One checkpoint of the statistics.
+fn entry(id: u64, status: &str, at: i64) -> Value {
+    let failed = status == "FAILED";
+    json!({
+        "className": status.to_lowercase(), "id": id, "status": status, "is_savepoint": false,
+        "checkpoint_type": "CHECKPOINT", "trigger_timestamp": at, "latest_ack_timestamp": at + 20,
+        "end_to_end_duration": 20, "num_subtasks": 2, "num_acknowledged_subtasks": 1,
+        "external_path": if failed { Value::Null } else { json!("file:/tmp/chk") },
+        "failure_timestamp": if failed { json!(at + 30) } else { Value::Null },
+        "failure_message": if failed { json!("Asynchronous task checkpoint failed.") } else { Value::Null },
+    })
+}
+
+/// Statistics whose history (newest first) is `entries`.
+fn stats(entries: &[Value]) -> Value {
+    let latest = |status: &str| {
+        entries
+            .iter()
+            .find(|e| e["status"] == status)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let count = |status: &str| entries.iter().filter(|e| e["status"] == status).count();
+    json!({
+        "counts": {"restored": 0, "total": entries.len(), "in_progress": 0,
+                   "completed": count("COMPLETED"), "failed": count("FAILED")},
+        "latest": {"completed": latest("COMPLETED"), "savepoint": null, "failed": latest("FAILED"),
+                   "restored": null},
+        "history": entries,
+    })
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[tokio::test]
+async fn bindings_take_conditions_and_thresholds_and_name_bad_ones() {
+    let server = TestServer::start().await;
+    let group = server.group("ops", &[], true).await;
+    let created = server
+        .post(
+            "/api/v1/bindings",
+            &json!({"job": "orders_*", "group_id": group,
+                "statuses": ["FAILED", "CHECKPOINT_FAILED", "exception"],
+                "thresholds": {"checkpoint_failures": 5}}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        created["statuses"],
+        json!(["FAILED", "CHECKPOINT_FAILED", "EXCEPTION"])
+    );
+    assert_eq!(created["thresholds"]["checkpoint_failures"], 5);
+    assert_eq!(
+        created["thresholds"]["checkpoint_age_ms"], 1_800_000,
+        "defaults filled in"
+    );
+    // Only a condition: no job state alerts (not the default five).
+    let only = server
+        .post(
+            "/api/v1/bindings",
+            &json!({"job": "billing", "group_id": group, "statuses": ["TASKMANAGER_LOST"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(only["statuses"], json!(["TASKMANAGER_LOST"]));
+    // Without a condition, no thresholds are shown.
+    let plain = server.bind("plain", group, None).await;
+    let listed = server
+        .get(&format!("/api/v1/bindings/{plain}"))
+        .await
+        .expect(200);
+    assert!(listed.get("thresholds").is_none(), "{listed}");
+
+    for (body, field) in [
+        (
+            json!({"job": "x", "group_id": group, "statuses": ["FAILED", "CHECKPOINT_BROKEN"]}),
+            "statuses[1]",
+        ),
+        (
+            json!({"job": "x", "group_id": group, "statuses": ["EXCEPTION"], "thresholds": {"checkpoint_failures": 0}}),
+            "thresholds.checkpoint_failures",
+        ),
+        (
+            json!({"job": "x", "group_id": group, "statuses": ["EXCEPTION"], "thresholds": {"checkpoint_failurez": 2}}),
+            "thresholds.checkpoint_failurez",
+        ),
+        (
+            json!({"job": "x", "group_id": group, "statuses": ["EXCEPTION"], "thresholds": {"checkpoint_age_ms": "soon"}}),
+            "thresholds.checkpoint_age_ms",
+        ),
+        (
+            json!({"labels": {"severity": "critical"}, "group_id": group, "thresholds": {}}),
+            "thresholds",
+        ),
+    ] {
+        let res = server.post("/api/v1/bindings", &body).await;
+        res.expect_error(422, "invalid", Some(field));
+    }
+}
+
+#[tokio::test]
+async fn failing_checkpoints_alert_once_and_recover_once() {
+    let server = TestServer::start().await;
+    let (jobmanager, _overview) = flink().await;
+    let start = now() - 60_000;
+    let checkpoints = Arc::new(Mutex::new(stats(&[entry(1, "COMPLETED", start)])));
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/jobs/[0-9a-f]+/checkpoints$"))
+        .respond_with(Shared(Arc::clone(&checkpoints)))
+        .mount(&jobmanager)
+        .await;
+    let ding = robot(None).await;
+    let instance = server
+        .dingtalk("ops-robot", &ding, json!({"rate_per_minute": 0}))
+        .await;
+    let group = server.group("ops", &[instance], true).await;
+    server
+        .post(
+            "/api/v1/bindings",
+            &json!({"job": "orders_*", "group_id": group, "statuses": ["CHECKPOINT_FAILED"],
+                "thresholds": {"checkpoint_failures": 2}}),
+        )
+        .await
+        .expect(201);
+    server
+        .post(
+            "/api/v1/clusters",
+            &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
+        )
+        .await
+        .expect(201);
+
+    // The watcher reads the job's checkpoints only because the binding asks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let asked = jobmanager
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.url.path().ends_with("/checkpoints"));
+        if asked {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the checkpoints were never read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(received(&ding).await, 0, "healthy: nothing to say");
+
+    // Three failures in a row (the threshold is two): one alert, however many polls see it.
+    *checkpoints.lock().unwrap() = stats(&[
+        entry(4, "FAILED", now() - 1_000),
+        entry(3, "FAILED", now() - 2_000),
+        entry(2, "FAILED", now() - 3_000),
+        entry(1, "COMPLETED", start),
+    ]);
+    let alert = wait_for_message(&ding, 1).await;
+    assert!(alert.contains("orders_etl"), "{alert}");
+    assert!(
+        alert.contains("Asynchronous task checkpoint failed."),
+        "{alert}"
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(received(&ding).await, 1, "one alert, not one per poll");
+
+    // A checkpoint completes: one "recovered" message (not taken for a repeat of the alert).
+    *checkpoints.lock().unwrap() = stats(&[
+        entry(5, "COMPLETED", now() - 500),
+        entry(4, "FAILED", now() - 1_000),
+        entry(3, "FAILED", now() - 2_000),
+    ]);
+    let recovered = wait_for_message(&ding, 2).await;
+    assert!(recovered.contains("orders_etl"), "{recovered}");
+    tokio::time::sleep(SETTLE * 3).await;
+    assert_eq!(received(&ding).await, 2);
+    let history = server.history("limit=10").await;
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history.iter().all(|r| r["state"] == "sent"), "{history:?}");
+}
+
+/// Waits for the `n`-th message at the robot; its body as text.
+async fn wait_for_message(robot: &alert_testkit::dingtalk::MockRobot, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let bodies = robot.bodies().await;
+        if bodies.len() >= n {
+            return bodies[n - 1].to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "message {n} never came; got {}",
+            bodies.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
