@@ -249,7 +249,7 @@ describe('console against an open server', () => {
     await dialog.locator('.field[data-field="job"] .field-error').waitFor({ state: 'visible' });
     await dialog.getByLabel('Job name or glob').fill('orders_*');
     await dialog.getByLabel('Alert group').selectOption({ label: 'ops' });
-    assert.equal(await dialog.getByRole('checkbox', { name: 'FAILED' }).isChecked(), true);
+    assert.equal(await dialog.getByRole('checkbox', { name: 'FAILED', exact: true }).isChecked(), true);
     await dialog.getByRole('button', { name: 'Create' }).click();
     await dialog.waitFor({ state: 'detached' });
     await page.getByRole('cell', { name: 'orders_*', exact: true }).waitFor();
