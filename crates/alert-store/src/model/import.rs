@@ -100,6 +100,10 @@ pub struct ImportBinding {
     pub group: ImportRef,
     /// Statuses that alert.
     pub statuses: Vec<JobStatus>,
+    /// Job-health conditions that alert (`CHECKPOINT_FAILED`, …).
+    pub conditions: Vec<String>,
+    /// Their thresholds (a JSON object; `None`: the defaults).
+    pub thresholds: Option<serde_json::Value>,
 }
 
 /// Everything one import writes, applied by [`ConfigStore::apply_import`](crate::ConfigStore::apply_import) in one transaction.

@@ -84,23 +84,29 @@ pub(super) async fn binding_in(
     now: i64,
 ) -> StoreResult<i64> {
     let statuses = to_json(&step.statuses)?;
+    let conditions = to_json(&step.conditions)?;
+    let thresholds = step.thresholds.as_ref().map(to_json).transpose()?;
     let query = match step.target {
         None => sqlx::query_scalar(
-            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at) \
-             VALUES ($1, NULL, $2, $3, $4) RETURNING id",
+            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at, conditions, \
+             thresholds) VALUES ($1, NULL, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(&step.job)
         .bind(group_id)
         .bind(statuses)
-        .bind(now),
+        .bind(now)
+        .bind(conditions)
+        .bind(thresholds),
         Some(target) => sqlx::query_scalar(
-            "UPDATE bindings SET job = $1, cluster = NULL, group_id = $2, statuses = $3 \
-             WHERE id = $4 RETURNING id",
+            "UPDATE bindings SET job = $1, cluster = NULL, group_id = $2, statuses = $3, \
+             conditions = $5, thresholds = $6 WHERE id = $4 RETURNING id",
         )
         .bind(&step.job)
         .bind(group_id)
         .bind(statuses)
-        .bind(target),
+        .bind(target)
+        .bind(conditions)
+        .bind(thresholds),
     };
     let id: Option<i64> = query
         .fetch_optional(&mut *conn)

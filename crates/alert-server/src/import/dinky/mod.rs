@@ -7,6 +7,7 @@
 
 pub mod map;
 pub mod plan;
+pub mod rules;
 pub mod source;
 
 use serde_json::{Map, Value};

@@ -12,8 +12,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::map::{map_instance, parse_params};
+use super::rules::{map_rules, RuleMapping};
 use super::{get_bool, get_i64, get_str, DinkyData, DinkyVersion, Row};
-use crate::rules::{DEFAULT_STATUSES, MAX_NAME_LEN};
+use crate::rules::MAX_NAME_LEN;
 use alert_store::{
     ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportRef, ImportedKind,
     InstanceInput, Store, StoreError,
@@ -221,47 +222,6 @@ struct Resolved {
     reference: ImportRef,
     /// Its id when it exists already (unchanged or updated).
     known: Option<i64>,
-}
-
-/// The statuses bindings get: Dinky 1.x's enabled `jobStatus` rules, else our default.
-fn statuses(data: &DinkyData) -> (Vec<JobStatus>, Option<String>) {
-    let Some(rules) = &data.rules else {
-        return match data.version {
-            DinkyVersion::V1 => (DEFAULT_STATUSES.to_vec(), None),
-            _ => (DINKY_06_STATUSES.to_vec(), None),
-        };
-    };
-    let mut out: Vec<JobStatus> = Vec::new();
-    let mut unknown = Vec::new();
-    for rule in rules
-        .iter()
-        .filter(|r| get_bool(r, "enabled").unwrap_or(true))
-    {
-        let conditions: Value = get_str(rule, "rule")
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        for c in conditions.as_array().into_iter().flatten() {
-            if c.get("ruleKey").and_then(Value::as_str) != Some("jobStatus") {
-                continue;
-            }
-            let Some(v) = c.get("ruleValue").and_then(Value::as_str) else {
-                continue;
-            };
-            let v = v.trim().trim_matches(|ch| ch == '\'' || ch == '"');
-            match v.parse::<JobStatus>() {
-                Ok(s) if !out.contains(&s) => out.push(s),
-                Ok(_) => {}
-                Err(_) => unknown.push(v.to_owned()),
-            }
-        }
-    }
-    let note = (!unknown.is_empty())
-        .then(|| format!("unknown rule statuses ignored: {}", unknown.join(", ")));
-    if out.is_empty() {
-        (DEFAULT_STATUSES.to_vec(), note)
-    } else {
-        (out, note)
-    }
 }
 
 /// Plans the import of `data` (from `source`) into `store`; `tenant` limits it to one tenant.
@@ -558,7 +518,12 @@ pub async fn plan(
         .collect();
 
     // Bindings.
-    let (statuses, rules_note) = statuses(data);
+    let RuleMapping {
+        statuses,
+        conditions,
+        thresholds,
+        note: rules_note,
+    } = map_rules(data);
     let mut unbound_tasks = 0;
     for row in data.tasks.iter().filter(|r| tenants.included(r)) {
         let Some(id) = get_i64(row, "id") else {
@@ -629,6 +594,8 @@ pub async fn plan(
                 && b.input.cluster.is_none()
                 && Some(b.input.group_id) == group.known
                 && b.input.statuses == statuses
+                && b.input.conditions == conditions
+                && b.input.thresholds == thresholds
         });
         if let (true, Some(b)) = (same, target) {
             line.action = Action::Unchanged;
@@ -647,6 +614,8 @@ pub async fn plan(
                 job,
                 group: group.reference,
                 statuses: statuses.clone(),
+                conditions: conditions.clone(),
+                thresholds: thresholds.clone(),
             });
         }
         rows.push(line);
