@@ -186,6 +186,36 @@ fn a_file_is_checked_applied_reapplied_without_change_and_edited_as_a_diff() {
         out(&provision(&dir, "--check", &file)).trim(),
         "check: no changes"
     );
+    // A health condition with a threshold: a change of the binding, applied once; a bad
+    // threshold names its field.
+    let with_condition = std::fs::read_to_string(&file).unwrap().replace(
+        r#"statuses = ["FAILED"]"#,
+        "statuses = [\"FAILED\", \"CHECKPOINT_FAILED\"]\nthresholds = { checkpoint_failures = 5 }",
+    );
+    std::fs::write(&file, &with_condition).unwrap();
+    let text = out(&provision(&dir, "--check", &file));
+    assert!(
+        text.contains("~ binding orders_* on prod → ops [FAILED, CHECKPOINT_FAILED]: statuses"),
+        "{text}"
+    );
+    assert_code(&provision(&dir, "--apply", &file), 0);
+    assert_eq!(
+        out(&provision(&dir, "--check", &file)).trim(),
+        "check: no changes"
+    );
+    std::fs::write(
+        &file,
+        with_condition.replace("checkpoint_failures = 5", "checkpoint_failures = 0"),
+    )
+    .unwrap();
+    let bad = provision(&dir, "--check", &file);
+    assert_code(&bad, 2);
+    assert!(
+        err(&bad).contains("thresholds.checkpoint_failures"),
+        "{}",
+        err(&bad)
+    );
+    std::fs::write(&file, &with_condition).unwrap();
     // Secrets never printed, on any path.
     for o in [&check, &apply, &again, &diff] {
         let all = format!("{}{}", out(o), err(o));

@@ -160,25 +160,10 @@ pub async fn create(
             "give `job` (a job binding) or `labels`/`receiver` (an Alertmanager binding)",
         ));
     };
-    let (job_statuses, conditions) = split_statuses(body.statuses)?;
-    let thresholds = check_thresholds(body.thresholds)?;
-    // Only conditions listed: no job state alerts (not the default five).
-    let only_conditions =
-        job_statuses.as_ref().is_some_and(Vec::is_empty) && !conditions.is_empty();
-    let (job, cluster, statuses) = if only_conditions {
-        let (job, cluster, _) = check_job_binding(&job, body.cluster, None)?;
-        (job, cluster, Vec::new())
-    } else {
-        check_job_binding(&job, body.cluster, job_statuses)?
-    };
     let input = BindingInput {
-        job,
-        cluster,
         group_id: body.group_id,
-        statuses,
-        conditions: conditions.iter().map(|c| c.as_str().to_owned()).collect(),
-        thresholds,
         alertmanager: None,
+        ..check_job_binding_with_conditions(&job, body.cluster, body.statuses, body.thresholds)?
     };
     let created = state.store.create_binding(&input, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(BindingView::of(&created))).into_response())
@@ -187,7 +172,7 @@ pub async fn create(
 /// Checks a job binding's job pattern, cluster and statuses (also used for provisioning
 /// files): the trimmed job, the cluster (`None` for any), the statuses without repeats (the
 /// default five when absent).
-pub(crate) fn check_job_binding(
+fn check_job_binding(
     job: &str,
     cluster: Option<String>,
     statuses: Option<Vec<JobStatus>>,
@@ -210,6 +195,36 @@ pub(crate) fn check_job_binding(
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty());
     Ok((job.trim().to_owned(), cluster, unique))
+}
+
+/// Checks a job binding whose `statuses` may list health conditions, with their `thresholds`
+/// (the API's and provisioning files'): the input without its group. A binding that lists
+/// only conditions alerts on no job state (not the default five).
+pub(crate) fn check_job_binding_with_conditions(
+    job: &str,
+    cluster: Option<String>,
+    statuses: Option<Vec<String>>,
+    thresholds: Option<serde_json::Value>,
+) -> Result<BindingInput, ApiError> {
+    let (job_statuses, conditions) = split_statuses(statuses)?;
+    let thresholds = check_thresholds(thresholds)?;
+    let only_conditions =
+        job_statuses.as_ref().is_some_and(Vec::is_empty) && !conditions.is_empty();
+    let (job, cluster, statuses) = if only_conditions {
+        let (job, cluster, _) = check_job_binding(job, cluster, None)?;
+        (job, cluster, Vec::new())
+    } else {
+        check_job_binding(job, cluster, job_statuses)?
+    };
+    Ok(BindingInput {
+        job,
+        cluster,
+        group_id: 0,
+        statuses,
+        conditions: conditions.iter().map(|c| c.as_str().to_owned()).collect(),
+        thresholds,
+        alertmanager: None,
+    })
 }
 
 /// Splits `statuses` into job states and health conditions (each once, in order); an unknown

@@ -9,17 +9,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use alert_core::JobStatus;
 use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use crate::api::bindings::check_job_binding;
+use crate::api::bindings::check_job_binding_with_conditions;
 use crate::api::clusters::{self, ClusterBody};
 use crate::api::error::ApiError;
 use crate::api::instances::{self, check_name, InstanceBody};
 use crate::api::templates::{self, TemplateBody};
-use alert_store::{ClusterInput, InstanceInput, ProvisionBinding, ProvisionGroup};
+use alert_store::{BindingInput, ClusterInput, InstanceInput, ProvisionBinding, ProvisionGroup};
 
 /// One problem in a provisioning file, where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +137,10 @@ struct BindingDecl {
     job: String,
     cluster: Option<String>,
     group: String,
-    statuses: Option<Vec<JobStatus>>,
+    /// Job states and health conditions (`CHECKPOINT_FAILED`, …), as in the API.
+    statuses: Option<Vec<String>>,
+    /// `thresholds = { checkpoint_failures = 5 }`, as in the API.
+    thresholds: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,8 +369,20 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Desired, Vec<File
     for (i, decl) in doc.bindings.into_iter().enumerate() {
         let line = lines.of(&decl.span());
         let decl = decl.into_inner();
-        match check_job_binding(&decl.job, decl.cluster, decl.statuses) {
-            Ok((job, cluster, statuses)) => {
+        match check_job_binding_with_conditions(
+            &decl.job,
+            decl.cluster,
+            decl.statuses,
+            decl.thresholds,
+        ) {
+            Ok(BindingInput {
+                job,
+                cluster,
+                statuses,
+                conditions,
+                thresholds,
+                ..
+            }) => {
                 let group = decl.group.trim().to_owned();
                 if !binding_keys.insert((job.clone(), cluster.clone(), group.clone())) {
                     errors.push(FileError {
@@ -388,6 +402,8 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Desired, Vec<File
                         cluster,
                         group,
                         statuses,
+                        conditions,
+                        thresholds,
                     },
                 });
             }

@@ -284,6 +284,8 @@ pub fn plan(desired: &Desired, current: &Current) -> Result<Planned, Vec<FileErr
                     cluster: b.input.cluster.clone(),
                     group: group_name(b.input.group_id),
                     statuses: b.input.statuses.clone(),
+                    conditions: b.input.conditions.clone(),
+                    thresholds: b.input.thresholds.clone(),
                 },
             )
         })
@@ -316,7 +318,11 @@ pub fn plan(desired: &Desired, current: &Current) -> Result<Planned, Vec<FileErr
                     text: format!("binding {}", describe(want)),
                 });
             }
-            Some((b, s)) if s.statuses != want.statuses => {
+            Some((b, s))
+                if s.statuses != want.statuses
+                    || s.conditions != want.conditions
+                    || s.thresholds != want.thresholds =>
+            {
                 out.plan.bindings.push(Change::Update {
                     id: b.id,
                     to: want.clone(),
@@ -409,7 +415,12 @@ pub fn plan(desired: &Desired, current: &Current) -> Result<Planned, Vec<FileErr
 
 /// `orders_* on prod → ops [FAILED, CANCELED]`.
 fn describe(b: &ProvisionBinding) -> String {
-    let statuses: Vec<String> = b.statuses.iter().map(ToString::to_string).collect();
+    let statuses: Vec<String> = b
+        .statuses
+        .iter()
+        .map(ToString::to_string)
+        .chain(b.conditions.iter().cloned())
+        .collect();
     format!(
         "{} on {} → {} [{}]",
         b.job,

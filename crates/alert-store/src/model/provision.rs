@@ -50,6 +50,10 @@ pub struct ProvisionBinding {
     pub group: String,
     /// Statuses that alert.
     pub statuses: Vec<JobStatus>,
+    /// Job-health conditions that alert (`CHECKPOINT_FAILED`, …).
+    pub conditions: Vec<String>,
+    /// Their thresholds (a JSON object; `None`: the defaults).
+    pub thresholds: Option<serde_json::Value>,
 }
 
 /// Everything one provisioning run changes. Applied as: deletes of bindings and groups, then

@@ -256,25 +256,31 @@ pub(super) async fn binding(
     };
     let group_id = id_by_name(conn, "alert_groups", "group", &b.group).await?;
     let statuses = to_json(&b.statuses)?;
+    let conditions = to_json(&b.conditions)?;
+    let thresholds = b.thresholds.as_ref().map(to_json).transpose()?;
     let query = match target {
         None => sqlx::query(
-            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at, provisioned) \
-             VALUES ($1, $2, $3, $4, $5, TRUE)",
+            "INSERT INTO bindings (job, cluster, group_id, statuses, created_at, provisioned, \
+             conditions, thresholds) VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7)",
         )
         .bind(&b.job)
         .bind(&b.cluster)
         .bind(group_id)
         .bind(statuses)
-        .bind(now),
+        .bind(now)
+        .bind(conditions)
+        .bind(thresholds),
         Some(id) => sqlx::query(
-            "UPDATE bindings SET job = $1, cluster = $2, group_id = $3, statuses = $4 \
-             WHERE id = $5 AND provisioned",
+            "UPDATE bindings SET job = $1, cluster = $2, group_id = $3, statuses = $4, \
+             conditions = $6, thresholds = $7 WHERE id = $5 AND provisioned",
         )
         .bind(&b.job)
         .bind(&b.cluster)
         .bind(group_id)
         .bind(statuses)
-        .bind(id),
+        .bind(id)
+        .bind(conditions)
+        .bind(thresholds),
     };
     let done = query.execute(&mut *conn).await.map_err(bad_reference_or(
         "group",

@@ -276,6 +276,8 @@ pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on
             cluster: Some("prod".into()),
             group: "ops".into(),
             statuses: vec![JobStatus::Failed],
+            conditions: vec!["EXCEPTION".into()],
+            thresholds: Some(json!({"exception_fold_ms": 60000})),
         })],
         clusters: vec![Change::Create(ClusterInput {
             name: "prod".into(),
@@ -305,6 +307,11 @@ pub(crate) async fn provisioning_touches_provisioned_rows_only_and_rolls_back_on
     assert!(bindings[0].provisioned);
     assert_eq!(bindings[0].input.group_id, groups[0].id);
     assert_eq!(bindings[0].input.cluster.as_deref(), Some("prod"));
+    assert_eq!(bindings[0].input.conditions, ["EXCEPTION"]);
+    assert_eq!(
+        bindings[0].input.thresholds,
+        Some(json!({"exception_fold_ms": 60000}))
+    );
     let clusters = store.list_clusters().await.unwrap();
     assert!(clusters[0].provisioned);
 
