@@ -149,6 +149,30 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
         json!({"job": "flink-alert-*", "cluster": "local", "group_id": g["id"]}),
     )
     .await?;
+    // Job health: a robot of its own for the job whose checkpoints always fail.
+    let health_robot = MockRobot::start(RobotSettings {
+        access_token: "e2e-health".into(),
+        secret: None,
+        keyword: None,
+    })
+    .await;
+    let h = post(
+        "/instances",
+        json!({"name": "health", "kind": "dingtalk", "rate_per_minute": 0,
+        "params": {"webhook": health_robot.webhook()}}),
+    )
+    .await?;
+    let hg = post(
+        "/groups",
+        json!({"name": "flink-health", "instance_ids": [h["id"]]}),
+    )
+    .await?;
+    post(
+        "/bindings",
+        json!({"job": "flink-alert-checkpoint-fail", "cluster": "local", "group_id": hg["id"],
+            "statuses": ["CHECKPOINT_FAILED"], "thresholds": {"checkpoint_failures": 3}}),
+    )
+    .await?;
     post(
         "/clusters",
         json!({"name": "local", "url": flink_url, "poll_interval_ms": 1000}),
@@ -181,6 +205,7 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
     let failed = submit("divide_by_zero_fail.sql").await?;
     let canceled = submit("unbounded_run.sql").await?;
     let stopped = submit("unbounded_run.sql").await?;
+    let checkpoint_fail = submit("checkpoint_fail.sql").await?;
     wait_running(&http, flink_url, &[&canceled, &stopped]).await?;
     // Let the watcher see both running before acting on them.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -244,6 +269,36 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
         }
         eprintln!("{channel}: exactly the expected {} alerts", expected.len());
     }
+    // CHECKPOINT_FAILED: one alert once three checkpoints in a row failed, with Flink's
+    // message, and not one per poll (its checkpoints keep failing every 2 s).
+    eprintln!("== waiting for the CHECKPOINT_FAILED alert of {checkpoint_fail}");
+    let deadline = Instant::now() + ALERT_WAIT;
+    while health_robot.bodies().await.is_empty() {
+        ensure!(
+            Instant::now() < deadline,
+            "timed out waiting for the CHECKPOINT_FAILED alert"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let health: Vec<String> = health_robot
+        .bodies()
+        .await
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    ensure!(
+        health.len() == 1,
+        "{} CHECKPOINT_FAILED messages, expected 1: {health:#?}",
+        health.len()
+    );
+    ensure!(
+        health[0].contains("flink-alert-checkpoint-fail")
+            && health[0].contains("Asynchronous task checkpoint failed."),
+        "the CHECKPOINT_FAILED alert names the job and Flink's message: {}",
+        health[0]
+    );
+    eprintln!("job health: one CHECKPOINT_FAILED alert with Flink's message");
     let history: Value = http
         .get(format!("{api}/history?limit=100"))
         .send()
@@ -254,12 +309,12 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
         rows.iter().filter(|r| r["state"] == "sent").count()
     });
     ensure!(
-        sent == 2 * expected.len(),
+        sent == 2 * expected.len() + 1,
         "history shows {sent} sent deliveries: {history:#}"
     );
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    println!("e2e-flink: 8 passed, 0 failed");
+    println!("e2e-flink: 9 passed, 0 failed");
     Ok(())
 }
 
