@@ -105,7 +105,7 @@ mod health;
 mod job;
 use crate::finding::{Finding, JobRef};
 use crate::model::{JobOverview, TaskCounts};
-use crate::state::{DetectorState, JobRecord};
+use crate::state::{DetectorState, JobHealthState, JobRecord};
 use job::{ended, step, track_degraded, Facts};
 
 /// The detector's thresholds.
@@ -173,6 +173,10 @@ pub struct JobView {
     pub not_processing_since: Option<DateTime<Utc>>,
     /// Restarts counted while watched.
     pub restarts: u32,
+    /// Its open health conditions (failing or slow checkpoints, recurring exceptions), when a
+    /// binding asks for them.
+    #[serde(default, skip_serializing_if = "JobHealthState::is_clear")]
+    pub health: JobHealthState,
 }
 
 /// How the cluster answers.
@@ -454,6 +458,7 @@ impl Detector {
                     last_seen: live.and_then(|l| l.last_seen),
                     not_processing_since: rec.degraded.map(|d| d.since),
                     restarts: rec.restarts.total,
+                    health: rec.health.clone(),
                 }
             })
             .collect();

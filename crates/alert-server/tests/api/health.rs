@@ -148,13 +148,15 @@ async fn failing_checkpoints_alert_once_and_recover_once() {
         )
         .await
         .expect(201);
-    server
+    let cluster = server
         .post(
             "/api/v1/clusters",
             &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
         )
         .await
-        .expect(201);
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
 
     // The watcher reads the job's checkpoints only because the binding asks.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -189,6 +191,13 @@ async fn failing_checkpoints_alert_once_and_recover_once() {
     );
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(received(&ding).await, 1, "one alert, not one per poll");
+    // The cluster's job list shows the open condition.
+    let jobs = server
+        .get(&format!("/api/v1/clusters/{cluster}/jobs"))
+        .await
+        .expect(200);
+    let failing = &jobs["jobs"][0]["health"]["checkpoint_failed"];
+    assert_eq!(failing["failures"], 3, "{jobs}");
 
     // A checkpoint completes: one "recovered" message (not taken for a repeat of the alert).
     *checkpoints.lock().unwrap() = stats(&[

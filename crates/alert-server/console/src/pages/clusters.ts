@@ -17,6 +17,22 @@ interface JobView {
   tasks?: { running?: number; total?: number } | null;
   restarts: number;
   last_seen?: string | null;
+  /** Open health conditions (only those a binding asks for). */
+  health?: {
+    checkpoint_failed?: { since: string; failures: number } | null;
+    checkpoint_slow?: { since: string } | null;
+    exceptions?: { count: number; error?: string | null } | null;
+  };
+}
+
+/** A job's open health conditions as chips (none: nothing). */
+function healthChips(j: JobView): HTMLElement | string {
+  const chips: HTMLElement[] = [];
+  const hl = j.health;
+  if (hl?.checkpoint_failed) chips.push(h('li', { class: 'chip chip-bad', title: fmtTime(hl.checkpoint_failed.since) }, `CHECKPOINT_FAILED ×${hl.checkpoint_failed.failures}`));
+  if (hl?.checkpoint_slow) chips.push(h('li', { class: 'chip chip-bad', title: fmtTime(hl.checkpoint_slow.since) }, 'CHECKPOINT_SLOW'));
+  if (hl?.exceptions) chips.push(h('li', { class: 'chip chip-bad', title: hl.exceptions.error ?? '' }, `EXCEPTION ×${hl.exceptions.count}`));
+  return chips.length ? h('ul', { class: 'chips' }, chips) : '';
 }
 
 interface JobsAnswer {
@@ -149,13 +165,14 @@ function renderJobs(body: HTMLElement, r: JobsAnswer): void {
   body.append(
     table(
       t('cluster.jobs'),
-      [t('cluster.job'), t('cluster.status'), t('cluster.flinkState'), t('cluster.tasks'), t('cluster.restarts'), t('cluster.lastSeen')],
+      [t('cluster.job'), t('cluster.status'), t('cluster.flinkState'), t('cluster.tasks'), t('cluster.restarts'), t('cluster.health'), t('cluster.lastSeen')],
       r.jobs.map((j) => [
         h('span', null, h('span', { class: 'strong' }, j.name), h('br'), h('small', { class: 'muted mono' }, j.id)),
         badge(jobTone(j.status), j.status),
         j.flink_state,
         j.tasks ? `${j.tasks.running ?? 0}/${j.tasks.total ?? 0}` : '',
         String(j.restarts),
+        healthChips(j),
         fmtTime(j.last_seen),
       ]),
     ),
