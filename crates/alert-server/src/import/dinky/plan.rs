@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use alert_core::JobStatus;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -19,14 +18,6 @@ use alert_store::{
     ImportBatch, ImportBinding, ImportGroup, ImportInstance, ImportKey, ImportRef, ImportedKind,
     InstanceInput, Store, StoreError,
 };
-
-/// The statuses Dinky 0.6/0.7 alerted on (it had no rules).
-pub const DINKY_06_STATUSES: [JobStatus; 4] = [
-    JobStatus::Failed,
-    JobStatus::Canceled,
-    JobStatus::Finished,
-    JobStatus::Unknown,
-];
 
 /// What the import does with one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,9 +12,16 @@ use alert_core::JobStatus;
 use alert_flink::{HealthCondition, HealthThresholds};
 use serde_json::{json, Value};
 
-use super::plan::DINKY_06_STATUSES;
 use super::{get_bool, get_str, DinkyData, DinkyVersion};
 use crate::rules::DEFAULT_STATUSES;
+
+/// The statuses Dinky 0.6/0.7 alerted on (it had no rules).
+pub const DINKY_06_STATUSES: [JobStatus; 4] = [
+    JobStatus::Failed,
+    JobStatus::Canceled,
+    JobStatus::Finished,
+    JobStatus::Unknown,
+];
 
 /// What the imported bindings alert on.
 #[derive(Debug, Clone, PartialEq)]
