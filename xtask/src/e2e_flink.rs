@@ -2,11 +2,24 @@
 //!
 //! Starts a local Flink (`shared/scripts/flink-start.sh`: pip-installs Flink and, where missing,
 //! Java 17), an alert-server on a temporary database, a mock DingTalk robot and a mock WeCom
-//! group robot (both on 127.0.0.1, checking what the real services check); registers the
-//! cluster, binds `flink-alert-*` to a group of both robots; submits the SQL jobs of
-//! `shared/scripts/flink-sql/`, lets one finish and one fail, cancels one and stops one with a
-//! savepoint; then asserts that each robot received exactly the four expected alerts
-//! (FINISHED, FAILED, CANCELED, STOPPED), and nothing else. Every wait is bounded.
+//! group robot (both on 127.0.0.1, checking what the real services check) and one plain mock
+//! robot per health condition; registers the cluster and binds the jobs. Then, with the SQL jobs
+//! of `shared/scripts/flink-sql/`:
+//!
+//! 1. **job states**: lets one job finish and one fail, cancels one and stops one with a
+//!    savepoint; each of the two robots receives exactly the four expected alerts (FINISHED,
+//!    FAILED, CANCELED, STOPPED) and nothing else;
+//! 2. **CHECKPOINT_FAILED**: `checkpoint_fail.sql` and `checkpoint_timeout.sql` give exactly one
+//!    alert each, with Flink's message ("Asynchronous task checkpoint failed.", "Checkpoint
+//!    expired before completing."), though their checkpoints keep failing every 2 s;
+//! 3. **EXCEPTION**: `recurring_exception.sql` (a restart every ~6 s) gives one alert with the
+//!    root cause, then one digest per fold window (30 s here), never one per restart;
+//! 4. **TASKMANAGER_LOST**: `flink-kill-taskmanager.sh` (kill -9), then
+//!    `flink-start-taskmanager.sh --wait`: one alert listing the affected jobs, one recovery;
+//! 5. every message a robot received is a `sent` delivery in the history, and the other way
+//!    round.
+//!
+//! Every wait is bounded.
 //!
 //! Options: `--keep-flink` leaves the cluster running (faster reruns); `--shared DIR` points to
 //! the shared folder (default `../shared` beside the workspace, or `FLINK_ALERT_SHARED`).
@@ -96,6 +109,65 @@ fn last_line(text: &str) -> String {
         .to_owned()
 }
 
+/// The jobs of the job-state part, bound by name: the health jobs restart and lose their
+/// TaskManager, which a binding of every job would (rightly) report as degraded.
+const STATE_JOBS: [&str; 3] = [
+    "flink-alert-bounded-finish",
+    "flink-alert-divide-by-zero-fail",
+    "flink-alert-unbounded-run",
+];
+
+/// The exception fold window of the `EXCEPTION` binding: short, so that a digest comes within
+/// the run.
+const EXCEPTION_FOLD: Duration = Duration::from_secs(30);
+
+/// The server's API, as the scenario uses it.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.http.post(&url).json(&body).send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        ensure!(status.is_success(), "POST {url} → {status}: {body}");
+        Ok(body)
+    }
+
+    /// A DingTalk instance on `robot` in a group of its own, bound to `job` with `binding`'s
+    /// other fields.
+    async fn robot_group(&self, name: &str, robot: &MockRobot, binding: Value) -> Result<()> {
+        let i = self
+            .post(
+                "/instances",
+                json!({"name": name, "kind": "dingtalk", "rate_per_minute": 0,
+                    "params": {"webhook": robot.webhook()}}),
+            )
+            .await?;
+        let g = self
+            .post("/groups", json!({"name": name, "instance_ids": [i["id"]]}))
+            .await?;
+        let mut binding = binding;
+        binding["group_id"] = g["id"].clone();
+        binding["cluster"] = json!("local");
+        self.post("/bindings", binding).await?;
+        Ok(())
+    }
+}
+
+/// A robot without signing or keyword, for the health alerts.
+async fn plain_robot(token: &str) -> MockRobot {
+    MockRobot::start(RobotSettings {
+        access_token: token.into(),
+        secret: None,
+        keyword: None,
+    })
+    .await
+}
+
 async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("flink-alert-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -111,18 +183,11 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
         ..Default::default()
     };
     let server = alert_server::serve::start(config).await?;
-    let api = format!("http://{}/api/v1", server.local_addr);
-    let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        let (http, url) = (http.clone(), format!("{api}{path}"));
-        async move {
-            let resp = http.post(&url).json(&body).send().await?;
-            let status = resp.status();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            ensure!(status.is_success(), "POST {url} → {status}: {body}");
-            Ok::<Value, anyhow::Error>(body)
-        }
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{}/api/v1", server.local_addr),
     };
+    let http = api.http.clone();
 
     let dingtalk = MockRobot::start(RobotSettings {
         access_token: "e2e".into(),
@@ -131,58 +196,62 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
     })
     .await;
     let wecom = MockWeCom::start(WeComSettings::default()).await;
-    let d = post("/instances", json!({"name": "dingtalk", "kind": "dingtalk", "rate_per_minute": 0,
+    let d = api.post("/instances", json!({"name": "dingtalk", "kind": "dingtalk", "rate_per_minute": 0,
         "params": {"webhook": dingtalk.webhook(), "secret": "SECe2e0123456789", "keyword": "Flink"}})).await?;
-    let w = post(
-        "/instances",
-        json!({"name": "wecom", "kind": "wechat", "rate_per_minute": 0,
-        "params": {"send_type": "robot", "webhook": wecom.webhook(), "show_type": "text"}}),
+    let w = api
+        .post(
+            "/instances",
+            json!({"name": "wecom", "kind": "wechat", "rate_per_minute": 0,
+            "params": {"send_type": "robot", "webhook": wecom.webhook(), "show_type": "text"}}),
+        )
+        .await?;
+    let g = api
+        .post(
+            "/groups",
+            json!({"name": "flink-ops", "instance_ids": [d["id"], w["id"]]}),
+        )
+        .await?;
+    for job in STATE_JOBS {
+        api.post(
+            "/bindings",
+            json!({"job": job, "cluster": "local", "group_id": g["id"]}),
+        )
+        .await?;
+    }
+    // Job health: a robot (and group) per condition, each bound to the jobs that show it.
+    let checkpoints = plain_robot("e2e-checkpoints").await;
+    api.robot_group(
+        "checkpoints",
+        &checkpoints,
+        json!({"job": "flink-alert-checkpoint-*", "statuses": ["CHECKPOINT_FAILED"],
+            "thresholds": {"checkpoint_failures": 3}}),
     )
     .await?;
-    let g = post(
-        "/groups",
-        json!({"name": "flink-ops", "instance_ids": [d["id"], w["id"]]}),
+    let exceptions = plain_robot("e2e-exceptions").await;
+    api.robot_group(
+        "exceptions",
+        &exceptions,
+        json!({"job": "flink-alert-recurring-exception", "statuses": ["EXCEPTION"],
+            "thresholds": {"exception_fold_ms": EXCEPTION_FOLD.as_millis() as u64}}),
     )
     .await?;
-    post(
-        "/bindings",
-        json!({"job": "flink-alert-*", "cluster": "local", "group_id": g["id"]}),
+    let taskmanagers = plain_robot("e2e-taskmanagers").await;
+    api.robot_group(
+        "taskmanagers",
+        &taskmanagers,
+        json!({"job": "flink-alert-*", "statuses": ["TASKMANAGER_LOST"]}),
     )
     .await?;
-    // Job health: a robot of its own for the job whose checkpoints always fail.
-    let health_robot = MockRobot::start(RobotSettings {
-        access_token: "e2e-health".into(),
-        secret: None,
-        keyword: None,
-    })
-    .await;
-    let h = post(
-        "/instances",
-        json!({"name": "health", "kind": "dingtalk", "rate_per_minute": 0,
-        "params": {"webhook": health_robot.webhook()}}),
-    )
-    .await?;
-    let hg = post(
-        "/groups",
-        json!({"name": "flink-health", "instance_ids": [h["id"]]}),
-    )
-    .await?;
-    post(
-        "/bindings",
-        json!({"job": "flink-alert-checkpoint-fail", "cluster": "local", "group_id": hg["id"],
-            "statuses": ["CHECKPOINT_FAILED"], "thresholds": {"checkpoint_failures": 3}}),
-    )
-    .await?;
-    post(
+    api.post(
         "/clusters",
         json!({"name": "local", "url": flink_url, "poll_interval_ms": 1000}),
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await; // the first poll records what runs already
 
-    eprintln!("== submitting jobs (each submission takes ~10-20 s)");
+    let scripts = scripts.to_path_buf();
     let submit = |file: &'static str| {
-        let scripts = scripts.to_path_buf();
+        let scripts = scripts.clone();
         async move {
             let out = tokio::task::spawn_blocking(move || {
                 script(
@@ -201,6 +270,8 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
             Ok::<String, anyhow::Error>(id)
         }
     };
+
+    eprintln!("== job states: submitting jobs (each submission takes ~10-20 s)");
     let finished = submit("bounded_finish.sql").await?;
     let failed = submit("divide_by_zero_fail.sql").await?;
     let canceled = submit("unbounded_run.sql").await?;
@@ -269,53 +340,162 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
         }
         eprintln!("{channel}: exactly the expected {} alerts", expected.len());
     }
+    let mut passed = 2 * expected.len();
+
     // CHECKPOINT_FAILED: one alert once three checkpoints in a row failed, with Flink's
     // message, and not one per poll (its checkpoints keep failing every 2 s).
-    eprintln!("== waiting for the CHECKPOINT_FAILED alert of {checkpoint_fail}");
-    let deadline = Instant::now() + ALERT_WAIT;
-    while health_robot.bodies().await.is_empty() {
+    eprintln!(
+        "== CHECKPOINT_FAILED of {checkpoint_fail}; submitting the expiring, then the throwing job"
+    );
+    wait_bodies(&checkpoints, 1, "the CHECKPOINT_FAILED alert").await?;
+    let checkpoint_timeout = submit("checkpoint_timeout.sql").await?;
+    let recurring = submit("recurring_exception.sql").await?;
+    // Two: the failing job's, and the expiring job's (three expiries take ~6 s).
+    wait_bodies(&checkpoints, 2, "the second CHECKPOINT_FAILED alert").await?;
+    let first_exception = wait_bodies(&exceptions, 1, "the EXCEPTION alert").await?;
+    // The folding: a restart every ~6 s, one digest at the end of the fold window.
+    let quiet_until = first_exception + EXCEPTION_FOLD + Duration::from_secs(12);
+    tokio::time::sleep(quiet_until.saturating_duration_since(Instant::now())).await;
+
+    let cps = texts(&checkpoints).await;
+    ensure!(
+        cps.len() == 2,
+        "{} CHECKPOINT_FAILED messages, expected 2 (one per job): {cps:#?}",
+        cps.len()
+    );
+    for (name, message) in [
+        (
+            "flink-alert-checkpoint-fail",
+            "Asynchronous task checkpoint failed.",
+        ),
+        (
+            "flink-alert-checkpoint-timeout",
+            "Checkpoint expired before completing.",
+        ),
+    ] {
+        let hits = cps
+            .iter()
+            .filter(|t| t.contains(name) && t.contains(message) && t.contains("CHECKPOINT_FAILED"))
+            .count();
+        ensure!(
+            hits == 1,
+            "{hits} CHECKPOINT_FAILED alerts name {name} and \"{message}\": {cps:#?}"
+        );
+        passed += 1;
+    }
+    eprintln!("job health: one CHECKPOINT_FAILED alert per job, with Flink's message ({checkpoint_timeout} expired)");
+
+    let exc = texts(&exceptions).await;
+    ensure!(
+        exc.len() == 2,
+        "{} EXCEPTION messages in one fold window and a bit, expected the alert and one digest: {exc:#?}",
+        exc.len()
+    );
+    ensure!(
+        exc[0].contains("flink-alert-recurring-exception")
+            && exc[0].contains("/ by zero")
+            && exc[0].contains("EXCEPTION"),
+        "the EXCEPTION alert names the job and the root cause: {}",
+        exc[0]
+    );
+    ensure!(
+        exc[1].contains("more exceptions") && exc[1].contains("/ by zero"),
+        "the second EXCEPTION message is the digest of the restarts since: {}",
+        exc[1]
+    );
+    passed += 2;
+    eprintln!(
+        "job health: one EXCEPTION alert for {recurring}, then one digest, not one per restart"
+    );
+
+    eprintln!("== TASKMANAGER_LOST: kill -9 of the TaskManager");
+    let killed = tokio::task::spawn_blocking({
+        let scripts = scripts.clone();
+        move || script(&scripts, "flink-kill-taskmanager.sh", &[])
+    })
+    .await??;
+    eprintln!("killed TaskManager {}", last_line(&killed));
+    // The JobManager notices by heartbeat (up to its 50 s timeout).
+    wait_bodies(&taskmanagers, 1, "the TASKMANAGER_LOST alert").await?;
+    eprintln!("== starting a TaskManager again");
+    tokio::task::spawn_blocking({
+        let scripts = scripts.clone();
+        move || script(&scripts, "flink-start-taskmanager.sh", &["--wait"])
+    })
+    .await??;
+    wait_bodies(&taskmanagers, 2, "the TaskManagers-back message").await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let tms = texts(&taskmanagers).await;
+    ensure!(
+        tms.len() == 2,
+        "{} TASKMANAGER_LOST messages, expected the alert and the recovery: {tms:#?}",
+        tms.len()
+    );
+    ensure!(
+        tms[0].contains("TASKMANAGER_LOST")
+            && tms[0].contains("0 of 1 TaskManagers")
+            && tms[0].contains("flink-alert-recurring-exception"),
+        "the TASKMANAGER_LOST alert gives the count and the affected jobs: {}",
+        tms[0]
+    );
+    ensure!(
+        tms[1].contains("registered again"),
+        "the second TASKMANAGER_LOST message is the recovery: {}",
+        tms[1]
+    );
+    passed += 2;
+    eprintln!("job health: one TASKMANAGER_LOST alert and one recovery");
+
+    // Every message a robot received is a sent delivery in the history, and the other way round.
+    let robots = [&dingtalk, &checkpoints, &exceptions, &taskmanagers];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let history: Value = http
+            .get(format!("{}/history?limit=1000", api.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sent = history.as_array().map_or(0, |rows| {
+            rows.iter().filter(|r| r["state"] == "sent").count()
+        });
+        let mut received = wecom.bodies(Endpoint::WebhookSend).await.len();
+        for robot in robots {
+            received += robot.bodies().await.len();
+        }
+        if sent == received {
+            break;
+        }
         ensure!(
             Instant::now() < deadline,
-            "timed out waiting for the CHECKPOINT_FAILED alert"
+            "history shows {sent} sent deliveries, the robots received {received}: {history:#}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let health: Vec<String> = health_robot
-        .bodies()
-        .await
-        .iter()
-        .map(Value::to_string)
-        .collect();
-    ensure!(
-        health.len() == 1,
-        "{} CHECKPOINT_FAILED messages, expected 1: {health:#?}",
-        health.len()
-    );
-    ensure!(
-        health[0].contains("flink-alert-checkpoint-fail")
-            && health[0].contains("Asynchronous task checkpoint failed."),
-        "the CHECKPOINT_FAILED alert names the job and Flink's message: {}",
-        health[0]
-    );
-    eprintln!("job health: one CHECKPOINT_FAILED alert with Flink's message");
-    let history: Value = http
-        .get(format!("{api}/history?limit=100"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let sent = history.as_array().map_or(0, |rows| {
-        rows.iter().filter(|r| r["state"] == "sent").count()
-    });
-    ensure!(
-        sent == 2 * expected.len() + 1,
-        "history shows {sent} sent deliveries: {history:#}"
-    );
+    passed += 1;
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    println!("e2e-flink: 9 passed, 0 failed");
+    println!("e2e-flink: {passed} passed, 0 failed");
     Ok(())
+}
+
+/// Waits (at most [`ALERT_WAIT`]) until `robot` received `n` messages; when that was seen.
+async fn wait_bodies(robot: &MockRobot, n: usize, what: &str) -> Result<Instant> {
+    let deadline = Instant::now() + ALERT_WAIT;
+    while robot.bodies().await.len() < n {
+        ensure!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; received: {:#?}",
+            texts(robot).await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(Instant::now())
+}
+
+/// Every message `robot` received, as text (the whole body, for what it names).
+async fn texts(robot: &MockRobot) -> Vec<String> {
+    robot.bodies().await.iter().map(Value::to_string).collect()
 }
 
 async fn wait_running(http: &reqwest::Client, flink_url: &str, ids: &[&str]) -> Result<()> {

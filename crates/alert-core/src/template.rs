@@ -15,7 +15,7 @@ use crate::Alert;
 use crate::JobEvent;
 
 /// The built-in title template.
-pub const DEFAULT_TITLE: &str = "[Flink] {{ job_name }} {{ transition }}";
+pub const DEFAULT_TITLE: &str = "[Flink] {{ job_name }} {{ condition or transition }}";
 
 /// The built-in plain-text body.
 pub const DEFAULT_TEXT: &str = "\
@@ -23,7 +23,9 @@ Flink 作业告警 / Flink job alert
 作业 Job: {{ job_name }}
 作业 ID Job ID: {{ job_id }}
 状态 Status: {{ transition }} ({{ status_zh }})
-{% if cluster %}集群 Cluster: {{ cluster }}
+{% if condition %}状况 Condition: {{ condition }}
+{% endif %}{% if summary %}详情 Details: {{ summary }}
+{% endif %}{% if cluster %}集群 Cluster: {{ cluster }}
 {% endif %}时间 Time: {{ time }}
 {% if duration %}运行时长 Duration: {{ duration }}
 {% endif %}{% if error %}错误 Error: {{ error }}
@@ -36,7 +38,9 @@ pub const DEFAULT_MARKDOWN: &str = "\
 - **作业 Job**: {{ job_name }}
 - **作业 ID**: {{ job_id }}
 - **状态 Status**: {{ transition }} ({{ status_zh }})
-{% if cluster %}- **集群 Cluster**: {{ cluster }}
+{% if condition %}- **状况 Condition**: {{ condition }}
+{% endif %}{% if summary %}- **详情 Details**: {{ summary }}
+{% endif %}{% if cluster %}- **集群 Cluster**: {{ cluster }}
 {% endif %}- **时间 Time**: {{ time }}
 {% if duration %}- **运行时长 Duration**: {{ duration }}
 {% endif %}{% if error %}- **错误 Error**:
@@ -230,6 +234,7 @@ fn quote_filter(value: &str) -> String {
 /// The variables a template sees: the event's fields plus ready-made strings.
 #[derive(Debug, Serialize)]
 struct EventContext<'a> {
+    /// Flink's job id (the ids of a cluster-level event's jobs); see [`display_job_id`].
     job_id: &'a str,
     job_name: &'a str,
     cluster: &'a str,
@@ -238,6 +243,11 @@ struct EventContext<'a> {
     previous_status: Option<&'static str>,
     /// `RUNNING → FAILED`, or just `FAILED` when the previous state is unknown.
     transition: String,
+    /// A job-health event's condition (`CHECKPOINT_FAILED`, `CHECKPOINT_FAILED resolved`), else
+    /// none.
+    condition: Option<String>,
+    /// A job-health event's facts in one sentence (its `summary` label), else none.
+    summary: Option<&'a str>,
     severity: &'static str,
     icon: &'static str,
     /// `2026-11-25 08:00:00 +08:00`
@@ -259,14 +269,22 @@ impl<'a> EventContext<'a> {
             None => e.status.to_string(),
         };
         let severity = e.severity();
+        let condition = e.labels.get("condition").map(|c| {
+            match e.labels.get("condition_state").map(String::as_str) {
+                Some("resolved") => format!("{c} resolved"),
+                _ => c.clone(),
+            }
+        });
         Self {
-            job_id: &e.job_id,
+            job_id: display_job_id(e),
             job_name: &e.job_name,
             cluster: &e.cluster,
             status: e.status.as_str(),
             status_zh: e.status.label_zh(),
             previous_status: e.previous_status.map(crate::JobStatus::as_str),
             transition,
+            condition,
+            summary: e.labels.get("summary").map(String::as_str),
             severity: severity.as_str(),
             icon: match severity {
                 crate::Severity::Critical => "🔴",
@@ -281,6 +299,18 @@ impl<'a> EventContext<'a> {
             url: e.url.as_deref(),
             labels: &e.labels,
         }
+    }
+}
+
+/// The job id a message shows: a cluster-level event's `job_ids` label (the jobs it lists),
+/// else the event's id up to the first `#` (a watcher suffixes the ids it stores with
+/// `#<condition>#<phase>` or `#<kind>#group-<id>`, for duplicate and repeat detection; Flink's
+/// ids are hex).
+#[cfg(feature = "templates")]
+fn display_job_id(e: &JobEvent) -> &str {
+    match e.labels.get("job_ids") {
+        Some(ids) => ids,
+        None => e.job_id.split('#').next().unwrap_or_default(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{CheckpointingStatistics, JobOverview, TaskManagers};
@@ -112,6 +113,51 @@ impl JobFacts {
         Self {
             checkpoints: None,
             exceptions: Some(summary),
+        }
+    }
+}
+
+/// A job's checkpoints as last read (the cluster page's "last checkpoint"): only known for
+/// jobs whose checkpoint statistics the watcher reads (a binding asks for a checkpoint
+/// condition), as of `read_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointSummary {
+    /// When the statistics were read.
+    pub read_at: DateTime<Utc>,
+    /// Checkpointing is on (`counts.total` > 0).
+    pub enabled: bool,
+    /// Id of the latest completed checkpoint.
+    pub last_completed_id: Option<u64>,
+    /// When it completed (its last acknowledgement); its age is `read_at` (or now) minus this.
+    pub last_completed_at: Option<DateTime<Utc>>,
+    /// How long it took, end to end (ms).
+    pub last_completed_duration_ms: Option<u64>,
+    /// When the latest failed or expired checkpoint failed.
+    pub last_failed_at: Option<DateTime<Utc>>,
+    /// Flink's message for it (`Checkpoint expired before completing.`, ...).
+    pub last_failure_message: Option<String>,
+    /// Checkpoints failed or expired in a row since the latest completed one.
+    pub consecutive_failures: u32,
+}
+
+impl CheckpointFacts {
+    /// What the cluster page shows of these statistics, read at `read_at`.
+    pub fn summary(&self, read_at: DateTime<Utc>) -> CheckpointSummary {
+        let completed = self.latest_completed.as_ref();
+        let failed = self.latest_failed.as_ref();
+        CheckpointSummary {
+            read_at,
+            enabled: self.triggered > 0,
+            last_completed_id: completed.map(|c| c.id),
+            last_completed_at: completed
+                .and_then(|c| c.ack_timestamp)
+                .and_then(DateTime::from_timestamp_millis),
+            last_completed_duration_ms: completed.map(|c| c.duration_ms),
+            last_failed_at: failed
+                .and_then(|f| f.at)
+                .and_then(DateTime::from_timestamp_millis),
+            last_failure_message: failed.and_then(|f| f.message.clone()),
+            consecutive_failures: self.consecutive_failures,
         }
     }
 }

@@ -425,6 +425,11 @@ impl Recurring {
     /// Polls every 5 s from the first state line until `until`.
     fn replay(&self, needs: HealthNeeds, until: i64) -> (Found, Reads) {
         let mut d = Detector::new(DetectorConfig::default()).with_health_needs(needs);
+        self.replay_on(&mut d, until)
+    }
+
+    /// [`replay`](Self::replay) on a given detector.
+    fn replay_on(&self, d: &mut Detector, until: i64) -> (Found, Reads) {
         let (mut found, mut reads) = (Vec::new(), Vec::new());
         let mut t = self.states[0].t_ms;
         while t <= until {
@@ -436,11 +441,7 @@ impl Recurring {
                     FactKind::Checkpoints => None,
                 }
             };
-            found.extend(
-                poll(&mut d, t, &jobs, &mut answer)
-                    .into_iter()
-                    .map(|f| (t, f)),
-            );
+            found.extend(poll(d, t, &jobs, &mut answer).into_iter().map(|f| (t, f)));
             t += POLL_MS;
         }
         (found, reads)
@@ -507,6 +508,65 @@ fn recurring_exceptions_alert_once_fold_into_one_digest_and_clear_once() {
     assert_eq!(events[0].labels["route_statuses"], "EXCEPTION");
     assert_eq!(events[1].labels["exceptions_total"], "9");
     insta::assert_json_snapshot!("health__recurring_exception", events);
+}
+
+#[test]
+fn the_job_list_shows_the_last_checkpoint_read_and_the_exceptions_counted() {
+    let scenario = "checkpoint_timeout";
+    let (jobs, id) = (overview(scenario), job_id(scenario));
+    let t0 = stats(scenario, "checkpoints_t0.json");
+    let failed_at = t0
+        .latest
+        .failed
+        .as_ref()
+        .unwrap()
+        .failure_timestamp
+        .unwrap();
+    let mut d = Detector::new(DetectorConfig::default())
+        .with_health_needs(needs(&[HealthCondition::CheckpointFailed]));
+    let view = |d: &Detector| d.jobs().into_iter().find(|j| j.id == id).unwrap();
+    poll(&mut d, failed_at, &jobs, &mut |_, _| None);
+    assert_eq!(view(&d).checkpoints, None, "nothing read yet");
+    let read = |s: CheckpointingStatistics| {
+        move |job: &str, kind| {
+            (job == job_id(scenario) && kind == FactKind::Checkpoints)
+                .then(|| JobFacts::checkpoints(&s))
+        }
+    };
+    poll(&mut d, failed_at + POLL_MS, &jobs, &mut read(t0.clone()));
+    let cp = view(&d).checkpoints.expect("read");
+    assert!(cp.enabled);
+    assert_eq!(cp.read_at, time(failed_at + POLL_MS));
+    assert_eq!(cp.consecutive_failures, 8);
+    assert_eq!(
+        cp.last_failure_message.as_deref(),
+        Some("Checkpoint expired before completing.")
+    );
+    assert_eq!(cp.last_failed_at, Some(time(failed_at)));
+    assert_eq!((cp.last_completed_id, cp.last_completed_at), (None, None));
+    // A checkpoint completes: the next read shows it, with its duration and time.
+    let done = with_completed(t0, 47, 900, failed_at + 7_000);
+    poll(&mut d, failed_at + 2 * POLL_MS, &jobs, &mut read(done));
+    let cp = view(&d).checkpoints.expect("read");
+    assert_eq!(cp.last_completed_id, Some(47));
+    assert_eq!(cp.last_completed_duration_ms, Some(900));
+    assert_eq!(cp.last_completed_at, Some(time(failed_at + 7_000)));
+    assert_eq!(cp.consecutive_failures, 0);
+    assert_eq!(view(&d).exceptions, 0);
+
+    // The exceptions: every entry newer than the baseline counts once, however often read.
+    let r = Recurring::load();
+    let first = r.states[0].t_ms;
+    let mut d = Detector::new(DetectorConfig::default())
+        .with_health_needs(needs(&[HealthCondition::Exception]));
+    r.replay_on(&mut d, *r.timestamps().iter().max().unwrap() + 3 * POLL_MS);
+    let after_baseline = r.timestamps().iter().filter(|t| **t > first).count() as u32;
+    let job = d.jobs().into_iter().find(|j| j.id == r.job.jid).unwrap();
+    assert_eq!(job.exceptions, after_baseline);
+    assert_eq!(
+        job.checkpoints, None,
+        "no checkpoint condition wanted: not read"
+    );
 }
 
 #[test]

@@ -582,12 +582,19 @@ fn route(
         if let Some(c) = condition {
             // Its own identity per condition and phase: the repeat check (same job id and
             // state within the window) must not take a condition's "recovered" message for a
-            // repeat of its alert, nor one condition's alert for another's.
-            let phase = event
-                .labels
-                .get("condition_state")
-                .cloned()
-                .unwrap_or_default();
+            // repeat of its alert, nor one condition's alert for another's, nor a digest for
+            // a repeat of the alert or of the previous digest.
+            // A digest is no repeat of anything (it carries the entries since the last
+            // message): each gets an identity of its own, its fold window's end.
+            let phase = if finding.kind() == "exception_digest" {
+                format!("digest-{}", event.occurred_at.timestamp_millis())
+            } else {
+                event
+                    .labels
+                    .get("condition_state")
+                    .cloned()
+                    .unwrap_or_default()
+            };
             event.job_id = format!("{}#{}#{phase}", event.job_id, c.as_str());
         }
         return vec![RoutedEvent {

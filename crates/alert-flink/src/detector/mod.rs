@@ -98,7 +98,9 @@ use alert_core::JobStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{FactKind, FactRequest, JobFacts, PollError, PollResult, TaskManagerFacts};
+use crate::facts::{
+    CheckpointSummary, FactKind, FactRequest, JobFacts, PollError, PollResult, TaskManagerFacts,
+};
 use crate::health::{HealthCondition, HealthNeeds};
 
 mod health;
@@ -173,6 +175,15 @@ pub struct JobView {
     pub not_processing_since: Option<DateTime<Utc>>,
     /// Restarts counted while watched.
     pub restarts: u32,
+    /// Its checkpoints as last read: only for a job whose checkpoint statistics are read (a
+    /// binding asks for `CHECKPOINT_FAILED` or `CHECKPOINT_SLOW`), and only on the replica
+    /// that watches the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<CheckpointSummary>,
+    /// Entries of its exception history counted while watched (since this replica started
+    /// watching; the history itself keeps only the latest 16).
+    #[serde(default)]
+    pub exceptions: u32,
     /// Its open health conditions (failing or slow checkpoints, recurring exceptions), when a
     /// binding asks for them.
     #[serde(default, skip_serializing_if = "JobHealthState::is_clear")]
@@ -208,6 +219,10 @@ struct LiveJob {
     last_modification: Option<i64>,
     /// `last-modification` moved at the latest poll (the job went through a restart).
     modified: bool,
+    /// The latest checkpoint statistics read.
+    checkpoints: Option<CheckpointSummary>,
+    /// Exception-history entries counted while watched (by this detector since it started).
+    exceptions: u32,
 }
 
 /// The transition detector of one cluster. See the module docs for the rules.
@@ -458,6 +473,8 @@ impl Detector {
                     last_seen: live.and_then(|l| l.last_seen),
                     not_processing_since: rec.degraded.map(|d| d.since),
                     restarts: rec.restarts.total,
+                    checkpoints: live.and_then(|l| l.checkpoints.clone()),
+                    exceptions: live.map_or(0, |l| l.exceptions),
                     health: rec.health.clone(),
                 }
             })
@@ -571,6 +588,12 @@ impl Detector {
                 job_findings.extend(health::job(rec, job, job_facts, new_exceptions, &need, now));
             }
             self.touch_live(job, now);
+            if let Some(live) = self.live.get_mut(id) {
+                if let Some(cp) = job_facts.and_then(|f| f.checkpoints.as_ref()) {
+                    live.checkpoints = Some(cp.summary(now));
+                }
+                live.exceptions = live.exceptions.saturating_add(new_exceptions);
+            }
         }
 
         let listed_in_outage: HashSet<String> = outage

@@ -130,14 +130,18 @@ export async function startServer({ token, provision } = {}) {
   };
 }
 
-/** A JobManager REST API that lists `jobs` (mutable) in /jobs/overview. */
-export async function startFlink(jobs) {
+/**
+ * A JobManager REST API that lists `jobs` (mutable) in /jobs/overview; `routes` (mutable) maps
+ * further paths (`/jobs/<id>/checkpoints`, `/taskmanagers`, ...) to their JSON answers.
+ */
+export async function startFlink(jobs, routes = {}) {
   const server = createServer((req, res) => {
     const send = (status, body) => {
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
     };
     if (req.url === '/jobs/overview') return send(200, { jobs });
+    if (Object.hasOwn(routes, req.url)) return send(200, routes[req.url]);
     if (req.url === '/config') return send(200, { 'refresh-interval': 3000, 'timezone-name': 'UTC', 'flink-version': '1.20.0' });
     if (req.url === '/overview') return send(200, { taskmanagers: 1, 'slots-total': 4, 'slots-available': 2, 'jobs-running': jobs.length, 'flink-version': '1.20.0' });
     return send(404, { errors: ['Not found: ' + req.url] });

@@ -214,6 +214,100 @@ async fn failing_checkpoints_alert_once_and_recover_once() {
     assert!(history.iter().all(|r| r["state"] == "sent"), "{history:?}");
 }
 
+/// An exception-history entry shaped like Flink 2.3's (`/ by zero`, as in the captures).
+fn exception(at: i64, execution: u32) -> Value {
+    json!({
+        "exceptionName": "java.lang.ArithmeticException",
+        "stacktrace": "java.lang.ArithmeticException: / by zero\n\tat StreamExecCalc$5.processElement(Unknown Source)",
+        "timestamp": at, "failureLabels": {},
+        "taskName": format!("Source: src[1] -> Calc[2] (1/1) - execution #{execution}"),
+        "endpoint": "localhost:42161", "taskManagerId": "127.0.0.1:33913-bd61bb",
+        "concurrentExceptions": [],
+    })
+}
+
+/// Exception history whose entries (newest first) are `entries`.
+fn history(entries: &[Value]) -> Value {
+    json!({"exceptionHistory": {"entries": entries, "truncated": false}})
+}
+
+#[tokio::test]
+async fn recurring_exceptions_alert_once_then_fold_then_clear() {
+    let server = TestServer::start().await;
+    let (jobmanager, _overview) = flink().await;
+    let exceptions = Arc::new(Mutex::new(history(&[])));
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/jobs/[0-9a-f]+/exceptions$"))
+        .respond_with(Shared(Arc::clone(&exceptions)))
+        .with_priority(1) // before the empty history `flink()` mounts
+        .mount(&jobmanager)
+        .await;
+    let ding = robot(None).await;
+    let instance = server
+        .dingtalk("ops-robot", &ding, json!({"rate_per_minute": 0}))
+        .await;
+    let group = server.group("ops", &[instance], true).await;
+    // A short fold window, far below the repeat (flapping) window of 10 minutes.
+    server
+        .post(
+            "/api/v1/bindings",
+            &json!({"job": "orders_*", "group_id": group, "statuses": ["EXCEPTION"],
+                "thresholds": {"exception_fold_ms": 3_000}}),
+        )
+        .await
+        .expect(201);
+    server
+        .post(
+            "/api/v1/clusters",
+            &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
+        )
+        .await
+        .expect(201);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(received(&ding).await, 0, "no exception: nothing to say");
+
+    // The first exception: one alert with the root cause.
+    let first = now();
+    *exceptions.lock().unwrap() = history(&[exception(first, 1)]);
+    let alert = wait_for_message(&ding, 1).await;
+    assert!(alert.contains("orders_etl"), "{alert}");
+    assert!(alert.contains("/ by zero"), "{alert}");
+    // Two more within the window: folded into one digest at the window's end, not one each,
+    // and not held back as a repeat of the alert.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = now();
+    *exceptions.lock().unwrap() = history(&[exception(second, 2), exception(first, 1)]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    *exceptions.lock().unwrap() = history(&[
+        exception(now(), 3),
+        exception(second, 2),
+        exception(first, 1),
+    ]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(received(&ding).await, 1, "folded, not one per exception");
+    let digest = wait_for_message(&ding, 2).await;
+    assert!(
+        digest.contains("2 more exceptions") && digest.contains("(3 in this episode)"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("EXCEPTION"),
+        "the condition is named: {digest}"
+    );
+    // A whole window without a new entry: the condition clears, once.
+    let cleared = wait_for_message(&ding, 3).await;
+    assert!(cleared.contains("orders_etl"), "{cleared}");
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(
+        received(&ding).await,
+        3,
+        "nothing more while the job is quiet"
+    );
+    let history = server.history("limit=10").await;
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(history.iter().all(|r| r["state"] == "sent"), "{history:?}");
+}
+
 /// Waits for the `n`-th message at the robot; its body as text.
 async fn wait_for_message(robot: &alert_testkit::dingtalk::MockRobot, n: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);

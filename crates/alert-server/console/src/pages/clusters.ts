@@ -1,7 +1,7 @@
 // Flink clusters: register them, and watch their jobs live (polled every few seconds).
 
 import { api, type Cluster } from '../api';
-import { clear, fmtTime, h } from '../dom';
+import { clear, fmtDuration, fmtTime, h } from '../dom';
 import { t } from '../i18n';
 import type { Page } from '../main';
 import { badge, errorText, field, formError, notice, openDialog, pageHead, provisionedMark, readOnly, saveForm, table, toggle } from '../ui';
@@ -16,7 +16,20 @@ interface JobView {
   flink_state: string;
   tasks?: { running?: number; total?: number } | null;
   restarts: number;
+  /** Exception-history entries counted while watched. */
+  exceptions?: number;
   last_seen?: string | null;
+  /** The checkpoint statistics as last read (only where a binding asks for a checkpoint condition). */
+  checkpoints?: {
+    read_at: string;
+    enabled: boolean;
+    last_completed_id?: number | null;
+    last_completed_at?: string | null;
+    last_completed_duration_ms?: number | null;
+    last_failed_at?: string | null;
+    last_failure_message?: string | null;
+    consecutive_failures: number;
+  } | null;
   /** Open health conditions (only those a binding asks for). */
   health?: {
     checkpoint_failed?: { since: string; failures: number } | null;
@@ -33,6 +46,34 @@ function healthChips(j: JobView): HTMLElement | string {
   if (hl?.checkpoint_slow) chips.push(h('li', { class: 'chip chip-bad', title: fmtTime(hl.checkpoint_slow.since) }, 'CHECKPOINT_SLOW'));
   if (hl?.exceptions) chips.push(h('li', { class: 'chip chip-bad', title: hl.exceptions.error ?? '' }, `EXCEPTION ×${hl.exceptions.count}`));
   return chips.length ? h('ul', { class: 'chips' }, chips) : '';
+}
+
+/** A job's last checkpoint: the latest completed (age, duration), failures since, or why unknown. */
+function checkpointCell(j: JobView): HTMLElement {
+  const cp = j.checkpoints;
+  if (!cp) return h('span', { class: 'muted', title: t('cluster.cpNotRead') }, '—');
+  if (!cp.enabled) return h('span', { class: 'muted' }, t('cluster.cpOff'));
+  const ago = (iso: string) => fmtDuration(Date.now() - new Date(iso).getTime());
+  const parts: (HTMLElement | string)[] = [
+    cp.last_completed_at
+      ? h('span', { title: fmtTime(cp.last_completed_at) }, t('cluster.cpCompleted', {
+          id: cp.last_completed_id ?? '?',
+          age: ago(cp.last_completed_at),
+          took: fmtDuration(cp.last_completed_duration_ms ?? 0),
+        }))
+      : h('span', { class: 'error-text' }, t('cluster.cpNone')),
+  ];
+  if (cp.consecutive_failures > 0) {
+    parts.push(
+      h('br'),
+      h('span', { class: 'error-text', title: cp.last_failed_at ? fmtTime(cp.last_failed_at) : '' }, t('cluster.cpFailed', {
+        n: cp.consecutive_failures,
+        age: cp.last_failed_at ? ago(cp.last_failed_at) : '?',
+        message: cp.last_failure_message ?? '',
+      })),
+    );
+  }
+  return h('span', { class: 'checkpoint' }, parts);
 }
 
 interface JobsAnswer {
@@ -165,13 +206,15 @@ function renderJobs(body: HTMLElement, r: JobsAnswer): void {
   body.append(
     table(
       t('cluster.jobs'),
-      [t('cluster.job'), t('cluster.status'), t('cluster.flinkState'), t('cluster.tasks'), t('cluster.restarts'), t('cluster.health'), t('cluster.lastSeen')],
+      [t('cluster.job'), t('cluster.status'), t('cluster.flinkState'), t('cluster.tasks'), t('cluster.restarts'), t('cluster.exceptions'), t('cluster.checkpoint'), t('cluster.health'), t('cluster.lastSeen')],
       r.jobs.map((j) => [
         h('span', null, h('span', { class: 'strong' }, j.name), h('br'), h('small', { class: 'muted mono' }, j.id)),
         badge(jobTone(j.status), j.status),
         j.flink_state,
         j.tasks ? `${j.tasks.running ?? 0}/${j.tasks.total ?? 0}` : '',
         String(j.restarts),
+        String(j.exceptions ?? 0),
+        checkpointCell(j),
         healthChips(j),
         fmtTime(j.last_seen),
       ]),
