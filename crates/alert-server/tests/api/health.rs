@@ -6,8 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alert_testkit::dingtalk::MockRobot;
 use alert_testkit::wiremock::matchers::{method, path_regex};
-use alert_testkit::wiremock::{Mock, Request, Respond, ResponseTemplate};
+use alert_testkit::wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use serde_json::{json, Value};
 
 use crate::common::{received, robot, TestServer, SETTLE};
@@ -56,6 +57,43 @@ fn stats(entries: &[Value]) -> Value {
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Makes `jobmanager` answer requests for paths matching `path` with a value the test can
+/// change; before any answer `flink()` mounted.
+async fn answer(jobmanager: &MockServer, path: &str, first: Value) -> Arc<Mutex<Value>> {
+    let shared = Arc::new(Mutex::new(first));
+    Mock::given(method("GET"))
+        .and(path_regex(path))
+        .respond_with(Shared(Arc::clone(&shared)))
+        .with_priority(1)
+        .mount(jobmanager)
+        .await;
+    shared
+}
+
+/// A robot in group `ops`, bound to `orders_*` with `binding`'s statuses and thresholds, and
+/// the cluster `prod` on `jobmanager`, polled every 500 ms: the robot and the cluster's id.
+async fn watched(server: &TestServer, jobmanager: &MockServer, binding: Value) -> (MockRobot, i64) {
+    let ding = robot(None).await;
+    let instance = server
+        .dingtalk("ops-robot", &ding, json!({"rate_per_minute": 0}))
+        .await;
+    let group = server.group("ops", &[instance], true).await;
+    let mut binding = binding;
+    binding["job"] = json!("orders_*");
+    binding["group_id"] = json!(group);
+    server.post("/api/v1/bindings", &binding).await.expect(201);
+    let cluster = server
+        .post(
+            "/api/v1/clusters",
+            &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    (ding, cluster)
 }
 
 #[tokio::test]
@@ -129,34 +167,18 @@ async fn failing_checkpoints_alert_once_and_recover_once() {
     let server = TestServer::start().await;
     let (jobmanager, _overview) = flink().await;
     let start = now() - 60_000;
-    let checkpoints = Arc::new(Mutex::new(stats(&[entry(1, "COMPLETED", start)])));
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/jobs/[0-9a-f]+/checkpoints$"))
-        .respond_with(Shared(Arc::clone(&checkpoints)))
-        .mount(&jobmanager)
-        .await;
-    let ding = robot(None).await;
-    let instance = server
-        .dingtalk("ops-robot", &ding, json!({"rate_per_minute": 0}))
-        .await;
-    let group = server.group("ops", &[instance], true).await;
-    server
-        .post(
-            "/api/v1/bindings",
-            &json!({"job": "orders_*", "group_id": group, "statuses": ["CHECKPOINT_FAILED"],
-                "thresholds": {"checkpoint_failures": 2}}),
-        )
-        .await
-        .expect(201);
-    let cluster = server
-        .post(
-            "/api/v1/clusters",
-            &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_i64()
-        .unwrap();
+    let checkpoints = answer(
+        &jobmanager,
+        r"^/jobs/[0-9a-f]+/checkpoints$",
+        stats(&[entry(1, "COMPLETED", start)]),
+    )
+    .await;
+    let (ding, cluster) = watched(
+        &server,
+        &jobmanager,
+        json!({"statuses": ["CHECKPOINT_FAILED"], "thresholds": {"checkpoint_failures": 2}}),
+    )
+    .await;
 
     // The watcher reads the job's checkpoints only because the binding asks.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -235,34 +257,14 @@ fn history(entries: &[Value]) -> Value {
 async fn recurring_exceptions_alert_once_then_fold_then_clear() {
     let server = TestServer::start().await;
     let (jobmanager, _overview) = flink().await;
-    let exceptions = Arc::new(Mutex::new(history(&[])));
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/jobs/[0-9a-f]+/exceptions$"))
-        .respond_with(Shared(Arc::clone(&exceptions)))
-        .with_priority(1) // before the empty history `flink()` mounts
-        .mount(&jobmanager)
-        .await;
-    let ding = robot(None).await;
-    let instance = server
-        .dingtalk("ops-robot", &ding, json!({"rate_per_minute": 0}))
-        .await;
-    let group = server.group("ops", &[instance], true).await;
+    let exceptions = answer(&jobmanager, r"^/jobs/[0-9a-f]+/exceptions$", history(&[])).await;
     // A short fold window, far below the repeat (flapping) window of 10 minutes.
-    server
-        .post(
-            "/api/v1/bindings",
-            &json!({"job": "orders_*", "group_id": group, "statuses": ["EXCEPTION"],
-                "thresholds": {"exception_fold_ms": 3_000}}),
-        )
-        .await
-        .expect(201);
-    server
-        .post(
-            "/api/v1/clusters",
-            &json!({"name": "prod", "url": jobmanager.uri(), "poll_interval_ms": 500}),
-        )
-        .await
-        .expect(201);
+    let (ding, _) = watched(
+        &server,
+        &jobmanager,
+        json!({"statuses": ["EXCEPTION"], "thresholds": {"exception_fold_ms": 3_000}}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(received(&ding).await, 0, "no exception: nothing to say");
 
