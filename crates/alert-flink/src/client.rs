@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::facts::CheckpointFacts;
 use crate::model::{
     CheckpointingStatistics, ClusterOverview, DashboardConfig, ErrorBody, JobExceptions,
     JobOverview, JobsOverview, TaskManagers,
@@ -214,6 +215,19 @@ impl FlinkClient {
         self.get_json(&["jobs", job_id, "checkpoints"]).await
     }
 
+    /// `GET /jobs/{id}/checkpoints`, read straight into the [`CheckpointFacts`] the detector
+    /// needs ([`CheckpointFacts::from_json`]: no `summary`, borrowed strings): what the watcher
+    /// uses, for it reads them for many jobs every poll when bindings want the checkpoint
+    /// conditions.
+    pub async fn job_checkpoint_facts(&self, job_id: &str) -> Result<CheckpointFacts, ClientError> {
+        let (path, body) = self.get(&["jobs", job_id, "checkpoints"]).await?;
+        let body = body.as_ref();
+        CheckpointFacts::from_json(body).map_err(|e| ClientError::Decode {
+            path,
+            message: format!("{e}; got: {}", excerpt(body)),
+        })
+    }
+
     /// `GET /overview`: TaskManagers, slots and the Flink version.
     pub async fn cluster_overview(&self) -> Result<ClusterOverview, ClientError> {
         self.get_json(&["overview"]).await
@@ -236,6 +250,16 @@ impl FlinkClient {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ClientError> {
+        let (path, body) = self.get(segments).await?;
+        let body = body.as_ref();
+        serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+            path,
+            message: format!("{e}; got: {}", excerpt(body)),
+        })
+    }
+
+    /// The body of a successful `GET` below the base, with the request path for errors.
+    async fn get(&self, segments: &[&str]) -> Result<(String, impl AsRef<[u8]>), ClientError> {
         let mut url = self.base.clone();
         {
             let mut path = url
@@ -279,10 +303,7 @@ impl FlinkClient {
                 },
             });
         }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
-            path,
-            message: format!("{e}; got: {}", excerpt(&body)),
-        })
+        Ok((path, body))
     }
 
     fn transport_error(&self, path: &str, e: &reqwest::Error) -> ClientError {

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{CheckpointingStatistics, JobOverview, TaskManagers};
 use crate::{ClientError, ExceptionSummary};
 
+mod lean;
+
 /// The outcome of one poll of `GET /jobs/overview`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollResult {
@@ -208,28 +210,46 @@ pub struct FailedCheckpointFact {
 /// is estimated from the ids (`latest.failed.id − latest.completed.id`), or `counts.failed`
 /// when none ever completed; it is only needed exactly up to the threshold.
 pub fn consecutive_failures(stats: &CheckpointingStatistics) -> u32 {
-    let Some(failed) = &stats.latest.failed else {
+    failures_in_a_row(
+        stats.latest.failed.as_ref().map(|f| f.id),
+        stats.latest.completed.as_ref().map(|c| c.id),
+        stats.counts.failed,
+        stats
+            .history
+            .iter()
+            .map(|e| (e.id, e.is_savepoint, e.status.as_str())),
+    )
+}
+
+/// [`consecutive_failures`] from the ids of `latest.failed` and `latest.completed`,
+/// `counts.failed` and the `history` entries as (id, is savepoint, status), newest first.
+fn failures_in_a_row<'a>(
+    failed: Option<u64>,
+    completed: Option<u64>,
+    failed_count: u64,
+    history: impl Iterator<Item = (u64, bool, &'a str)>,
+) -> u32 {
+    let Some(failed) = failed else {
         return 0;
     };
-    let completed = stats.latest.completed.as_ref().map(|c| c.id);
-    if completed.is_some_and(|c| c >= failed.id) {
+    if completed.is_some_and(|c| c >= failed) {
         return 0;
     }
     let mut n: u64 = 0;
     let mut reached = false;
-    for e in stats.history.iter().filter(|e| !e.is_savepoint) {
-        if completed.is_some_and(|c| e.id <= c) || e.status.eq_ignore_ascii_case("COMPLETED") {
+    for (id, _, status) in history.filter(|e| !e.1) {
+        if completed.is_some_and(|c| id <= c) || status.eq_ignore_ascii_case("COMPLETED") {
             reached = true;
             break;
         }
-        if e.status.eq_ignore_ascii_case("FAILED") {
+        if status.eq_ignore_ascii_case("FAILED") {
             n += 1;
         }
     }
     if !reached {
         let estimate = match completed {
-            Some(c) => failed.id - c,
-            None => stats.counts.failed,
+            Some(c) => failed - c,
+            None => failed_count,
         };
         n = n.max(estimate);
     }

@@ -313,8 +313,9 @@ pub struct HealthNeeds {
     /// Wanted per job (by job name and id), on top of `all`.
     pub per_job: Option<Arc<NeedFn>>,
     /// Extra requests (checkpoint statistics, exception histories) per poll for the periodic
-    /// reads of the health conditions ([`DEFAULT_MAX_HEALTH_REQUESTS`]). See the detector's
-    /// module docs for how detection latency depends on it.
+    /// reads of the health conditions ([`DEFAULT_MAX_HEALTH_REQUESTS`]); checkpoint statistics
+    /// go first. See the detector's module docs for how detection latency depends on it: with
+    /// every job wanting every condition, jobs + 1 reads every job's checkpoints every poll.
     pub max_requests_per_poll: usize,
 }
 

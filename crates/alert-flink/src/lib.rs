@@ -109,6 +109,7 @@ pub use facts::{
 pub use finding::{ClusterRef, Finding, JobRef};
 pub use health::{
     ConditionSet, HealthCondition, HealthNeed, HealthNeeds, HealthThresholds, RouteStatus,
+    DEFAULT_MAX_HEALTH_REQUESTS,
 };
 pub use state::DetectorState;
 pub use watcher::{

@@ -35,7 +35,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::client::{FlinkClient, DEFAULT_REQUEST_TIMEOUT};
 use crate::detector::{ClusterHealth, Detector, DetectorConfig, JobView};
-use crate::facts::{CheckpointFacts, FactKind, JobFacts, PollResult, TaskManagerFacts};
+use crate::facts::{FactKind, JobFacts, PollResult, TaskManagerFacts};
 use crate::finding::{ClusterRef, Finding};
 use crate::health::HealthNeeds;
 use crate::state::DetectorState;
@@ -293,9 +293,10 @@ impl ClusterWatcher {
             .map(|req| async move {
                 let facts = match req.kind {
                     FactKind::Checkpoints => JobFacts {
-                        checkpoints: self
-                            .fact(&req.job_id, self.client.job_checkpoints(&req.job_id).await)
-                            .map(|s| CheckpointFacts::from(&s)),
+                        checkpoints: self.fact(
+                            &req.job_id,
+                            self.client.job_checkpoint_facts(&req.job_id).await,
+                        ),
                         exceptions: None,
                     },
                     FactKind::Exceptions => JobFacts {

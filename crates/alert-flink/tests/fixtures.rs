@@ -232,3 +232,37 @@ fn not_found_body() {
         assert!(line.ends_with(" not found"));
     }
 }
+
+/// The lean read of the checkpoint statistics (what the watcher uses) gives the same facts as
+/// the full model, on every capture.
+#[test]
+fn lean_checkpoint_facts_equal_the_full_models() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut files = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("checkpoints") && n.ends_with(".json"))
+            {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 13, "{files:?}");
+    let mut failing = 0;
+    for p in files {
+        let body = std::fs::read(&p).unwrap();
+        let full: CheckpointingStatistics = serde_json::from_slice(&body).unwrap();
+        let lean = CheckpointFacts::from_json(&body).unwrap();
+        assert_eq!(lean, CheckpointFacts::from(&full), "{}", p.display());
+        failing += usize::from(lean.consecutive_failures > 0);
+    }
+    assert!(failing >= 3, "captures with failures in a row: {failing}");
+    assert!(CheckpointFacts::from_json(b"<html>").is_err());
+}

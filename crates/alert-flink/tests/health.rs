@@ -639,6 +639,61 @@ fn reads_beyond_the_bound_go_round_robin_over_the_jobs() {
     assert!(seen.values().all(|n| *n == 2), "{seen:?}");
 }
 
+#[test]
+fn checkpoint_reads_come_first_and_histories_take_the_rest() {
+    // 3 RUNNING jobs wanting both: a bound of 4 reads every job's checkpoints every poll and
+    // one history per poll, round-robin; a bound of 3 reads two checkpoints (each job every
+    // second poll) and one history.
+    let jobs = overview("checkpoint_fail");
+    let needs = |b| {
+        HealthNeeds::all(HealthNeed::of([
+            HealthCondition::CheckpointFailed,
+            HealthCondition::Exception,
+        ]))
+        .with_max_requests(b)
+    };
+    let mut d = Detector::new(DetectorConfig::default()).with_health_needs(needs(4));
+    d.observe(time(0), PollResult::jobs(jobs.clone()));
+    let mut histories = BTreeMap::new();
+    for _ in 0..3 {
+        let planned = d.plan_facts(&jobs);
+        let kinds: Vec<FactKind> = planned.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                FactKind::Checkpoints,
+                FactKind::Checkpoints,
+                FactKind::Checkpoints,
+                FactKind::Exceptions
+            ]
+        );
+        *histories.entry(planned[3].job_id.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        histories.len(),
+        3,
+        "each history once in 3 polls: {histories:?}"
+    );
+
+    let mut d = Detector::new(DetectorConfig::default()).with_health_needs(needs(3));
+    d.observe(time(0), PollResult::jobs(jobs.clone()));
+    let mut checkpoints = BTreeMap::new();
+    for _ in 0..2 {
+        let planned = d.plan_facts(&jobs);
+        assert_eq!(planned.len(), 3, "the bound");
+        assert_eq!(planned[2].kind, FactKind::Exceptions);
+        for r in &planned[..2] {
+            assert_eq!(r.kind, FactKind::Checkpoints);
+            *checkpoints.entry(r.job_id.clone()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        checkpoints.len(),
+        3,
+        "every job's checkpoints within 2 polls"
+    );
+}
+
 /// The captured `/taskmanagers` answers around the kill of the only TaskManager: listed, still
 /// listed 5 s later, gone once Flink noticed; then a TaskManager registers again.
 fn tm_sequence(version: &str) -> Vec<TaskManagerFacts> {

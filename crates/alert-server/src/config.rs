@@ -69,11 +69,24 @@ pub struct WatchConfig {
     /// cluster's lease: renewed every third of this, taken over by another replica once it has
     /// expired (so within two lease periods of the holder's death). Default 15 000 ms.
     pub lease_ms: u64,
+    /// Reads of checkpoint statistics and exception histories one poll of one cluster may
+    /// make for the job-health conditions, on top of the job-state reads
+    /// ([`alert_flink::HealthNeeds::max_requests_per_poll`]). With `n` (job, read) pairs wanted
+    /// (a job wanting a checkpoint condition and `EXCEPTION` is two), a threshold crossed is
+    /// detected within ⌈n / this⌉ + 1 polls. Default
+    /// [`DEFAULT_HEALTH_READS_PER_POLL`]; at least 1.
+    pub health_reads_per_poll: usize,
 }
+
+/// Default of [`WatchConfig::health_reads_per_poll`].
+pub const DEFAULT_HEALTH_READS_PER_POLL: usize = alert_flink::DEFAULT_MAX_HEALTH_REQUESTS;
 
 impl Default for WatchConfig {
     fn default() -> Self {
-        Self { lease_ms: 15_000 }
+        Self {
+            lease_ms: 15_000,
+            health_reads_per_poll: DEFAULT_HEALTH_READS_PER_POLL,
+        }
     }
 }
 
@@ -267,6 +280,11 @@ impl ServerConfig {
                 "watch: lease_ms must be at least 300 (it is renewed every third of it)".into(),
             ));
         }
+        if self.watch.health_reads_per_poll == 0 {
+            return Err(ConfigError(
+                "watch: health_reads_per_poll must be at least 1".into(),
+            ));
+        }
         self.http.validate()?;
         if self
             .replica_id
@@ -362,6 +380,23 @@ mod tests {
         assert!(text.contains("http.max_body_bytes"), "{text}");
         c.http.max_body_bytes = 1;
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn health_reads_per_poll_is_read_and_checked() {
+        let mut c = ServerConfig::default();
+        assert_eq!(c.watch.health_reads_per_poll, DEFAULT_HEALTH_READS_PER_POLL);
+        c.watch.health_reads_per_poll = 0;
+        let text = c.validate().unwrap_err().to_string();
+        assert!(text.contains("health_reads_per_poll"), "{text}");
+        let dir = std::env::temp_dir().join(format!("fa-config-hr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[watch]\nhealth_reads_per_poll = 400\n").unwrap();
+        let c = ServerConfig::load(Some(&path), &FlagOverrides::default()).unwrap();
+        assert_eq!(c.watch.health_reads_per_poll, 400);
+        assert_eq!(c.watch.lease_ms, WatchConfig::default().lease_ms);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -127,15 +127,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 
     let routing = Arc::new(RoutingCache::default());
-    let watchers = Arc::new(Watchers::new(
-        Arc::clone(&store),
-        Arc::clone(&routing),
-        Arc::clone(&wake),
-        Arc::clone(&metrics),
-        config.delivery.clone(),
-        replica.clone(),
-        config.watch.lease_ms,
-    ));
+    let watchers = Arc::new(
+        Watchers::new(
+            Arc::clone(&store),
+            Arc::clone(&routing),
+            Arc::clone(&wake),
+            Arc::clone(&metrics),
+            config.delivery.clone(),
+            replica.clone(),
+            config.watch.lease_ms,
+        )
+        .with_health_reads_per_poll(config.watch.health_reads_per_poll),
+    );
     if let Some(path) = &config.provision {
         let refresh = crate::provision::Refresh {
             store: Arc::clone(&store),

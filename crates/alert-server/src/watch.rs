@@ -71,6 +71,8 @@ pub struct Watchers {
     http: Option<reqwest::Client>,
     /// Set on a shared database: watchers run under leases.
     lease: Option<Lease>,
+    /// Bound of the health reads per poll of one cluster (`watch.health_reads_per_poll`).
+    health_reads_per_poll: usize,
     closing: watch::Sender<bool>,
     handles: Mutex<HashMap<i64, Running>>,
 }
@@ -108,9 +110,18 @@ impl Watchers {
                 .map_err(|e| tracing::warn!(error = %e, "no shared HTTP client for watchers"))
                 .ok(),
             lease,
+            health_reads_per_poll: alert_flink::DEFAULT_MAX_HEALTH_REQUESTS,
             closing: watch::channel(false).0,
             handles: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// With another bound of the health reads per poll of one cluster
+    /// (`watch.health_reads_per_poll`; default [`alert_flink::DEFAULT_MAX_HEALTH_REQUESTS`]).
+    #[must_use]
+    pub fn with_health_reads_per_poll(mut self, n: usize) -> Self {
+        self.health_reads_per_poll = n.max(1);
+        self
     }
 
     /// Starts a watcher for every enabled cluster; on a shared store, for every cluster whose
@@ -314,7 +325,8 @@ impl Watchers {
             }
         };
         let health = HealthRules::new(&cluster.input.name, &bindings);
-        let watcher = watcher.with_health_needs(health.needs());
+        let watcher =
+            watcher.with_health_needs(health.needs().with_max_requests(self.health_reads_per_poll));
         let cluster_ref = watcher.cluster().clone();
         let sink = StoreSink {
             cluster_id: cluster.id,

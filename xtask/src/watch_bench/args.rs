@@ -30,6 +30,26 @@ pub(super) struct BenchArgs {
     /// The server binary to run (default: build and run target/release/alert-server).
     #[arg(long, value_name = "PATH")]
     pub(super) server_bin: Option<PathBuf>,
+    /// Bind every job to every health condition (`CHECKPOINT_FAILED`, `CHECKPOINT_SLOW`,
+    /// `EXCEPTION`, `TASKMANAGER_LOST`, next to the usual job states), serve checkpoint
+    /// statistics, exception histories and `/taskmanagers`, and inject `--problems` during the
+    /// window.
+    #[arg(long)]
+    pub(super) health: bool,
+    /// `--health`: the server's `watch.health_reads_per_poll` (default: the server's own).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(super) health_reads: Option<u64>,
+    /// `--health`: problems injected during the window (checkpoints that start failing, an
+    /// exception, a TaskManager gone, in turn; one per slot of duration ÷ problems).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub(super) problems: u32,
+    /// `--health`: the checkpoint interval of every mock job, in ms.
+    #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub(super) checkpoint_interval_ms: u64,
+    /// `--health`: after the window, how long to wait at most for the problems' robot requests
+    /// (a small `--health-reads` needs up to ⌈2 × jobs ÷ reads⌉ + 1 polls).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1_800))]
+    pub(super) health_wait_s: u64,
     /// Keep the temporary directory (database and server log) for a look afterwards.
     #[arg(long)]
     pub(super) keep: bool,

@@ -9,6 +9,8 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
 use super::args::BenchArgs;
+use super::health::{ProblemKind, CONDITIONS};
+use super::health_report::ProblemRow;
 use super::mock::{MockState, Mocks};
 use super::procfs::{busiest_threads, clock_ticks, memory, thread_cpu, Cpu};
 use super::report::{mib, Report};
@@ -72,12 +74,16 @@ pub(super) async fn drive(
         json!({"name": "watch-bench", "instance_ids": [instance]}),
     )
     .await?;
-    create(
-        &client,
-        &format!("{api}/bindings"),
-        json!({"job": "*", "group_id": group}),
-    )
-    .await?;
+    let binding = if args.health {
+        let statuses: Vec<&str> = ["FAILED", "CANCELED", "FINISHED", "UNKNOWN", "STOPPED"]
+            .into_iter()
+            .chain(CONDITIONS)
+            .collect();
+        json!({"job": "*", "group_id": group, "statuses": statuses})
+    } else {
+        json!({"job": "*", "group_id": group})
+    };
+    create(&client, &format!("{api}/bindings"), binding).await?;
 
     let n = usize::try_from(args.clusters)?;
     eprintln!(
@@ -137,6 +143,17 @@ pub(super) async fn drive(
     let schedule: Vec<Duration> = (0..args.flips)
         .map(|i| slot * i + slot.mul_f64(0.05 + 0.9 * rng.unit()))
         .collect();
+    // `--health`: the problems, in their own slots, on clusters in another order.
+    let problems = if args.health { args.problems } else { 0 };
+    let pslot = duration / problems.max(1);
+    let pschedule: Vec<Duration> = (0..problems)
+        .map(|i| pslot * i + pslot.mul_f64(0.05 + 0.9 * rng.unit()))
+        .collect();
+    let mut porder: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        porder.swap(i, usize::try_from(rng.below(i as u64 + 1))?);
+    }
+    let mut next_problem = 0;
     let start_ns = mock.now_ns();
     report.window_start_ns = start_ns;
     let cpu0 = Cpu::now(server.pid, mocks, hz);
@@ -150,9 +167,19 @@ pub(super) async fn drive(
     let mut next_log = begin;
     loop {
         let due_flip = schedule.get(next_flip).map(|d| begin + *d);
+        let due_problem = pschedule.get(next_problem).map(|d| begin + *d);
         let next = due_flip.map_or(next_rss, |f| f.min(next_rss)).min(end);
+        let next = due_problem.map_or(next, |p| p.min(next));
         tokio::time::sleep_until(next).await;
         let now = tokio::time::Instant::now();
+        if due_problem.is_some_and(|p| p <= now) {
+            let kind = ProblemKind::ALL[next_problem % ProblemKind::ALL.len()];
+            let injected = (0..n)
+                .map(|k| porder[(next_problem + k) % n])
+                .find_map(|c| mock.inject(kind, c, &mut rng));
+            ensure!(injected.is_some(), "nowhere left to inject {kind:?}");
+            next_problem += 1;
+        }
         if due_flip.is_some_and(|f| f <= now) {
             let cluster = order[next_flip % n];
             let flipped = (0..n)
@@ -226,11 +253,39 @@ pub(super) async fn drive(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    if args.health {
+        let deadline = Instant::now() + Duration::from_secs(args.health_wait_s);
+        loop {
+            let waiting = mock
+                .problems
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .filter(|p| p.robot_ns.is_none())
+                .count();
+            if waiting == 0 || Instant::now() >= deadline {
+                break;
+            }
+            if waiting > 0 {
+                server.ensure_running()?;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     // Late duplicates would show up here.
     tokio::time::sleep(Duration::from_millis(500)).await;
     report.flips = mock.flips.lock().expect("not poisoned").clone();
     report.robot_requests = mock.robot_requests.load(Ordering::Relaxed);
     report.unexpected = mock.unexpected.lock().expect("not poisoned").clone();
     report.unknown = mock.unknown.load(Ordering::Relaxed);
+    let all_polls = mock.polls_since(0);
+    report.problems = mock
+        .problems
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|p| ProblemRow::measure(p.clone(), &all_polls))
+        .collect();
+    report.taskmanager_reads = mock.taskmanager_reads.load(Ordering::Relaxed);
     Ok(report)
 }

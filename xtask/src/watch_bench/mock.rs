@@ -18,6 +18,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::epoch_ms;
+use super::health::{self, ClusterHealth, Problem, ProblemKind};
 use super::rng::Rng;
 
 /// The checkpoint statistics of a job that never checkpointed (Flink 2.3 capture).
@@ -74,6 +75,8 @@ impl Job {
 #[derive(Debug, Default)]
 struct MockCluster {
     jobs: Vec<Job>,
+    /// Checkpoints, exceptions and TaskManagers (`--health`).
+    health: ClusterHealth,
     /// Flips (indices into [`MockState::flips`]) no overview has shown yet.
     unseen: Vec<usize>,
 }
@@ -107,10 +110,21 @@ pub(super) struct MockState {
     pub(super) robot_requests: AtomicU64,
     /// Robot requests that name no flipped job, and the first few bodies of them.
     pub(super) unexpected: Mutex<Vec<String>>,
+    /// `--health`: every job checkpoints at this interval (ms).
+    checkpoint_interval: Option<i64>,
+    /// `--health`: the problems injected.
+    pub(super) problems: Mutex<Vec<Problem>>,
+    /// `GET /taskmanagers` served.
+    pub(super) taskmanager_reads: AtomicU64,
 }
 
 impl MockState {
-    pub(super) fn new(clusters: u32, jobs: u32, seed: u64) -> Self {
+    pub(super) fn new(
+        clusters: u32,
+        jobs: u32,
+        seed: u64,
+        checkpoint_interval: Option<i64>,
+    ) -> Self {
         let mut rng = Rng(seed ^ 0x5EED);
         let now = epoch_ms();
         let clusters = (0..clusters)
@@ -132,9 +146,14 @@ impl MockState {
                             tasks: 1 + u32::try_from(rng.below(8)).unwrap_or(0),
                         }
                     })
-                    .collect();
+                    .collect::<Vec<Job>>();
+                let health = ClusterHealth::new(
+                    usize::try_from(c).unwrap_or(0),
+                    jobs.iter().map(|j| j.jid.clone()),
+                );
                 Mutex::new(MockCluster {
                     jobs,
+                    health,
                     unseen: Vec::new(),
                 })
             })
@@ -148,7 +167,48 @@ impl MockState {
             unknown: AtomicU64::new(0),
             robot_requests: AtomicU64::new(0),
             unexpected: Mutex::new(Vec::new()),
+            checkpoint_interval,
+            problems: Mutex::new(Vec::new()),
+            taskmanager_reads: AtomicU64::new(0),
         }
+    }
+
+    /// Injects a problem of `kind` on a RUNNING job of `cluster` not touched yet (or on the
+    /// cluster, for a TaskManager); returns its index in [`Self::problems`].
+    pub(super) fn inject(&self, kind: ProblemKind, cluster: usize, rng: &mut Rng) -> Option<usize> {
+        let mut c = self.clusters[cluster].lock().expect("not poisoned");
+        let now = epoch_ms();
+        let injected_ns = self.now_ns();
+        let ns_at = |ms: i64| injected_ns + u64::try_from(ms - now).unwrap_or(0) * 1_000_000;
+        let (needle, crossed_ns) = if kind == ProblemKind::TaskManagerLost {
+            if c.health.taskmanagers.len() < 2 {
+                return None;
+            }
+            (c.health.taskmanagers.pop()?, injected_ns)
+        } else {
+            let j = c.untouched_job(rng)?;
+            let crossed = if kind == ProblemKind::CheckpointFailed {
+                let interval = self.checkpoint_interval?;
+                c.health.failing_from.insert(j, now);
+                ns_at(health::threshold_crossed_at(c.jobs[j].start, interval, now))
+            } else {
+                c.health.exceptions.entry(j).or_default().push(now);
+                c.jobs[j].last_modification = now;
+                injected_ns
+            };
+            (c.jobs[j].jid.clone(), crossed)
+        };
+        let mut problems = self.problems.lock().expect("not poisoned");
+        problems.push(Problem {
+            kind,
+            cluster,
+            needle,
+            injected_ns,
+            crossed_ns,
+            robot_ns: None,
+            robot_requests: 0,
+        });
+        Some(problems.len() - 1)
     }
 
     pub(super) fn now_ns(&self) -> u64 {
@@ -168,7 +228,7 @@ impl MockState {
         let first = usize::try_from(rng.below(n as u64)).unwrap_or(0);
         let j = (0..n)
             .map(|k| (first + k) % n)
-            .find(|&j| c.jobs[j].end.is_none())?;
+            .find(|&j| c.jobs[j].end.is_none() && !c.touched(j))?;
         let now = epoch_ms();
         let at_ns = self.now_ns();
         let job = &mut c.jobs[j];
@@ -205,6 +265,22 @@ impl MockState {
             counts[c] += 1;
         }
         counts
+    }
+}
+
+impl MockCluster {
+    /// Whether a problem was injected into job `j`.
+    fn touched(&self, j: usize) -> bool {
+        self.health.failing_from.contains_key(&j) || self.health.exceptions.contains_key(&j)
+    }
+
+    /// A RUNNING job without an injected problem, from a random point on.
+    fn untouched_job(&self, rng: &mut Rng) -> Option<usize> {
+        let n = self.jobs.len();
+        let first = usize::try_from(rng.below(n as u64)).unwrap_or(0);
+        (0..n)
+            .map(|k| (first + k) % n)
+            .find(|&j| self.jobs[j].end.is_none() && !self.touched(j))
     }
 }
 
@@ -256,25 +332,60 @@ pub(super) async fn overview(
 
 async fn exceptions(
     State(state): State<Arc<MockState>>,
-    UrlPath((prefix, _job)): UrlPath<(String, String)>,
+    UrlPath((prefix, job)): UrlPath<(String, String)>,
 ) -> Response {
-    if state.cluster(&prefix).is_none() {
+    let Some(c) = state.cluster(&prefix) else {
         return not_found(&state, &prefix);
-    }
+    };
     state.details.fetch_add(1, Ordering::Relaxed);
-    let body = json!({"exceptionHistory": {"entries": [], "truncated": false}});
-    json_response(StatusCode::OK, body.to_string().into_bytes())
+    let body = {
+        let cluster = state.clusters[c].lock().expect("not poisoned");
+        let times = cluster
+            .health
+            .index
+            .get(&job)
+            .and_then(|j| cluster.health.exceptions.get(j));
+        health::exceptions(times.map_or(&[][..], Vec::as_slice))
+    };
+    json_response(StatusCode::OK, body.into_bytes())
 }
 
 async fn checkpoints(
     State(state): State<Arc<MockState>>,
-    UrlPath((prefix, _job)): UrlPath<(String, String)>,
+    UrlPath((prefix, job)): UrlPath<(String, String)>,
 ) -> Response {
-    if state.cluster(&prefix).is_none() {
+    let Some(c) = state.cluster(&prefix) else {
         return not_found(&state, &prefix);
-    }
+    };
     state.details.fetch_add(1, Ordering::Relaxed);
-    json_response(StatusCode::OK, CHECKPOINTS.as_bytes().to_vec())
+    let Some(interval) = state.checkpoint_interval else {
+        return json_response(StatusCode::OK, CHECKPOINTS.as_bytes().to_vec());
+    };
+    let body = {
+        let cluster = state.clusters[c].lock().expect("not poisoned");
+        let Some(&j) = cluster.health.index.get(&job) else {
+            drop(cluster);
+            return not_found(&state, &job);
+        };
+        let failing = cluster.health.failing_from.get(&j).copied();
+        health::checkpoints(&job, cluster.jobs[j].start, interval, failing, epoch_ms())
+    };
+    json_response(StatusCode::OK, body.into_bytes())
+}
+
+async fn taskmanagers(
+    State(state): State<Arc<MockState>>,
+    UrlPath(prefix): UrlPath<String>,
+) -> Response {
+    let Some(c) = state.cluster(&prefix) else {
+        return not_found(&state, &prefix);
+    };
+    state.taskmanager_reads.fetch_add(1, Ordering::Relaxed);
+    let body = {
+        let cluster = state.clusters[c].lock().expect("not poisoned");
+        health::taskmanagers(&cluster.health.taskmanagers, epoch_ms())
+    };
+    json_response(StatusCode::OK, body.into_bytes())
 }
 
 async fn unknown(State(state): State<Arc<MockState>>, uri: Uri) -> Response {
@@ -285,6 +396,9 @@ async fn robot(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
     let at = state.now_ns();
     state.robot_requests.fetch_add(1, Ordering::Relaxed);
     let text = String::from_utf8_lossy(&body);
+    if health_match(&state, &text, at) {
+        return json_response(StatusCode::OK, br#"{"errcode":0,"errmsg":"ok"}"#.to_vec());
+    }
     let matched = {
         let mut flips = state.flips.lock().expect("not poisoned");
         match flips.iter_mut().find(|f| text.contains(&f.jid)) {
@@ -301,6 +415,30 @@ async fn robot(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
         unexpected.push(text.chars().take(300).collect());
     }
     json_response(StatusCode::OK, br#"{"errcode":0,"errmsg":"ok"}"#.to_vec())
+}
+
+/// Records a robot request naming an injected problem: a lost TaskManager's id (such a
+/// message also lists the cluster's jobs, so it counts for that problem only), else every
+/// job it names.
+fn health_match(state: &MockState, text: &str, at: u64) -> bool {
+    let mut problems = state.problems.lock().expect("not poisoned");
+    let hit = |p: &mut Problem| {
+        p.robot_ns.get_or_insert(at);
+        p.robot_requests += 1;
+    };
+    if let Some(p) = problems
+        .iter_mut()
+        .find(|p| p.kind == ProblemKind::TaskManagerLost && text.contains(&p.needle))
+    {
+        hit(p);
+        return true;
+    }
+    let mut matched = false;
+    for p in problems.iter_mut().filter(|p| text.contains(&p.needle)) {
+        hit(p);
+        matched = true;
+    }
+    matched
 }
 
 /// Both mocks, on one thread with a single-threaded runtime.
@@ -359,6 +497,7 @@ impl Mocks {
                         .route("/{cluster}/jobs/overview", get(overview))
                         .route("/{cluster}/jobs/{job}/exceptions", get(exceptions))
                         .route("/{cluster}/jobs/{job}/checkpoints", get(checkpoints))
+                        .route("/{cluster}/taskmanagers", get(taskmanagers))
                         .fallback(unknown)
                         .with_state(Arc::clone(&state));
                     let robot_app = Router::new()

@@ -27,10 +27,23 @@
 //!    after it) and *the server's own part* (that request → the robot request);
 //! 6. stops the server (SIGTERM, SIGKILL after 15 s) and prints a Markdown report on stdout.
 //!
+//! With `--health` (issue 18), the binding also lists every health condition
+//! (`CHECKPOINT_FAILED`, `CHECKPOINT_SLOW`, `EXCEPTION`, `TASKMANAGER_LOST`), every mock job
+//! checkpoints every `--checkpoint-interval-ms` (statistics computed from the clock, shaped
+//! like the Flink 2.3 captures), `/c{n}/taskmanagers` lists 4 TaskManagers, and `--problems`
+//! times during the window (own slots, random points) one problem is injected in turn: a job's
+//! checkpoints start failing (the threshold, 3 in a row, is crossed when the third failure
+//! shows), a job fails over with a new exception-history entry (`last-modification` moves),
+//! or a TaskManager disappears. For each, the report counts the polls of its cluster from the
+//! crossing to the robot request naming it (the job id, or the TaskManager's id), and the time.
+//! `--health-reads` sets the server's `watch.health_reads_per_poll`.
+//!
 //! Every wait has a timeout; every address is `127.0.0.1`. Linux only (it reads `/proc`).
 
 mod args;
 mod drive;
+mod health;
+mod health_report;
 mod mock;
 mod procfs;
 mod report;
@@ -114,9 +127,18 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let mock = Arc::new(MockState::new(args.clusters, args.jobs, seed));
+    let interval = args
+        .health
+        .then(|| i64::try_from(args.checkpoint_interval_ms))
+        .transpose()?;
+    let mock = Arc::new(MockState::new(args.clusters, args.jobs, seed, interval));
     let mocks = Mocks::start(Arc::clone(&mock))?;
-    let mut server = Server::start(&bin, &dir)?;
+    let env: Vec<(&str, String)> = args
+        .health_reads
+        .map(|n| ("FLINK_ALERT_WATCH__HEALTH_READS_PER_POLL", n.to_string()))
+        .into_iter()
+        .collect();
+    let mut server = Server::start(&bin, &dir, &env)?;
     eprintln!(
         "server pid {} on {}, mock Flink on {}, mock robot on {}, database in {}, seed {seed}",
         server.pid,

@@ -20,7 +20,7 @@ pub(super) struct Server {
 }
 
 impl Server {
-    pub(super) fn start(bin: &Path, dir: &Path) -> Result<Self> {
+    pub(super) fn start(bin: &Path, dir: &Path, env: &[(&str, String)]) -> Result<Self> {
         // A free port: bind, note it, release it (the server binds it a moment later).
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -45,6 +45,9 @@ impl Server {
             }
         }
         command.env("FLINK_ALERT_LOG", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;

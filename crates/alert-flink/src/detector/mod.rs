@@ -77,15 +77,21 @@
 //!
 //! **Reads** ([`Detector::plan_facts`]). Checkpoint statistics (`CHECKPOINT_*`) and the
 //! exception history (`EXCEPTION`) are read only for RUNNING jobs whose need asks for them, at
-//! most [`HealthNeeds::max_requests_per_poll`] (8) per poll on top of the job-state reads
-//! (those are not bounded: a job newly FINISHED, FAILED or RESTARTING, or one whose
-//! `last-modification` moved). A job that went through a restart at the previous poll has its
-//! history read first (the JobManager caches it ~3 s); the rest go round-robin over the
-//! (job, read) pairs in id order. With `n` pairs wanted and a bound `b`, each is read every
-//! ⌈n / b⌉ polls, so a threshold crossed is detected within ⌈n / b⌉ + 1 polls (within two
-//! polls when n ≤ b); a restart's exception is detected at the same or the next poll whatever
-//! the bound. `/taskmanagers` is read once per poll when some job not ended (or every job)
-//! wants `TASKMANAGER_LOST` ([`Detector::wants_taskmanagers`]).
+//! most [`HealthNeeds::max_requests_per_poll`] (`b`, default 8) per poll on top of the
+//! job-state reads (those are not bounded: a job newly FINISHED, FAILED or RESTARTING, or one
+//! whose `last-modification` moved). A job that went through a restart at the previous poll
+//! has its history read first (the JobManager caches it ~3 s). Then the checkpoint statistics,
+//! round-robin over the `c` jobs wanting them in id order, with `b` reads (`b − 1` when some
+//! job also wants `EXCEPTION` and `b` ≥ 2): each is read every ⌈c / that⌉ polls, so a
+//! checkpoint threshold crossed is detected within ⌈c / that⌉ + 1 polls (within two polls when
+//! `c` fits, e.g. `b` = jobs + 1 with every job wanting every condition). The histories are
+//! read when the overview shows a change: every new entry comes with a failover, which moves
+//! the job's `last-modification` (or its state), so a restart's exception is detected at the
+//! same or the next poll whatever the bound. Their periodic round-robin over the `e` jobs
+//! wanting `EXCEPTION`, a safety net for an entry the overview would not show, takes the reads
+//! the checkpoint statistics leave (at least one per poll when `b` ≥ 2): each every
+//! ⌈e / reads left⌉ polls. `/taskmanagers` is read once per poll when some job not ended (or
+//! every job) wants `TASKMANAGER_LOST` ([`Detector::wants_taskmanagers`]).
 //!
 //! Findings of one poll come in this order: cluster recovery, then per job (by id) restarts,
 //! digest, degraded, recovered, ended, then its health findings; vanished jobs, then the
@@ -249,8 +255,11 @@ pub struct Detector {
     last_poll_at: Option<DateTime<Utc>>,
     last_success_at: Option<DateTime<Utc>>,
     needs: HealthNeeds,
-    /// The periodic health read served last (round-robin over jobs and kinds).
-    cursor: Option<(String, FactKind)>,
+    /// The job whose checkpoint statistics the periodic health reads served last
+    /// (round-robin).
+    checkpoints_cursor: Option<String>,
+    /// The job whose exception history the periodic health reads served last (round-robin).
+    exceptions_cursor: Option<String>,
 }
 
 impl Detector {
@@ -269,7 +278,8 @@ impl Detector {
             last_poll_at: None,
             last_success_at: None,
             needs: HealthNeeds::default(),
-            cursor: None,
+            checkpoints_cursor: None,
+            exceptions_cursor: None,
         }
     }
 
@@ -364,7 +374,8 @@ impl Detector {
         }
         let mut budget = self.needs.max_requests_per_poll.max(1);
         let mut follow_ups = Vec::new();
-        let mut periodic = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut exceptions = Vec::new();
         for job in jobs.iter().filter(|j| j.state == JobStatus::Running) {
             let known = self
                 .state
@@ -376,44 +387,50 @@ impl Detector {
             }
             let need = self.needs.need(&job.name, &job.jid);
             if need.conditions.needs_checkpoints() {
-                periodic.push((job.jid.clone(), FactKind::Checkpoints));
+                checkpoints.push(job.jid.as_str());
             }
             if need.wants(HealthCondition::Exception) {
                 // A restart the previous poll saw: read again, the history is cached ~3 s.
                 if self.live.get(&job.jid).is_some_and(|l| l.modified) {
-                    follow_ups.push((job.jid.clone(), FactKind::Exceptions));
+                    follow_ups.push(job.jid.as_str());
                 } else {
-                    periodic.push((job.jid.clone(), FactKind::Exceptions));
+                    exceptions.push(job.jid.as_str());
                 }
             }
         }
-        let mut push = |out: &mut Vec<FactRequest>, (job_id, kind): (String, FactKind)| {
-            let req = FactRequest { job_id, kind };
-            if out.contains(&req) {
+        let push = |out: &mut Vec<FactRequest>, budget: &mut usize, job_id: &str, kind| {
+            if out.iter().any(|r| r.kind == kind && r.job_id == job_id) {
                 return true;
             }
-            if budget == 0 {
+            if *budget == 0 {
                 return false;
             }
-            budget -= 1;
-            out.push(req);
+            *budget -= 1;
+            out.push(FactRequest {
+                job_id: job_id.to_owned(),
+                kind,
+            });
             true
         };
-        for f in follow_ups {
-            push(&mut out, f);
+        for id in follow_ups {
+            push(&mut out, &mut budget, id, FactKind::Exceptions);
         }
-        periodic.sort();
-        let start = self
-            .cursor
-            .as_ref()
-            .map_or(0, |c| periodic.partition_point(|p| p <= c));
-        let n = periodic.len();
-        for i in 0..n {
-            let item = periodic[(start + i) % n].clone();
-            if !push(&mut out, item.clone()) {
-                break;
-            }
-            self.cursor = Some(item);
+        // Checkpoint statistics first (nothing else tells that checkpoints fail); the periodic
+        // history reads take the rest, at least one per poll when the bound allows two.
+        let reserve = usize::from(!exceptions.is_empty() && budget >= 2);
+        let mut checkpoint_budget = budget - reserve;
+        let read = round_robin(&mut checkpoints, self.checkpoints_cursor.as_deref(), |id| {
+            push(&mut out, &mut checkpoint_budget, id, FactKind::Checkpoints)
+        });
+        if let Some(last) = read {
+            self.checkpoints_cursor = Some(last.to_owned());
+        }
+        budget = checkpoint_budget + reserve;
+        let read = round_robin(&mut exceptions, self.exceptions_cursor.as_deref(), |id| {
+            push(&mut out, &mut budget, id, FactKind::Exceptions)
+        });
+        if let Some(last) = read {
+            self.exceptions_cursor = Some(last.to_owned());
         }
         out
     }
@@ -681,4 +698,25 @@ impl Detector {
             .into_iter()
             .collect()
     }
+}
+
+/// Offers `ids` (sorted here) to `take` in turn, starting after `cursor`, until it refuses one
+/// or all were offered; returns the last one taken (the next cursor).
+fn round_robin<'a>(
+    ids: &mut [&'a str],
+    cursor: Option<&str>,
+    mut take: impl FnMut(&str) -> bool,
+) -> Option<&'a str> {
+    ids.sort_unstable();
+    let start = cursor.map_or(0, |c| ids.partition_point(|id| *id <= c));
+    let n = ids.len();
+    let mut last = None;
+    for i in 0..n {
+        let id = ids[(start + i) % n];
+        if !take(id) {
+            break;
+        }
+        last = Some(id);
+    }
+    last
 }
