@@ -180,6 +180,50 @@ pub struct CheckpointFacts {
     /// Checkpoints failed or expired in a row since the latest completed one (see
     /// [`consecutive_failures`]).
     pub consecutive_failures: u32,
+    /// When checkpoints were triggered (from `history`), for scheduling the next read.
+    pub timing: CheckpointTiming,
+}
+
+/// When the checkpoints in `history` (not savepoints) were triggered: what bounds how soon a
+/// checkpoint condition can be crossed after a read (see `Detector::plan_facts_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckpointTiming {
+    /// The latest trigger time (epoch ms, JobManager clock).
+    pub latest_trigger: Option<i64>,
+    /// The shortest time between two consecutive triggers (ms): the checkpoint interval, or
+    /// less when checkpoints were also triggered by hand.
+    pub min_gap_ms: Option<u64>,
+    /// The trigger time of the oldest checkpoint still in progress.
+    pub pending_since: Option<i64>,
+}
+
+impl CheckpointTiming {
+    /// From `(is_savepoint, status, trigger_timestamp)` of the history entries.
+    pub fn of<'a>(entries: impl Iterator<Item = (bool, &'a str, i64)>) -> Self {
+        let mut triggers = Vec::new();
+        let mut pending_since: Option<i64> = None;
+        for (savepoint, status, at) in entries {
+            if savepoint || at <= 0 {
+                continue;
+            }
+            triggers.push(at);
+            if status.eq_ignore_ascii_case("IN_PROGRESS") {
+                pending_since = Some(pending_since.map_or(at, |p| p.min(at)));
+            }
+        }
+        triggers.sort_unstable();
+        let min_gap_ms = triggers
+            .windows(2)
+            .filter_map(|w| u64::try_from(w[1] - w[0]).ok())
+            .filter(|gap| *gap > 0)
+            .min();
+        Self {
+            latest_trigger: triggers.last().copied(),
+            min_gap_ms,
+            pending_since,
+        }
+    }
 }
 
 /// `latest.completed` of the checkpoint statistics.
@@ -275,6 +319,12 @@ impl From<&CheckpointingStatistics> for CheckpointFacts {
                 at: f.failure_timestamp.filter(|t| *t > 0),
             }),
             consecutive_failures: consecutive_failures(stats),
+            timing: CheckpointTiming::of(
+                stats
+                    .history
+                    .iter()
+                    .map(|e| (e.is_savepoint, e.status.as_str(), e.trigger_timestamp)),
+            ),
             latest_savepoint: stats.latest_savepoint().map(|s| SavepointFact {
                 checkpoint_type: s.checkpoint_type.clone(),
                 status: s.status.clone(),

@@ -103,8 +103,8 @@ pub use client::{web_ui_job_url, ClientError, FlinkClient, DEFAULT_REQUEST_TIMEO
 pub use detector::{ClusterHealth, Detector, DetectorConfig, JobView};
 pub use exceptions::ExceptionSummary;
 pub use facts::{
-    CheckpointFacts, CheckpointSummary, FactKind, FactRequest, JobFacts, PollError, PollResult,
-    SavepointFact, TaskManagerFacts,
+    CheckpointFacts, CheckpointSummary, CheckpointTiming, FactKind, FactRequest, JobFacts,
+    PollError, PollResult, SavepointFact, TaskManagerFacts,
 };
 pub use finding::{ClusterRef, Finding, JobRef};
 pub use health::{

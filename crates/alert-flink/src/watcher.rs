@@ -273,7 +273,7 @@ impl ClusterWatcher {
         let (wanted, want_tms) = {
             let mut detector = self.detector();
             (
-                detector.plan_facts(&jobs),
+                detector.plan_facts_at(chrono::Utc::now(), &jobs),
                 detector.wants_taskmanagers(&jobs),
             )
         };

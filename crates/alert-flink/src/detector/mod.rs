@@ -93,6 +93,22 @@
 //! ⌈e / reads left⌉ polls. `/taskmanagers` is read once per poll when some job not ended (or
 //! every job) wants `TASKMANAGER_LOST` ([`Detector::wants_taskmanagers`]).
 //!
+//! **When** ([`Detector::plan_facts_at`], what the watcher calls; `plan_facts` skips this). A
+//! job's checkpoint statistics are not read again before the earliest time the last read says a
+//! wanted checkpoint condition could be crossed: every checkpoint seen completed, so the first
+//! that can fail or be slow is the oldest in progress, else the next one, triggered at least
+//! the shortest gap between two triggers in the history after the latest; `CHECKPOINT_FAILED`
+//! then needs `checkpoint_failures − 1` more, each a gap later, and `CHECKPOINT_SLOW`
+//! `checkpoint_duration_ms` after that trigger, or `checkpoint_age_ms` after the latest
+//! completed one (or the job's start). So a job checkpointing every minute is read about every
+//! two minutes, and a threshold crossed is still read at the first poll after it (within the
+//! bound `b`). Read at every poll: a job with failures counting or an episode open, one that
+//! has triggered fewer than two checkpoints (or none: checkpointing off), and any job when no
+//! time is given. The JobManager's timestamps are compared with the server's clock: a
+//! JobManager clock ahead of the server's by `d` delays detection by `d`. A checkpoint
+//! triggered by hand sooner than the interval after the latest is not foreseen (the shortest
+//! gap seen counts it from then on).
+//!
 //! Findings of one poll come in this order: cluster recovery, then per job (by id) restarts,
 //! digest, degraded, recovered, ended, then its health findings; vanished jobs, then the
 //! TaskManager finding last.
@@ -111,6 +127,7 @@ use crate::health::{HealthCondition, HealthNeeds};
 
 mod health;
 mod job;
+mod schedule;
 use crate::finding::{Finding, JobRef};
 use crate::model::{JobOverview, TaskCounts};
 use crate::state::{DetectorState, JobHealthState, JobRecord};
@@ -229,6 +246,8 @@ struct LiveJob {
     checkpoints: Option<CheckpointSummary>,
     /// Exception-history entries counted while watched (by this detector since it started).
     exceptions: u32,
+    /// The checkpoint statistics need no read before this (`None`: at every poll).
+    checkpoints_due: Option<DateTime<Utc>>,
 }
 
 /// The transition detector of one cluster. See the module docs for the rules.
@@ -368,6 +387,17 @@ impl Detector {
     /// [`HealthNeeds::max_requests_per_poll`], round-robin). Advances the round-robin: call it
     /// once per poll, before [`observe`](Self::observe).
     pub fn plan_facts(&mut self, jobs: &[JobOverview]) -> Vec<FactRequest> {
+        self.plan(None, jobs)
+    }
+
+    /// [`plan_facts`](Self::plan_facts) for a poll taken at `now`: a job's checkpoint
+    /// statistics are not read before the earliest time the last read says a wanted
+    /// checkpoint condition could be crossed (see the module docs).
+    pub fn plan_facts_at(&mut self, now: DateTime<Utc>, jobs: &[JobOverview]) -> Vec<FactRequest> {
+        self.plan(Some(now), jobs)
+    }
+
+    fn plan(&mut self, now: Option<DateTime<Utc>>, jobs: &[JobOverview]) -> Vec<FactRequest> {
         let mut out = self.wanted_facts(jobs);
         if !self.state.baselined || self.needs.is_none() {
             return out;
@@ -386,7 +416,11 @@ impl Detector {
                 continue;
             }
             let need = self.needs.need(&job.name, &job.jid);
-            if need.conditions.needs_checkpoints() {
+            let due = |l: &LiveJob| match (now, l.checkpoints_due) {
+                (Some(now), Some(due)) => now >= due,
+                _ => true,
+            };
+            if need.conditions.needs_checkpoints() && self.live.get(&job.jid).is_none_or(due) {
                 checkpoints.push(job.jid.as_str());
             }
             if need.wants(HealthCondition::Exception) {
@@ -608,6 +642,10 @@ impl Detector {
             if let Some(live) = self.live.get_mut(id) {
                 if let Some(cp) = job_facts.and_then(|f| f.checkpoints.as_ref()) {
                     live.checkpoints = Some(cp.summary(now));
+                    let need = self.needs.need(&job.name, id);
+                    live.checkpoints_due = self.state.jobs.get(id).and_then(|rec| {
+                        schedule::next_read(cp, &need, &rec.health, job.start_time)
+                    });
                 }
                 live.exceptions = live.exceptions.saturating_add(new_exceptions);
             }

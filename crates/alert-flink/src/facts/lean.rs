@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::{
-    failures_in_a_row, CheckpointFacts, CompletedCheckpointFact, FailedCheckpointFact,
-    SavepointFact,
+    failures_in_a_row, CheckpointFacts, CheckpointTiming, CompletedCheckpointFact,
+    FailedCheckpointFact, SavepointFact,
 };
 
 #[derive(Deserialize, Default)]
@@ -53,6 +53,7 @@ struct Entry<'a> {
     is_savepoint: bool,
     #[serde(borrow)]
     checkpoint_type: Cow<'a, str>,
+    trigger_timestamp: i64,
     latest_ack_timestamp: i64,
     end_to_end_duration: i64,
     #[serde(borrow)]
@@ -92,6 +93,12 @@ impl CheckpointFacts {
                     .history
                     .iter()
                     .map(|e| (e.id, e.is_savepoint, e.status.as_ref())),
+            ),
+            timing: CheckpointTiming::of(
+                stats
+                    .history
+                    .iter()
+                    .map(|e| (e.is_savepoint, e.status.as_ref(), e.trigger_timestamp)),
             ),
             latest_savepoint: latest.savepoint.as_ref().map(|s| SavepointFact {
                 checkpoint_type: s.checkpoint_type.clone().into_owned(),

@@ -1,0 +1,174 @@
+//! When the checkpoint statistics are read (`Detector::plan_facts_at`): not before a wanted
+//! checkpoint condition could be crossed, as the last read bounds it, so that a job
+//! checkpointing every minute is not read every poll; yet a threshold crossed is still
+//! detected at the first poll after it, and a job with failures counting, an open episode or
+//! unknown timing is read at every poll.
+
+mod common;
+
+use alert_core::JobStatus;
+use alert_flink::model::{CheckpointEntry, CheckpointingStatistics, JobOverview, TaskCounts};
+use alert_flink::{
+    Detector, DetectorConfig, FactKind, Finding, HealthCondition, HealthNeed, HealthNeeds,
+    JobFacts, PollResult,
+};
+use common::at;
+
+const S: i64 = 1000;
+const POLL: i64 = 5 * S;
+const INTERVAL: i64 = 60 * S;
+
+fn running() -> JobOverview {
+    let mut j = JobOverview::new("a", "orders", JobStatus::Running);
+    j.tasks = TaskCounts {
+        running: 2,
+        total: 2,
+        ..TaskCounts::default()
+    };
+    j.start_time = Some(at(0).timestamp_millis());
+    j
+}
+
+/// The statistics at `now` of a job started at 0 that triggers a checkpoint every
+/// [`INTERVAL`] (the first at `INTERVAL`), each taking 200 ms, failing from `failing_from` on.
+fn stats_at(now: i64, failing_from: Option<i64>) -> CheckpointingStatistics {
+    let mut s = CheckpointingStatistics::default();
+    let done = (now - 200) / INTERVAL; // checkpoints finished by now
+    for id in 1..=done.max(0) {
+        let trigger = at(id * INTERVAL).timestamp_millis();
+        let failed = failing_from.is_some_and(|f| id * INTERVAL >= f);
+        let e = CheckpointEntry {
+            id: id as u64,
+            status: if failed { "FAILED" } else { "COMPLETED" }.into(),
+            checkpoint_type: "CHECKPOINT".into(),
+            trigger_timestamp: trigger,
+            latest_ack_timestamp: trigger + 200,
+            end_to_end_duration: 200,
+            failure_message: failed.then(|| "Checkpoint expired before completing.".into()),
+            failure_timestamp: failed.then_some(trigger + 200),
+            ..CheckpointEntry::default()
+        };
+        if failed {
+            s.counts.failed += 1;
+            s.latest.failed = Some(e.clone());
+        } else {
+            s.counts.completed += 1;
+            s.latest.completed = Some(e.clone());
+        }
+        s.history.insert(0, e);
+    }
+    s.history.truncate(10);
+    s.counts.total = s.counts.completed + s.counts.failed;
+    s
+}
+
+fn detector(conditions: &[HealthCondition]) -> Detector {
+    let needs = HealthNeeds::all(HealthNeed::of(conditions.iter().copied()));
+    let mut d = Detector::new(DetectorConfig::default()).with_health_needs(needs);
+    assert!(d
+        .observe(at(0), PollResult::jobs(vec![running()]))
+        .is_empty());
+    d
+}
+
+/// Polls every [`POLL`] from `from` to `until`: the times the statistics were read and the
+/// health findings with their time.
+fn run(
+    d: &mut Detector,
+    from: i64,
+    until: i64,
+    failing_from: Option<i64>,
+) -> (Vec<i64>, Vec<(i64, Finding)>) {
+    let (mut reads, mut found) = (Vec::new(), Vec::new());
+    let mut t = from;
+    while t <= until {
+        let jobs = vec![running()];
+        let mut poll = PollResult::jobs(jobs.clone());
+        for req in d.plan_facts_at(at(t), &jobs) {
+            if req.kind == FactKind::Checkpoints {
+                reads.push(t);
+                poll = poll.with_facts(
+                    req.job_id.clone(),
+                    JobFacts::checkpoints(&stats_at(t, failing_from)),
+                );
+            }
+        }
+        found.extend(
+            d.observe(at(t), poll)
+                .into_iter()
+                .filter(|f| f.condition().is_some())
+                .map(|f| (t, f)),
+        );
+        t += POLL;
+    }
+    (reads, found)
+}
+
+#[test]
+fn a_healthy_job_is_read_once_per_two_intervals_not_every_poll() {
+    let mut d = detector(&[HealthCondition::CheckpointFailed]);
+    let (reads, found) = run(&mut d, POLL, 30 * INTERVAL, None);
+    assert!(found.is_empty(), "{found:?}");
+    // Until two checkpoints were seen the interval is unknown: every poll.
+    assert_eq!(&reads[..3], &[POLL, 2 * POLL, 3 * POLL]);
+    // Then three failures in a row take the next checkpoint (triggered about when the read
+    // happens) and two more: a read every two intervals, 14 in the last 27 (not 324).
+    let steady: Vec<_> = reads.iter().filter(|t| **t > 3 * INTERVAL).collect();
+    assert!(steady.len() <= 14, "{} reads: {reads:?}", steady.len());
+    for pair in steady.windows(2) {
+        assert_eq!(*pair[1] - *pair[0], 2 * INTERVAL, "{reads:?}");
+    }
+}
+
+#[test]
+fn failing_checkpoints_are_still_detected_at_the_first_poll_after_the_threshold() {
+    for failing_from in [7 * INTERVAL, 7 * INTERVAL + 30 * S, 11 * INTERVAL] {
+        let mut d = detector(&[HealthCondition::CheckpointFailed]);
+        let (reads, found) = run(&mut d, POLL, 20 * INTERVAL, Some(failing_from));
+        // The third failure in a row shows at its trigger + 200 ms.
+        let first = (failing_from + INTERVAL - 1) / INTERVAL * INTERVAL;
+        let crossed = first + 2 * INTERVAL + 200;
+        let (when, finding) = &found[0];
+        assert_eq!(finding.kind(), "checkpoint_failed", "{found:?}");
+        assert!(
+            *when >= crossed && *when < crossed + POLL,
+            "crossed at {crossed}, detected at {when}; reads {reads:?}"
+        );
+        // Once failures count, every poll reads (to see the threshold and the recovery).
+        let after: Vec<_> = reads.iter().filter(|t| **t > crossed).collect();
+        assert!(after.windows(2).all(|p| *p[1] - *p[0] == POLL), "{reads:?}");
+    }
+}
+
+#[test]
+fn slow_checkpoints_wait_for_the_age_or_duration_threshold() {
+    // CHECKPOINT_SLOW alone: a completed checkpoint can be slow only 600 s after its trigger.
+    let mut d = detector(&[HealthCondition::CheckpointSlow]);
+    let (reads, _) = run(&mut d, POLL, 60 * INTERVAL, None);
+    let steady: Vec<_> = reads.iter().filter(|t| **t > 3 * INTERVAL).collect();
+    assert!(steady.len() <= 6, "{} reads: {reads:?}", steady.len());
+    for pair in steady.windows(2) {
+        assert!(*pair[1] - *pair[0] >= 600 * S, "{reads:?}");
+    }
+    // No checkpoint ever completes (every one fails): the age threshold (30 min from the
+    // job's start) is still detected at the first poll after it.
+    let mut d = detector(&[HealthCondition::CheckpointSlow]);
+    let (_, found) = run(&mut d, POLL, 40 * INTERVAL, Some(0));
+    let (when, finding) = &found[0];
+    assert_eq!(finding.kind(), "checkpoint_slow");
+    assert!(*when > 1_800 * S && *when <= 1_800 * S + POLL, "{when}");
+}
+
+#[test]
+fn without_a_time_the_plan_reads_every_poll() {
+    // `plan_facts` (no time given) keeps the plain round-robin: every poll here.
+    let mut d = detector(&[HealthCondition::CheckpointFailed]);
+    for t in 1..=30 {
+        let jobs = vec![running()];
+        let plan = d.plan_facts(&jobs);
+        assert!(plan.iter().any(|r| r.kind == FactKind::Checkpoints), "{t}");
+        let poll = PollResult::jobs(jobs)
+            .with_facts("a", JobFacts::checkpoints(&stats_at(t * POLL, None)));
+        d.observe(at(t * POLL), poll);
+    }
+}
