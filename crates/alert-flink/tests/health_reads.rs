@@ -172,3 +172,32 @@ fn without_a_time_the_plan_reads_every_poll() {
         d.observe(at(t * POLL), poll);
     }
 }
+
+#[test]
+fn periodic_history_reads_are_one_per_poll_whatever_the_bound() {
+    // Five jobs wanting EXCEPTION, a bound of 100: the safety-net reads of their histories go
+    // round-robin, one per poll, not 5 per poll (a failover moves `last-modification`, which
+    // triggers the read that finds a new entry).
+    let jobs: Vec<JobOverview> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|id| {
+            let mut j = running();
+            j.jid = (*id).into();
+            j
+        })
+        .collect();
+    let needs =
+        HealthNeeds::all(HealthNeed::of([HealthCondition::Exception])).with_max_requests(100);
+    let mut d = Detector::new(DetectorConfig::default()).with_health_needs(needs);
+    d.observe(at(0), PollResult::jobs(jobs.clone()));
+    let mut read = Vec::new();
+    for poll in 1..=5 {
+        let plan = d.plan_facts_at(at(poll * POLL), &jobs);
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert_eq!(plan[0].kind, FactKind::Exceptions);
+        read.push(plan[0].job_id.clone());
+        d.observe(at(poll * POLL), PollResult::jobs(jobs.clone()));
+    }
+    read.sort();
+    assert_eq!(read, ["a", "b", "c", "d", "e"], "each once in five polls");
+}

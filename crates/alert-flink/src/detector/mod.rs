@@ -88,9 +88,9 @@
 //! read when the overview shows a change: every new entry comes with a failover, which moves
 //! the job's `last-modification` (or its state), so a restart's exception is detected at the
 //! same or the next poll whatever the bound. Their periodic round-robin over the `e` jobs
-//! wanting `EXCEPTION`, a safety net for an entry the overview would not show, takes the reads
-//! the checkpoint statistics leave (at least one per poll when `b` ≥ 2): each every
-//! ⌈e / reads left⌉ polls. `/taskmanagers` is read once per poll when some job not ended (or
+//! wanting `EXCEPTION`, a safety net for an entry the overview would not show, takes one read
+//! per poll at most (when the checkpoint statistics leave one; always when `b` ≥ 2): each
+//! every `e` polls. `/taskmanagers` is read once per poll when some job not ended (or
 //! every job) wants `TASKMANAGER_LOST` ([`Detector::wants_taskmanagers`]).
 //!
 //! **When** ([`Detector::plan_facts_at`], what the watcher calls; `plan_facts` skips this). A
@@ -132,6 +132,9 @@ use crate::finding::{Finding, JobRef};
 use crate::model::{JobOverview, TaskCounts};
 use crate::state::{DetectorState, JobHealthState, JobRecord};
 use job::{ended, step, track_degraded, Facts};
+
+/// Periodic exception-history reads per poll, at most (see the module docs' **Reads**).
+const PERIODIC_HISTORY_READS: usize = 1;
 
 /// The detector's thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,7 +462,10 @@ impl Detector {
         if let Some(last) = read {
             self.checkpoints_cursor = Some(last.to_owned());
         }
-        budget = checkpoint_budget + reserve;
+        // The periodic history reads are a safety net (an entry comes with a failover, which
+        // the overview shows): one per poll at most, so that they never take what the
+        // checkpoint statistics leave of a large bound.
+        budget = (checkpoint_budget + reserve).min(PERIODIC_HISTORY_READS);
         let read = round_robin(&mut exceptions, self.exceptions_cursor.as_deref(), |id| {
             push(&mut out, &mut budget, id, FactKind::Exceptions)
         });
