@@ -320,7 +320,11 @@ pub struct HealthNeeds {
 }
 
 /// Default of [`HealthNeeds::max_requests_per_poll`].
-pub const DEFAULT_MAX_HEALTH_REQUESTS: usize = 8;
+///
+/// A cap, not a rate: only reads that are due are made (see the detector's module docs), so a
+/// cluster whose jobs checkpoint every minute needs about one read per job every two minutes;
+/// the cap bounds the requests one poll sends to a JobManager (256 per 5 s poll: ≈ 51/s).
+pub const DEFAULT_MAX_HEALTH_REQUESTS: usize = 256;
 
 impl Default for HealthNeeds {
     fn default() -> Self {

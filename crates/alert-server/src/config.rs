@@ -69,11 +69,10 @@ pub struct WatchConfig {
     /// cluster's lease: renewed every third of this, taken over by another replica once it has
     /// expired (so within two lease periods of the holder's death). Default 15 000 ms.
     pub lease_ms: u64,
-    /// Reads of checkpoint statistics and exception histories one poll of one cluster may
-    /// make for the job-health conditions, on top of the job-state reads
-    /// ([`alert_flink::HealthNeeds::max_requests_per_poll`]). With `n` (job, read) pairs wanted
-    /// (a job wanting a checkpoint condition and `EXCEPTION` is two), a threshold crossed is
-    /// detected within ⌈n / this⌉ + 1 polls. Default
+    /// The most reads of checkpoint statistics and exception histories one poll of one
+    /// cluster makes for the job-health conditions, on top of the job-state reads
+    /// ([`alert_flink::HealthNeeds::max_requests_per_poll`]): a cap, only the reads due are made
+    /// (see `alert_flink::detector`). With `n` due, each waits up to ⌈n / this⌉ polls. Default
     /// [`DEFAULT_HEALTH_READS_PER_POLL`]; at least 1.
     pub health_reads_per_poll: usize,
 }

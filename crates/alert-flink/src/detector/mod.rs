@@ -77,7 +77,7 @@
 //!
 //! **Reads** ([`Detector::plan_facts`]). Checkpoint statistics (`CHECKPOINT_*`) and the
 //! exception history (`EXCEPTION`) are read only for RUNNING jobs whose need asks for them, at
-//! most [`HealthNeeds::max_requests_per_poll`] (`b`, default 8) per poll on top of the
+//! most [`HealthNeeds::max_requests_per_poll`] (`b`, default 256) per poll on top of the
 //! job-state reads (those are not bounded: a job newly FINISHED, FAILED or RESTARTING, or one
 //! whose `last-modification` moved). A job that went through a restart at the previous poll
 //! has its history read first (the JobManager caches it ~3 s). Then the checkpoint statistics,
