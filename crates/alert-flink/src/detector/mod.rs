@@ -100,9 +100,10 @@
 //! the shortest gap between two triggers in the history after the latest; `CHECKPOINT_FAILED`
 //! then needs `checkpoint_failures − 1` more, each a gap later, and `CHECKPOINT_SLOW`
 //! `checkpoint_duration_ms` after that trigger, or `checkpoint_age_ms` after the latest
-//! completed one (or the job's start). So a job checkpointing every minute is read about every
-//! two minutes, and a threshold crossed is still read at the first poll after it (within the
-//! bound `b`). Read at every poll: a job with failures counting or an episode open, one that
+//! completed one (or the job's start); the read comes [`DetectorConfig::checkpoint_read_slack`]
+//! (one interval) after that time. So a job checkpointing every minute is read about every two
+//! minutes, and a threshold crossed is detected within two polls (at the first with a slack of
+//! zero), while the reads due fit the bound `b`. Read at every poll: a job with failures counting or an episode open, one that
 //! has triggered fewer than two checkpoints (or none: checkpointing off), and any job when no
 //! time is given. The JobManager's timestamps are compared with the server's clock: a
 //! JobManager clock ahead of the server's by `d` delays detection by `d`. A checkpoint
@@ -153,6 +154,11 @@ pub struct DetectorConfig {
     /// Largest distance between a `SYNC_SAVEPOINT`'s acknowledgement and the job's end for the
     /// job to count as stopped with it (10 min; the captures show a few ms to ~100 ms).
     pub stop_savepoint_max_gap: Duration,
+    /// How long after the earliest time a checkpoint threshold could be crossed its statistics
+    /// are read again (see the module docs' **When**): one interval, so a crossing is detected
+    /// within two polls with half the reads of detecting it at the first; zero reads at the
+    /// first poll after it.
+    pub checkpoint_read_slack: Duration,
 }
 
 impl DetectorConfig {
@@ -165,6 +171,7 @@ impl DetectorConfig {
             restart_fold_window: Duration::from_secs(600),
             facts_wait_polls: 3,
             stop_savepoint_max_gap: Duration::from_secs(600),
+            checkpoint_read_slack: poll_interval,
         }
     }
 }
@@ -649,8 +656,11 @@ impl Detector {
                 if let Some(cp) = job_facts.and_then(|f| f.checkpoints.as_ref()) {
                     live.checkpoints = Some(cp.summary(now));
                     let need = self.needs.need(&job.name, id);
+                    let slack = chrono::TimeDelta::from_std(self.config.checkpoint_read_slack)
+                        .unwrap_or_default();
                     live.checkpoints_due = self.state.jobs.get(id).and_then(|rec| {
                         schedule::next_read(cp, &need, &rec.health, job.start_time)
+                            .map(|due| due + slack)
                     });
                 }
                 live.exceptions = live.exceptions.saturating_add(new_exceptions);
