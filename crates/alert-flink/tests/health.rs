@@ -80,6 +80,11 @@ fn kinds(found: &[(i64, Finding)]) -> Vec<&'static str> {
     found.iter().map(|(_, f)| f.kind()).collect()
 }
 
+/// When the latest failed checkpoint of `s` failed.
+fn latest_failure(s: &CheckpointingStatistics) -> i64 {
+    s.latest.failed.as_ref().unwrap().failure_timestamp.unwrap()
+}
+
 /// `stats` after a checkpoint `id` completed in `duration_ms` (acknowledged at `ack`).
 fn with_completed(
     mut s: CheckpointingStatistics,
@@ -150,13 +155,7 @@ fn failing_checkpoints_alert_once_with_count_and_message_and_clear_once() {
     ] {
         let t0 = stats(scenario, "checkpoints_t0.json");
         let t60 = stats(scenario, "checkpoints_t60.json");
-        let failed_at = t0
-            .latest
-            .failed
-            .as_ref()
-            .unwrap()
-            .failure_timestamp
-            .unwrap();
+        let failed_at = latest_failure(&t0);
         let completed = with_completed(t60.clone(), 47, 900, failed_at + 70_000);
         let reads = [
             t0.clone(),
@@ -230,13 +229,7 @@ fn the_expired_checkpoints_of_the_earlier_run_completed_in_between() {
     );
     assert_eq!(alert_flink::facts::consecutive_failures(&mixed), 0);
     let t0 = stats("checkpoint_timeout", "checkpoints_t0.json");
-    let start = t0
-        .latest
-        .failed
-        .as_ref()
-        .unwrap()
-        .failure_timestamp
-        .unwrap();
+    let start = latest_failure(&t0);
     let found = replay_checkpoints(
         "checkpoint_timeout",
         needs(&[
@@ -515,13 +508,7 @@ fn the_job_list_shows_the_last_checkpoint_read_and_the_exceptions_counted() {
     let scenario = "checkpoint_timeout";
     let (jobs, id) = (overview(scenario), job_id(scenario));
     let t0 = stats(scenario, "checkpoints_t0.json");
-    let failed_at = t0
-        .latest
-        .failed
-        .as_ref()
-        .unwrap()
-        .failure_timestamp
-        .unwrap();
+    let failed_at = latest_failure(&t0);
     let mut d = Detector::new(DetectorConfig::default())
         .with_health_needs(needs(&[HealthCondition::CheckpointFailed]));
     let view = |d: &Detector| d.jobs().into_iter().find(|j| j.id == id).unwrap();
@@ -777,13 +764,7 @@ fn taskmanager_answers_parse_in_both_versions() {
 #[test]
 fn health_findings_route_by_their_condition_only() {
     let t0 = stats("checkpoint_fail", "checkpoints_t0.json");
-    let start = t0
-        .latest
-        .failed
-        .as_ref()
-        .unwrap()
-        .failure_timestamp
-        .unwrap();
+    let start = latest_failure(&t0);
     let found = replay_checkpoints(
         "checkpoint_fail",
         needs(&[HealthCondition::CheckpointFailed]),
