@@ -647,19 +647,20 @@ impl Detector {
                 .map_or(0, |ex| ex.entries_after(rec.restarts.exception_ts));
             let was_reported = rec.reported.is_some();
             job_findings.extend(step(&self.config, rec, prev, job, job_facts, now));
-            if !was_reported {
-                let need = self.needs.need(&job.name, id);
-                job_findings.extend(health::job(rec, job, job_facts, new_exceptions, &need, now));
+            // The health needs of a job not ended (an ended one has no health reads planned).
+            let need = (!was_reported).then(|| self.needs.need(&job.name, id));
+            if let Some(need) = &need {
+                job_findings.extend(health::job(rec, job, job_facts, new_exceptions, need, now));
             }
             self.touch_live(job, now);
             if let Some(live) = self.live.get_mut(id) {
                 if let Some(cp) = job_facts.and_then(|f| f.checkpoints.as_ref()) {
                     live.checkpoints = Some(cp.summary(now));
-                    let need = self.needs.need(&job.name, id);
                     let slack = chrono::TimeDelta::from_std(self.config.checkpoint_read_slack)
                         .unwrap_or_default();
-                    live.checkpoints_due = self.state.jobs.get(id).and_then(|rec| {
-                        schedule::next_read(cp, &need, &rec.health, job.start_time)
+                    live.checkpoints_due = need.as_ref().and_then(|need| {
+                        let rec = self.state.jobs.get(id)?;
+                        schedule::next_read(cp, need, &rec.health, job.start_time)
                             .map(|due| due + slack)
                     });
                 }
