@@ -107,8 +107,11 @@ pub enum EventsAnswer {
 /// The most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
-/// Events per transaction of the group commit at most.
+/// Requests gathered by one round of the group commit at most.
 const INGEST_MAX_BATCH: usize = 256;
+
+/// Events per transaction of the group commit at most (a larger request has one of its own).
+const INGEST_MAX_EVENTS: usize = 1024;
 
 /// An event on its way into the store through [`EventIngest`].
 #[derive(Debug)]
@@ -119,9 +122,11 @@ pub struct EventJob {
     silence_id: Option<i64>,
 }
 
-/// The job events' group commit: single events that arrive while others are being stored go
-/// together in the next transaction (see [`crate::group_commit`]).
-pub type EventIngest = GroupCommit<EventJob, StoreResult<InsertedEvent>>;
+/// The job events' group commit: the events of requests that arrive while others are being
+/// stored go together in the next transaction (see [`crate::group_commit`]). One write is
+/// the events of one request (one, or an array stored all or nothing); each gets its
+/// results, in order.
+pub type EventIngest = GroupCommit<Vec<EventJob>, StoreResult<Vec<InsertedEvent>>>;
 
 /// Starts the event ingest's committers on `store`: one on a single-writer store, a few on a
 /// shared (server) database.
@@ -130,23 +135,74 @@ pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
     GroupCommit::start_with_outage(
         committers,
         INGEST_MAX_BATCH,
-        move |jobs: Vec<EventJob>| {
+        move |requests: Vec<Vec<EventJob>>| {
             let store = Arc::clone(&store);
-            async move {
-                let items: Vec<EventItem<'_>> = jobs
-                    .iter()
-                    .map(|job| EventItem {
-                        event: &job.event,
-                        targets: &job.targets,
-                        times: job.times,
-                        silence_id: job.silence_id,
-                    })
-                    .collect();
-                store.insert_event_batch(&items).await
-            }
+            async move { commit_requests(store.as_ref(), &requests).await }
         },
         store_outage,
     )
+}
+
+/// Stores the events of several requests, in transactions of up to [`INGEST_MAX_EVENTS`]
+/// events (a request is never split).
+async fn commit_requests(
+    store: &dyn Store,
+    requests: &[Vec<EventJob>],
+) -> Vec<StoreResult<Vec<InsertedEvent>>> {
+    let mut out = Vec::with_capacity(requests.len());
+    let mut rest = requests;
+    while !rest.is_empty() {
+        let mut events = 0;
+        let take = rest
+            .iter()
+            .take_while(|r| {
+                events += r.len();
+                events <= INGEST_MAX_EVENTS
+            })
+            .count()
+            .max(1);
+        let (chunk, after) = rest.split_at(take);
+        out.extend(commit_together(store, chunk).await);
+        rest = after;
+    }
+    out
+}
+
+/// Stores the events of several requests in one transaction; when that fails other than by an
+/// outage (a request naming an instance deleted meanwhile, say), each request in a transaction
+/// of its own, so that one request's failure never fails the others, nor stores part of it.
+async fn commit_together(
+    store: &dyn Store,
+    requests: &[Vec<EventJob>],
+) -> Vec<StoreResult<Vec<InsertedEvent>>> {
+    fn items(jobs: &[EventJob]) -> impl Iterator<Item = EventItem<'_>> {
+        jobs.iter().map(|job| EventItem {
+            event: &job.event,
+            targets: &job.targets,
+            times: job.times,
+            silence_id: job.silence_id,
+        })
+    }
+    if requests.len() > 1 {
+        let all: Vec<EventItem<'_>> = requests.iter().flat_map(|r| items(r)).collect();
+        match store.insert_events(&all).await {
+            Ok(inserted) => {
+                let mut inserted = inserted.into_iter();
+                return requests
+                    .iter()
+                    .map(|r| Ok(inserted.by_ref().take(r.len()).collect()))
+                    .collect();
+            }
+            Err(e) if e.is_outage() => return requests.iter().map(|_| Err(e.clone())).collect(),
+            Err(_) => {}
+        }
+    }
+    let mut out = Vec::with_capacity(requests.len());
+    for request in requests {
+        let one: Vec<EventItem<'_>> = items(request).collect();
+        out.push(store.insert_events(&one).await);
+    }
+    out
 }
 
 /// The event an [`EventBody`] describes (`occurred_at` defaults to now) and its `group_id`.
@@ -214,14 +270,16 @@ pub async fn create(
     let silence_id = snapshot.silence_for(&event, times.now);
     let inserted = state
         .event_ingest
-        .submit(EventJob {
+        .submit(vec![EventJob {
             event,
             targets,
             times,
             silence_id,
-        })
+        }])
         .await
-        .map_err(|_| ApiError::internal(&"the event's commit did not finish"))??;
+        .map_err(|_| ApiError::internal(&"the event's commit did not finish"))??
+        .pop()
+        .ok_or_else(|| ApiError::internal(&"the event's commit gave no result"))?;
     let answer = EventAccepted {
         event_id: inserted.event_id,
         deliveries: inserted.deliveries,
@@ -265,22 +323,27 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
         routed.push((event, targets));
     }
     let times = times_now(state);
-    let items: Vec<EventItem<'_>> = routed
-        .iter()
-        .map(|(event, targets)| EventItem {
+    let jobs: Vec<EventJob> = routed
+        .into_iter()
+        .map(|(event, targets)| EventJob {
+            silence_id: snapshot.silence_for(&event, times.now),
             event,
             targets,
             times,
-            silence_id: snapshot.silence_for(event, times.now),
         })
         .collect();
-    let inserted = state.store.insert_events(&items).await?;
+    let silences: Vec<Option<i64>> = jobs.iter().map(|j| j.silence_id).collect();
+    let inserted = state
+        .event_ingest
+        .submit(jobs)
+        .await
+        .map_err(|_| ApiError::internal(&"the events' commit did not finish"))??;
     let fresh = inserted.iter().filter(|i| !i.duplicate).count() as u64;
     state.metrics.events.inc_by(fresh);
     let silenced = inserted
         .iter()
-        .zip(&items)
-        .filter(|(i, item)| !i.duplicate && item.silence_id.is_some())
+        .zip(&silences)
+        .filter(|(i, silence)| !i.duplicate && silence.is_some())
         .count() as u64;
     state.metrics.events_silenced.inc_by(silenced);
     if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
@@ -289,12 +352,12 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
     tracing::debug!(events = inserted.len(), new = fresh, "events accepted");
     let events = inserted
         .into_iter()
-        .zip(&items)
-        .map(|(i, item)| EventAccepted {
+        .zip(silences)
+        .map(|(i, silence)| EventAccepted {
             event_id: i.event_id,
             deliveries: i.deliveries,
             duplicate: i.duplicate,
-            silence_id: item.silence_id.filter(|_| !i.duplicate),
+            silence_id: silence.filter(|_| !i.duplicate),
         })
         .collect();
     Ok((StatusCode::ACCEPTED, Json(EventsAccepted { events })).into_response())
@@ -328,4 +391,91 @@ pub async fn get(
     event["received_at"] = json!(rfc3339(stored.received_at));
     event["deliveries"] = Value::Array(shown);
     Ok(Json(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alert_store::{SqliteStore, StoreError};
+
+    fn job(id: &str, targets: Vec<Target>) -> EventJob {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z").expect("a time");
+        EventJob {
+            event: JobEvent::new(id, format!("job {id}"), JobStatus::Failed, at),
+            targets,
+            times: EventTimes {
+                now: 1_000,
+                deadline_at: 2_000,
+                repeat_since: 0,
+            },
+            silence_id: None,
+        }
+    }
+
+    fn duplicates(result: &StoreResult<Vec<InsertedEvent>>) -> Vec<bool> {
+        result
+            .as_ref()
+            .expect("stored")
+            .iter()
+            .map(|e| e.duplicate)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_fails_alone_and_stores_none_of_its_events() {
+        let store = SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let missing = Target {
+            instance_id: 999,
+            group_id: None,
+        };
+        let requests = vec![
+            vec![job("a", vec![]), job("b", vec![])],
+            vec![job("c", vec![]), job("d", vec![missing])],
+            vec![job("e", vec![])],
+        ];
+        let results = commit_requests(&store, &requests).await;
+        assert_eq!(results.len(), 3);
+        assert_eq!(duplicates(&results[0]), [false, false]);
+        assert!(
+            matches!(results[1], Err(StoreError::BadReference { .. })),
+            "{:?}",
+            results[1]
+        );
+        assert_eq!(duplicates(&results[2]), [false]);
+        // `c` went with its request: storing it again is no duplicate; `a` and `e` were kept.
+        let again = commit_requests(
+            &store,
+            &[
+                vec![job("c", vec![])],
+                vec![job("a", vec![]), job("e", vec![])],
+            ],
+        )
+        .await;
+        assert_eq!(duplicates(&again[0]), [false]);
+        assert_eq!(duplicates(&again[1]), [true, true]);
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_transaction_size_are_answered_each_in_order() {
+        let store = SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let requests: Vec<Vec<EventJob>> = (0..3)
+            .map(|r| (0..600).map(|i| job(&format!("{r}-{i}"), vec![])).collect())
+            .collect();
+        let results = commit_requests(&store, &requests).await;
+        let sizes: Vec<usize> = results
+            .iter()
+            .map(|r| r.as_ref().expect("stored").len())
+            .collect();
+        assert_eq!(sizes, [600, 600, 600]);
+        // In order: each answer's ids rise, and each request's come after the previous one's.
+        let flat: Vec<i64> = results
+            .iter()
+            .flat_map(|r| r.as_ref().expect("stored").iter().map(|e| e.event_id))
+            .collect();
+        assert!(flat.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+    }
 }

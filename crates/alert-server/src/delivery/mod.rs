@@ -78,6 +78,10 @@ struct Shared {
     /// the channel as its sends finish instead of going back to the database and being claimed
     /// again (which capped one instance at a few hundred messages a second).
     queued: Mutex<HashMap<i64, std::collections::VecDeque<Queued>>>,
+    /// Notified when an instance's queue has drained to half its bound, or one of its sends
+    /// ended with nothing queued: the loop, holding off claims while queues were full, may
+    /// claim again.
+    room: Notify,
     worker: String,
 }
 
@@ -92,6 +96,37 @@ impl Shared {
             .copied()
             .unwrap_or(0);
         self.config.max_in_flight_per_instance.saturating_sub(busy)
+    }
+
+    /// The most claimed rows one instance keeps queued in memory.
+    fn queue_bound(&self) -> usize {
+        self.config.max_in_flight_per_instance * QUEUED_PER_SHARE
+    }
+
+    /// Takes the next queued row of `instance` for a send of it that just finished, moving it
+    /// to `in_flight` (in one step, so that shutdown finds every row in one of the two). A row
+    /// waiting longer than `max_wait` is left for the loop to give back.
+    fn next_queued(&self, instance: i64, max_wait: i64) -> Option<Queued> {
+        let next = {
+            let mut queued = self.queued.lock().expect("not poisoned");
+            let queue = queued.get_mut(&instance)?;
+            if queue.front().is_some_and(|w| now_ms() - w.since > max_wait) {
+                return None;
+            }
+            let next = queue.pop_front()?;
+            if queue.len() == self.queue_bound() / 2 {
+                self.room.notify_one();
+            }
+            if queue.is_empty() {
+                queued.remove(&instance);
+            }
+            self.in_flight
+                .lock()
+                .expect("not poisoned")
+                .insert(next.row.delivery.id);
+            next
+        };
+        Some(next)
     }
 }
 
@@ -132,6 +167,7 @@ impl Engine {
             per_instance: Mutex::new(HashMap::new()),
             next_due: Mutex::new(std::collections::BTreeSet::new()),
             queued: Mutex::new(HashMap::new()),
+            room: Notify::new(),
             worker,
         };
         Self {
@@ -167,14 +203,29 @@ impl Engine {
                 next_depth_update = now + 1_000;
             }
             let free = permits.available_permits();
-            if free == 0 {
+            // With most permits taken, wait for a quarter of them before claiming: claims of a
+            // few rows each would take the one writer as often as sends finish.
+            let low_water = (s.config.max_in_flight / 4)
+                .min(usize::try_from(s.config.claim_batch / 4).unwrap_or(usize::MAX))
+                .max(1);
+            if free < low_water && !sends.is_empty() {
                 tokio::select! {
                     _ = sends.join_next() => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
-            let limit = u32::try_from(free)
+            // Rows already queued in memory will take free permits first: claim for the rest,
+            // but never less than the low-water mark, so that other instances move on while
+            // one channel's queue is full.
+            let queued: usize = s
+                .queued
+                .lock()
+                .expect("not poisoned")
+                .values()
+                .map(std::collections::VecDeque::len)
+                .sum();
+            let limit = u32::try_from(free.saturating_sub(queued).max(low_water))
                 .unwrap_or(u32::MAX)
                 .min(s.config.claim_batch);
             let lease = i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);
@@ -231,7 +282,18 @@ impl Engine {
                 }
                 continue;
             }
-            self.dispatch(claimed, &permits, &mut sends, &tx).await;
+            if self.dispatch(claimed, &permits, &mut sends, &tx).await {
+                // Instances were at their queue bound and rows went back: claiming again at
+                // once would only claim and give back rows of the same instances. Wait for
+                // their queues to drain to half (or for the rows' delay).
+                tokio::select! {
+                    () = s.room.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(
+                        u64::try_from(BUSY_INSTANCE_DELAY_MS).unwrap_or(0),
+                    )) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
         }
         // Shutdown: stop claiming; give in-flight sends the grace period.
         let grace = Duration::from_secs(s.config.shutdown_grace_secs);
@@ -305,8 +367,9 @@ impl Engine {
         permits: &Arc<Semaphore>,
         sends: &mut JoinSet<()>,
         tx: &mpsc::Sender<AttemptRecord>,
-    ) {
+    ) -> bool {
         let s = &self.shared;
+        let mut overflowed = false;
         let mut by_instance: Vec<(i64, Vec<ClaimedDelivery>)> = Vec::new();
         let mut index: HashMap<i64, usize> = HashMap::new();
         for row in claimed {
@@ -357,7 +420,7 @@ impl Engine {
                     let rows: Vec<ClaimedDelivery> =
                         sendable.into_iter().flat_map(|(_, rows)| rows).collect();
                     release(s, &rows, now + 1_000).await;
-                    return;
+                    return false;
                 }
             }
         } else {
@@ -384,7 +447,7 @@ impl Engine {
                         let overflow = {
                             let mut queued = s.queued.lock().expect("not poisoned");
                             let queue = queued.entry(instance_id).or_default();
-                            let bound = s.config.max_in_flight_per_instance * QUEUED_PER_SHARE;
+                            let bound = s.queue_bound();
                             let fit = bound.saturating_sub(queue.len()).min(later.len());
                             let overflow = later.split_off(fit);
                             queue.extend(later.into_iter().map(|row| Queued {
@@ -398,11 +461,13 @@ impl Engine {
                             overflow
                         };
                         if !overflow.is_empty() {
+                            overflowed = true;
                             release(s, &overflow, now + BUSY_INSTANCE_DELAY_MS).await;
                         }
                     }
                 }
                 Decision::Digest if s.instance_room(instance_id) == 0 => {
+                    overflowed = true;
                     release(s, &rows, now + BUSY_INSTANCE_DELAY_MS).await;
                 }
                 Decision::Digest => match fold(s, &ready, &rows, now).await {
@@ -436,6 +501,7 @@ impl Engine {
                 }
             }
         }
+        overflowed
     }
 }
 
@@ -567,21 +633,34 @@ async fn spawn_send(
         .or_default() += 1;
     let (s, ready, tx) = (Arc::clone(s), Arc::clone(ready), tx.clone());
     sends.spawn(async move {
-        let record = send_one(&s, &ready, &row).await;
-        // Leave in_flight only once the recorder has the result (shutdown releases the rest).
-        let _ = tx.send(record).await;
-        s.in_flight
-            .lock()
-            .expect("not poisoned")
-            .remove(&row.delivery.id);
+        let max_wait = i64::try_from(s.config.lease_secs * 1000 / 4).unwrap_or(i64::MAX);
+        let instance = ready.id;
+        let (mut ready, mut row) = (ready, row);
+        loop {
+            let record = send_one(&s, &ready, &row).await;
+            // Leave in_flight only once the recorder has the result (shutdown releases the rest).
+            let _ = tx.send(record).await;
+            // The instance's next queued row goes out on this send's permit and share, at once:
+            // a storm to one channel flows at the channel's pace, not at the claim loop's.
+            let next = s.next_queued(instance, max_wait);
+            s.in_flight
+                .lock()
+                .expect("not poisoned")
+                .remove(&row.delivery.id);
+            match next {
+                Some(queued) => (ready, row) = (queued.ready, queued.row),
+                None => break,
+            }
+        }
         if let Some(n) = s
             .per_instance
             .lock()
             .expect("not poisoned")
-            .get_mut(&ready.id)
+            .get_mut(&instance)
         {
             *n = n.saturating_sub(1);
         }
+        s.room.notify_one();
         drop(permit);
     });
 }

@@ -23,6 +23,37 @@ fn key_of(event: &JobEvent) -> EventKey {
     )
 }
 
+/// An event as the JSON row the event insert binds (serialized straight to text).
+#[derive(serde::Serialize)]
+struct EventRow<'a> {
+    job_id: &'a str,
+    job_name: &'a str,
+    cluster: &'a str,
+    status: &'a str,
+    previous_status: Option<&'a str>,
+    occurred_at: String,
+    occurred_at_ms: i64,
+    duration_ms: Option<i64>,
+    error: Option<&'a str>,
+    url: Option<&'a str>,
+    labels: String,
+    received_at: i64,
+}
+
+/// A delivery to create, as the JSON row the delivery insert binds.
+#[derive(serde::Serialize)]
+struct TargetRow<'a> {
+    event_id: i64,
+    instance_id: i64,
+    group_id: Option<i64>,
+    now: i64,
+    deadline_at: i64,
+    repeat_since: i64,
+    job_id: &'a str,
+    status: &'a str,
+    silence_id: Option<i64>,
+}
+
 /// Stores events and their deliveries (see
 /// [`OutboxStore::insert_events`](crate::OutboxStore::insert_events)) inside a write
 /// transaction the caller commits, after `lock_event_keys`, in three statements whatever the
@@ -41,22 +72,22 @@ pub(super) async fn insert_events_in(
         .iter()
         .map(|it| {
             let e = it.event;
-            Ok(json!({
-                "job_id": e.job_id,
-                "job_name": e.job_name,
-                "cluster": e.cluster,
-                "status": e.status.as_str(),
-                "previous_status": e.previous_status.map(JobStatus::as_str),
-                "occurred_at": e.occurred_at.to_rfc3339(),
-                "occurred_at_ms": e.occurred_at.timestamp_millis(),
-                "duration_ms": e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
-                "error": e.error,
-                "url": e.url,
-                "labels": to_json(&e.labels)?,
-                "received_at": it.times.now,
-            }))
+            Ok(EventRow {
+                job_id: &e.job_id,
+                job_name: &e.job_name,
+                cluster: &e.cluster,
+                status: e.status.as_str(),
+                previous_status: e.previous_status.map(JobStatus::as_str),
+                occurred_at: e.occurred_at.to_rfc3339(),
+                occurred_at_ms: e.occurred_at.timestamp_millis(),
+                duration_ms: e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+                error: e.error.as_deref(),
+                url: e.url.as_deref(),
+                labels: to_json(&e.labels)?,
+                received_at: it.times.now,
+            })
         })
-        .collect::<StoreResult<Vec<Value>>>()?;
+        .collect::<StoreResult<Vec<EventRow<'_>>>>()?;
     let created: Vec<(i64, String, String, i64)> = sqlx::query_as(concat!(
         "INSERT INTO events (job_id, job_name, cluster, status, previous_status, \
          occurred_at, occurred_at_ms, duration_ms, error, url, labels, received_at) \
@@ -87,17 +118,17 @@ pub(super) async fn insert_events_in(
     for (it, id) in items.iter().zip(&fresh) {
         let Some(event_id) = id else { continue };
         for t in it.targets {
-            targets.push(json!({
-                "event_id": event_id,
-                "instance_id": t.instance_id,
-                "group_id": t.group_id,
-                "now": it.times.now,
-                "deadline_at": it.times.deadline_at,
-                "repeat_since": it.times.repeat_since,
-                "job_id": it.event.job_id,
-                "status": it.event.status.as_str(),
-                "silence_id": it.silence_id,
-            }));
+            targets.push(TargetRow {
+                event_id: *event_id,
+                instance_id: t.instance_id,
+                group_id: t.group_id,
+                now: it.times.now,
+                deadline_at: it.times.deadline_at,
+                repeat_since: it.times.repeat_since,
+                job_id: &it.event.job_id,
+                status: it.event.status.as_str(),
+                silence_id: it.silence_id,
+            });
         }
     }
     if !targets.is_empty() {

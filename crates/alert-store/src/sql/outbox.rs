@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use alert_core::JobEvent;
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::super::{lock_event_keys, EngineStore};
 use super::alertmanager::insert_batch;
@@ -32,6 +32,20 @@ macro_rules! insert_attempts {
             $($lock)*
         )
     };
+}
+
+/// One attempt record as the JSON row `record_attempts` binds (serialized straight to text,
+/// without a `Value` tree per record).
+#[derive(serde::Serialize)]
+struct AttemptRow<'a> {
+    delivery_id: i64,
+    started_at: i64,
+    finished_at: i64,
+    state: &'a str,
+    next_attempt_at: Option<i64>,
+    outcome: String,
+    error: Option<String>,
+    warnings: String,
 }
 
 #[async_trait]
@@ -182,18 +196,18 @@ impl OutboxStore for EngineStore {
             let items = round
                 .iter()
                 .map(|r| {
-                    Ok(json!({
-                        "delivery_id": r.delivery_id,
-                        "started_at": r.started_at,
-                        "finished_at": r.finished_at,
-                        "state": r.state.as_str(),
-                        "next_attempt_at": r.next_attempt_at,
-                        "outcome": outcome_of(r),
-                        "error": r.error.as_ref().map(to_json).transpose()?,
-                        "warnings": to_json(&r.warnings)?,
-                    }))
+                    Ok(AttemptRow {
+                        delivery_id: r.delivery_id,
+                        started_at: r.started_at,
+                        finished_at: r.finished_at,
+                        state: r.state.as_str(),
+                        next_attempt_at: r.next_attempt_at,
+                        outcome: outcome_of(r),
+                        error: r.error.as_ref().map(to_json).transpose()?,
+                        warnings: to_json(&r.warnings)?,
+                    })
                 })
-                .collect::<StoreResult<Vec<Value>>>()?;
+                .collect::<StoreResult<Vec<AttemptRow<'_>>>>()?;
             let batch = to_json(&items)?;
             // The attempt first: its number is the count before this one, plus one. The first
             // round holds every delivery of the records: it locks their rows (PostgreSQL), in id
