@@ -12,9 +12,9 @@ use crate::copy;
 use crate::model::{
     AmInserted, AmItem, AmNotification, AmNotificationInput, AmRender, Attempt, AttemptRecord,
     Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryStats,
-    DigestInput, EventItem, EventTimes, Group, GroupInput, HistoryFilter, HistoryRow, ImportBatch,
-    ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput, ProvisionPlan,
-    RoutedEvent, Silence, SilenceInput, SilenceState, StoredEvent, Target,
+    DigestInput, EventItem, EventTimes, Group, GroupInput, GroupTemplate, HistoryFilter,
+    HistoryRow, ImportBatch, ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput,
+    ProvisionPlan, RoutedEvent, Silence, SilenceInput, SilenceState, StoredEvent, Target,
 };
 use crate::StoreResult;
 
@@ -27,6 +27,9 @@ pub trait ConfigStore: Send + Sync + 'static {
     async fn list_instances(&self) -> StoreResult<Vec<Instance>>;
     /// One instance.
     async fn get_instance(&self, id: i64) -> StoreResult<Option<Instance>>;
+    /// The `updated_at` of each of `ids` that exists, as `(id, updated_at)`: one query for a
+    /// whole claim round's instances, to check cached instances against.
+    async fn instance_versions(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
     /// Replaces an instance; `None` when it does not exist.
     async fn update_instance(
         &self,
@@ -42,6 +45,9 @@ pub trait ConfigStore: Send + Sync + 'static {
     async fn list_groups(&self) -> StoreResult<Vec<Group>>;
     /// One group.
     async fn get_group(&self, id: i64) -> StoreResult<Option<Group>>;
+    /// A group's `updated_at` and message template, without its members (one row, whatever
+    /// the group's size: what a sender checks its cached template against).
+    async fn group_template(&self, id: i64) -> StoreResult<Option<(i64, Option<GroupTemplate>)>>;
     /// Replaces a group; `None` when it does not exist.
     async fn update_group(
         &self,

@@ -17,8 +17,9 @@ pub(super) struct LoadArgs {
     /// Phase B: how long to post at --rate, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub(super) duration_secs: u64,
-    /// DingTalk instances in the group: every event becomes this many robot requests.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=50))]
+    /// DingTalk instances in the group: every event becomes this many robot requests
+    /// (`--instances 4000 --events 10`: a fan-out to 4,000 robots).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=5_000))]
     pub(super) instances: u64,
     /// Phase A: POSTs in flight at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]

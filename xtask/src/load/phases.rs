@@ -184,6 +184,9 @@ pub(super) async fn drive(
         let at = |p: usize| arrivals[(arrivals.len() - 1) * p / 100];
         report.a.p10_p90 = Duration::from_nanos(at(90) - at(10));
     }
+    if !arrivals.is_empty() {
+        report.a.arrival_p99 = Duration::from_nanos(arrivals[(arrivals.len() - 1) * 99 / 100]);
+    }
     report.a.missing = slots.iter().filter(|s| s.count == 0).count();
     report.a.duplicates = slots
         .iter()

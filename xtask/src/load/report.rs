@@ -38,6 +38,9 @@ pub(super) struct PhaseA {
     pub(super) end_to_end: Duration,
     /// Between the 10th and the 90th percentile arrival.
     pub(super) p10_p90: Duration,
+    /// The 99th percentile arrival after the first POST: the event → robot latency when the
+    /// events are few and posted at once (a fan-out to many instances).
+    pub(super) arrival_p99: Duration,
     pub(super) complete: bool,
     pub(super) missing: usize,
     pub(super) duplicates: u64,
@@ -257,6 +260,10 @@ impl Report {
         row(
             "A: deliveries, 10th→90th percentile arrival",
             format!("{:.0} deliveries/s", per_sec(0.8 * n * k, a.p10_p90)),
+        );
+        row(
+            "A: 99th percentile arrival after the first POST",
+            format!("{:.0} ms", a.arrival_p99.as_secs_f64() * 1000.0),
         );
         row(
             "A: exactly once",

@@ -110,9 +110,143 @@ impl ChannelCache {
         Ok(Some(ready))
     }
 
+    /// [`get`](Self::get) for the instances of a claim round, in order: the ones due for their
+    /// recheck are checked in one query for all of them (their `updated_at`), and only the
+    /// new or changed ones are read one by one.
+    pub async fn get_many(
+        &self,
+        store: &dyn Store,
+        ids: &[i64],
+    ) -> Vec<Result<Option<Arc<ReadyInstance>>, String>> {
+        let cached: Vec<Option<(Instant, Arc<ReadyInstance>)>> = {
+            let map = self.map.read().expect("not poisoned");
+            ids.iter().map(|id| map.get(id).cloned()).collect()
+        };
+        // Decided once: an entry turning due while the others are checked is used as it is.
+        let fresh: Vec<bool> = cached
+            .iter()
+            .map(|c| {
+                c.as_ref()
+                    .is_some_and(|(at, _)| at.elapsed() < RECHECK_AFTER)
+            })
+            .collect();
+        let due: Vec<i64> = ids
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, fresh)| !**fresh)
+            .map(|(id, _)| *id)
+            .collect();
+        let generation = self.generation.load(Ordering::SeqCst);
+        let versions: HashMap<i64, i64> = if due.is_empty() {
+            HashMap::new()
+        } else {
+            match store.instance_versions(&due).await {
+                Ok(v) => v.into_iter().collect(),
+                // Out of reach, say: each on its own, which keeps what was read before.
+                Err(_) => {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        out.push(self.get(store, *id).await);
+                    }
+                    return out;
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        let mut still: Vec<(i64, Arc<ReadyInstance>)> = Vec::new();
+        for ((id, cached), fresh) in ids.iter().zip(cached).zip(fresh) {
+            match cached {
+                Some((_, ready)) if fresh => out.push(Ok(Some(ready))),
+                Some((_, ready)) if versions.get(id) == Some(&ready.updated_at) => {
+                    still.push((*id, Arc::clone(&ready)));
+                    out.push(Ok(Some(ready)));
+                }
+                _ if !versions.contains_key(id) => {
+                    self.map.write().expect("not poisoned").remove(id);
+                    out.push(Ok(None));
+                }
+                _ => out.push(self.get(store, *id).await),
+            }
+        }
+        if !still.is_empty() {
+            let mut map = self.map.write().expect("not poisoned");
+            // An update committed while we read: what we read may predate it.
+            if self.generation.load(Ordering::SeqCst) == generation {
+                let now = Instant::now();
+                for (id, ready) in still {
+                    map.insert(id, (now, ready));
+                }
+            }
+        }
+        out
+    }
+
     /// Drops the cached entry (the instance changed or was deleted).
     pub fn invalidate(&self, id: i64) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.map.write().expect("not poisoned").remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alert_store::InstanceInput;
+    use serde_json::json;
+
+    fn robot(name: &str) -> InstanceInput {
+        InstanceInput {
+            name: name.into(),
+            kind: "dingtalk".into(),
+            enabled: true,
+            params: json!({"webhook": "http://127.0.0.1:9/robot/send?access_token=t"}),
+            rate_per_minute: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_rounds_instances_are_checked_together_and_see_changes() {
+        let store = alert_store::connect("sqlite::memory:").await.unwrap();
+        let a = store.create_instance(&robot("a"), 1).await.unwrap().id;
+        let b = store.create_instance(&robot("b"), 1).await.unwrap().id;
+        let cache = ChannelCache::default();
+        let names = |found: Vec<Result<Option<Arc<ReadyInstance>>, String>>| {
+            found
+                .into_iter()
+                .map(|r| r.unwrap().map(|ready| ready.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        let first = cache.get_many(store.as_ref(), &[a, 999, b]).await;
+        assert_eq!(
+            names(first),
+            [Some("a".to_owned()), None, Some("b".to_owned())]
+        );
+        let kept = cache.get_many(store.as_ref(), &[a]).await;
+        let kept = kept[0].as_ref().unwrap().clone().unwrap();
+
+        // Changed and deleted through another replica (no invalidation here): cached until
+        // the recheck, then `a` is rebuilt from its new version and `b` is gone.
+        store.update_instance(a, &robot("a2"), 2).await.unwrap();
+        store.delete_instance(b).await.unwrap();
+        assert_eq!(
+            names(cache.get_many(store.as_ref(), &[a, b]).await),
+            [Some("a".to_owned()), Some("b".to_owned())]
+        );
+        tokio::time::sleep(RECHECK_AFTER + Duration::from_millis(100)).await;
+        assert_eq!(
+            names(cache.get_many(store.as_ref(), &[a, b]).await),
+            [Some("a2".to_owned()), None]
+        );
+        // An unchanged one keeps its built channel across the recheck.
+        let c = store.create_instance(&robot("c"), 3).await.unwrap().id;
+        let before = cache.get_many(store.as_ref(), &[c]).await;
+        tokio::time::sleep(RECHECK_AFTER + Duration::from_millis(100)).await;
+        let after = cache.get_many(store.as_ref(), &[c]).await;
+        let same = |r: &Result<Option<Arc<ReadyInstance>>, String>| r.clone().unwrap().unwrap();
+        assert!(Arc::ptr_eq(&same(&before[0]), &same(&after[0])));
+        assert!(!Arc::ptr_eq(
+            &kept,
+            &same(&cache.get_many(store.as_ref(), &[a]).await[0])
+        ));
     }
 }

@@ -32,7 +32,7 @@ use self::channels::{ChannelCache, ReadyInstance};
 use self::digest::{DigestLine, DigestPayload};
 use self::outage::{retry_release, ClaimFailures};
 use self::pacing::{Decision, Pacer};
-use self::templates::GroupRenderers;
+use self::templates::{GroupRenderers, RenderedAlerts};
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
@@ -65,6 +65,8 @@ struct Shared {
     config: DeliveryConfig,
     /// Job events render with their group's template.
     templates: Arc<GroupRenderers>,
+    /// An event's message through a group, rendered once for all its deliveries.
+    rendered: RenderedAlerts,
     pacer: Mutex<Pacer>,
     in_flight: Mutex<HashSet<i64>>,
     /// Sends in flight per instance: a slow or hanging channel holds at most
@@ -162,6 +164,7 @@ impl Engine {
             metrics,
             config,
             templates,
+            rendered: RenderedAlerts::default(),
             pacer: Mutex::new(Pacer::default()),
             in_flight: Mutex::new(HashSet::new()),
             per_instance: Mutex::new(HashMap::new()),
@@ -383,8 +386,10 @@ impl Engine {
         let now = now_ms();
         // The instances that can send, with their rows; the others' rows fail or go back.
         let mut sendable: Vec<(Arc<ReadyInstance>, Vec<ClaimedDelivery>)> = Vec::new();
-        for (instance_id, rows) in by_instance {
-            let ready = match s.channels.get(s.store.as_ref(), instance_id).await {
+        let ids: Vec<i64> = by_instance.iter().map(|(id, _)| *id).collect();
+        let found = s.channels.get_many(s.store.as_ref(), &ids).await;
+        for ((instance_id, rows), found) in by_instance.into_iter().zip(found) {
+            let ready = match found {
                 Ok(Some(r)) => r,
                 Ok(None) => {
                     fail_all(tx, &rows, now, "instance no longer exists").await;
@@ -670,14 +675,16 @@ async fn send_one(s: &Shared, ready: &ReadyInstance, row: &ClaimedDelivery) -> A
     let d = &row.delivery;
     let started_at = now_ms();
     let alert = match (&row.event, &d.payload) {
-        (Some(event), _) => s
-            .templates
-            .get(s.store.as_ref(), d.group_id)
-            .await
-            .render(event)
-            .map_err(|e| e.to_string()),
+        (Some(event), _) => {
+            let renderer = s.templates.get(s.store.as_ref(), d.group_id).await;
+            match d.event_id {
+                Some(id) => s.rendered.render(id, d.group_id, &renderer, event),
+                None => renderer.render(event).map(Arc::new),
+            }
+            .map_err(|e| e.to_string())
+        }
         (None, Some(payload)) => serde_json::from_value::<DigestPayload>(payload.clone())
-            .map(|p| p.to_alert())
+            .map(|p| Arc::new(p.to_alert()))
             .map_err(|e| format!("stored digest is unreadable: {e}")),
         (None, None) => Err("delivery has neither event nor message".to_owned()),
     };

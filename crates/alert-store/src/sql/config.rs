@@ -12,11 +12,11 @@ use super::{
     binding_from_row, cluster_from_row, col, group_from_row, instance_from_row, INSTANCE_COLS,
 };
 use crate::model::{
-    Binding, BindingInput, Cluster, ClusterInput, Group, GroupInput, ImportBatch, ImportKey,
-    ImportOutcome, ImportRecord, ImportedKind, Instance, InstanceInput, ProvisionPlan,
+    Binding, BindingInput, Cluster, ClusterInput, Group, GroupInput, GroupTemplate, ImportBatch,
+    ImportKey, ImportOutcome, ImportRecord, ImportedKind, Instance, InstanceInput, ProvisionPlan,
 };
 use crate::shared::{
-    bad_reference_or, check_no_repeats, corrupt, db, name_taken_or, resolve_ref, to_json,
+    bad_reference_or, check_no_repeats, corrupt, db, from_json, name_taken_or, resolve_ref, to_json,
 };
 use crate::{ConfigStore, StoreError, StoreResult};
 
@@ -54,6 +54,21 @@ impl ConfigStore for EngineStore {
             .as_ref()
             .map(instance_from_row)
             .transpose()
+    }
+
+    async fn instance_versions(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as(concat!(
+            "SELECT i.id, i.updated_at FROM alert_instances AS i WHERE i.id IN (SELECT t.id FROM ",
+            id_list!("$1"),
+            " AS t)"
+        ))
+        .bind(to_json(ids)?)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("reading instances' versions"))
     }
 
     async fn update_instance(
@@ -191,6 +206,22 @@ impl ConfigStore for EngineStore {
         let members = group_members(&mut tx, id).await?;
         tx.commit().await.map_err(db(WHAT))?;
         group_from_row(&row, members).map(Some)
+    }
+
+    async fn group_template(&self, id: i64) -> StoreResult<Option<(i64, Option<GroupTemplate>)>> {
+        let row: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT updated_at, template FROM alert_groups WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(db("reading a group's template"))?;
+        row.map(|(updated_at, template)| {
+            let template = template
+                .map(|t| from_json("group template", &t))
+                .transpose()?;
+            Ok((updated_at, template))
+        })
+        .transpose()
     }
 
     async fn update_group(
