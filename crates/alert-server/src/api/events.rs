@@ -396,7 +396,7 @@ pub async fn get(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alert_store::{SqliteStore, StoreError};
+    use alert_store::StoreError;
 
     fn job(id: &str, targets: Vec<Target>) -> EventJob {
         let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z").expect("a time");
@@ -435,7 +435,7 @@ mod tests {
             vec![job("c", vec![]), job("d", vec![missing])],
             vec![job("e", vec![])],
         ];
-        let results = commit_requests(&store, &requests).await;
+        let results = commit_requests(store.as_ref(), &requests).await;
         assert_eq!(results.len(), 3);
         assert_eq!(duplicates(&results[0]), [false, false]);
         assert!(
@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(duplicates(&results[2]), [false]);
         // `c` went with its request: storing it again is no duplicate; `a` and `e` were kept.
         let again = commit_requests(
-            &store,
+            store.as_ref(),
             &[
                 vec![job("c", vec![])],
                 vec![job("a", vec![]), job("e", vec![])],
@@ -465,7 +465,7 @@ mod tests {
         let requests: Vec<Vec<EventJob>> = (0..3)
             .map(|r| (0..600).map(|i| job(&format!("{r}-{i}"), vec![])).collect())
             .collect();
-        let results = commit_requests(&store, &requests).await;
+        let results = commit_requests(store.as_ref(), &requests).await;
         let sizes: Vec<usize> = results
             .iter()
             .map(|r| r.as_ref().expect("stored").len())
