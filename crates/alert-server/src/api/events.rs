@@ -423,7 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_request_fails_alone_and_stores_none_of_its_events() {
-        let store = SqliteStore::connect("sqlite::memory:")
+        let store = alert_store::connect("sqlite::memory:")
             .await
             .expect("store");
         let missing = Target {
@@ -459,7 +459,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_over_the_transaction_size_are_answered_each_in_order() {
-        let store = SqliteStore::connect("sqlite::memory:")
+        let store = alert_store::connect("sqlite::memory:")
             .await
             .expect("store");
         let requests: Vec<Vec<EventJob>> = (0..3)
