@@ -21,6 +21,7 @@ pub mod pacing;
 pub mod templates;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,6 +86,8 @@ struct Shared {
     /// ended with nothing queued: the loop, holding off claims while queues were full, may
     /// claim again.
     room: Notify,
+    /// Set once the loop stopped claiming: sends no longer take queued rows.
+    stopping: AtomicBool,
     worker: String,
 }
 
@@ -106,29 +109,39 @@ impl Shared {
         self.config.max_in_flight_per_instance * QUEUED_PER_SHARE
     }
 
+    /// How long a claimed row may wait in an instance's queue before it is given back: a
+    /// quarter of its lease.
+    fn max_queue_wait(&self) -> i64 {
+        i64::try_from(self.config.lease_secs * 1000 / 4).unwrap_or(i64::MAX)
+    }
+
     /// Takes the next queued row of `instance` for a send of it that just finished, moving it
     /// to `in_flight` (in one step, so that shutdown finds every row in one of the two). A row
-    /// waiting longer than `max_wait` is left for the loop to give back.
-    fn next_queued(&self, instance: i64, max_wait: i64) -> Option<Queued> {
-        let next = {
-            let mut queued = self.queued.lock().expect("not poisoned");
-            let queue = queued.get_mut(&instance)?;
-            if queue.front().is_some_and(|w| now_ms() - w.since > max_wait) {
-                return None;
-            }
-            let next = queue.pop_front()?;
-            if queue.len() == self.queue_bound() / 2 {
-                self.room.notify_one();
-            }
-            if queue.is_empty() {
-                queued.remove(&instance);
-            }
-            self.in_flight
-                .lock()
-                .expect("not poisoned")
-                .insert(next.row.delivery.id);
-            next
-        };
+    /// waiting longer than [`max_queue_wait`](Self::max_queue_wait) is left for the loop to
+    /// give back; once the engine is stopping, every row is (only sends in flight finish).
+    fn next_queued(&self, instance: i64) -> Option<Queued> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut queued = self.queued.lock().expect("not poisoned");
+        let queue = queued.get_mut(&instance)?;
+        if queue
+            .front()
+            .is_some_and(|w| now_ms() - w.since > self.max_queue_wait())
+        {
+            return None;
+        }
+        let next = queue.pop_front()?;
+        if queue.len() == self.queue_bound() / 2 {
+            self.room.notify_one();
+        }
+        if queue.is_empty() {
+            queued.remove(&instance);
+        }
+        self.in_flight
+            .lock()
+            .expect("not poisoned")
+            .insert(next.row.delivery.id);
         Some(next)
     }
 }
@@ -172,6 +185,7 @@ impl Engine {
             next_due: Mutex::new(std::collections::BTreeSet::new()),
             queued: Mutex::new(HashMap::new()),
             room: Notify::new(),
+            stopping: AtomicBool::new(false),
             worker,
         };
         Self {
@@ -299,7 +313,9 @@ impl Engine {
                 }
             }
         }
-        // Shutdown: stop claiming; give in-flight sends the grace period.
+        // Shutdown: stop claiming and feeding queued rows; give in-flight sends the grace
+        // period.
+        s.stopping.store(true, Ordering::SeqCst);
         let grace = Duration::from_secs(s.config.shutdown_grace_secs);
         let drained =
             tokio::time::timeout(grace, async { while sends.join_next().await.is_some() {} }).await;
@@ -338,7 +354,7 @@ impl Engine {
     ) {
         let s = &self.shared;
         let now = now_ms();
-        let max_wait = i64::try_from(s.config.lease_secs * 1000 / 4).unwrap_or(i64::MAX);
+        let max_wait = s.max_queue_wait();
         let mut stale = Vec::new();
         let mut ready_rows = Vec::new();
         {
@@ -639,7 +655,6 @@ async fn spawn_send(
         .or_default() += 1;
     let (s, ready, tx) = (Arc::clone(s), Arc::clone(ready), tx.clone());
     sends.spawn(async move {
-        let max_wait = i64::try_from(s.config.lease_secs * 1000 / 4).unwrap_or(i64::MAX);
         let instance = ready.id;
         let (mut ready, mut row) = (ready, row);
         loop {
@@ -648,7 +663,7 @@ async fn spawn_send(
             let _ = tx.send(record).await;
             // The instance's next queued row goes out on this send's permit and share, at once:
             // a storm to one channel flows at the channel's pace, not at the claim loop's.
-            let next = s.next_queued(instance, max_wait);
+            let next = s.next_queued(instance);
             s.in_flight
                 .lock()
                 .expect("not poisoned")
