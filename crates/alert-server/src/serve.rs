@@ -124,6 +124,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         // Unique per start: rows a previous run of this replica claimed are not "ours".
         format!("{replica}@{}", crate::clock::now_ms()),
     );
+    let handoff = engine.handoff();
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 
     let routing = Arc::new(RoutingCache::default());
@@ -156,7 +157,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     watchers.start_all().await?;
     let state = AppState {
         am_ingest: Arc::new(crate::api::alertmanager::am_ingest(Arc::clone(&store))),
-        event_ingest: Arc::new(crate::api::events::event_ingest(Arc::clone(&store))),
+        event_ingest: Arc::new(crate::api::events::event_ingest(
+            crate::api::events::IntakeSink {
+                store: Arc::clone(&store),
+                handoff: Some(handoff),
+                wake: Arc::clone(&wake),
+            },
+        )),
         store,
         channels,
         templates,

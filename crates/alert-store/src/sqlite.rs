@@ -139,6 +139,14 @@ macro_rules! lock_rows {
     };
 }
 
+/// Ends a subquery in `FROM` so that it is computed once per row, not merged into the outer
+/// query (which would evaluate each of its expressions wherever the outer query names it).
+macro_rules! no_flatten {
+    () => {
+        " LIMIT -1 OFFSET 0"
+    };
+}
+
 /// The larger of two values.
 macro_rules! greatest {
     ($a:literal, $b:literal) => {

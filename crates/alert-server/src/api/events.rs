@@ -17,8 +17,10 @@ use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
+use crate::delivery::handoff::Handoff;
 use crate::group_commit::{store_outage, GroupCommit};
 use alert_store::{EventItem, EventTimes, InsertedEvent, Store, StoreResult, Target};
+use tokio::sync::Notify;
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -128,16 +130,37 @@ pub struct EventJob {
 /// results, in order.
 pub type EventIngest = GroupCommit<Vec<EventJob>, StoreResult<Vec<InsertedEvent>>>;
 
-/// Starts the event ingest's committers on `store`: one on a single-writer store, a few on a
+/// Where the events' committers store, and whom they tell about the deliveries created.
+#[derive(Clone)]
+pub struct IntakeSink {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// This process's delivery engine, which takes the deliveries claimed at intake (`None`:
+    /// every delivery is stored unclaimed, for the claim loop).
+    pub handoff: Option<Handoff>,
+    /// Notified when deliveries were stored unclaimed: the engine's loop claims them.
+    pub wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for IntakeSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntakeSink")
+            .field("handoff", &self.handoff)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the event ingest's committers on `sink`: one on a single-writer store, a few on a
 /// shared (server) database.
-pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
-    let committers = if store.is_shared() { 4 } else { 1 };
+pub fn event_ingest(sink: IntakeSink) -> EventIngest {
+    let committers = if sink.store.is_shared() { 4 } else { 1 };
+    let sink = Arc::new(sink);
     GroupCommit::start_with_outage(
         committers,
         INGEST_MAX_BATCH,
         move |requests: Vec<Vec<EventJob>>| {
-            let store = Arc::clone(&store);
-            async move { commit_requests(store.as_ref(), &requests).await }
+            let sink = Arc::clone(&sink);
+            async move { commit_requests(&sink, &requests).await }
         },
         store_outage,
     )
@@ -146,7 +169,7 @@ pub fn event_ingest(store: Arc<dyn Store>) -> EventIngest {
 /// Stores the events of several requests, in transactions of up to [`INGEST_MAX_EVENTS`]
 /// events (a request is never split).
 async fn commit_requests(
-    store: &dyn Store,
+    sink: &IntakeSink,
     requests: &[Vec<EventJob>],
 ) -> Vec<StoreResult<Vec<InsertedEvent>>> {
     let mut out = Vec::with_capacity(requests.len());
@@ -162,7 +185,7 @@ async fn commit_requests(
             .count()
             .max(1);
         let (chunk, after) = rest.split_at(take);
-        out.extend(commit_together(store, chunk).await);
+        out.extend(commit_together(sink, chunk).await);
         rest = after;
     }
     out
@@ -171,8 +194,11 @@ async fn commit_requests(
 /// Stores the events of several requests in one transaction; when that fails other than by an
 /// outage (a request naming an instance deleted meanwhile, say), each request in a transaction
 /// of its own, so that one request's failure never fails the others, nor stores part of it.
+///
+/// As many deliveries as the engine has room for are claimed for it as they are stored and
+/// handed over ([`Handoff`]); the engine's loop is woken for the others.
 async fn commit_together(
-    store: &dyn Store,
+    sink: &IntakeSink,
     requests: &[Vec<EventJob>],
 ) -> Vec<StoreResult<Vec<InsertedEvent>>> {
     fn items(jobs: &[EventJob]) -> impl Iterator<Item = EventItem<'_>> {
@@ -183,24 +209,60 @@ async fn commit_together(
             silence_id: job.silence_id,
         })
     }
-    if requests.len() > 1 {
-        let all: Vec<EventItem<'_>> = requests.iter().flat_map(|r| items(r)).collect();
-        match store.insert_events(&all).await {
-            Ok(inserted) => {
-                let mut inserted = inserted.into_iter();
-                return requests
-                    .iter()
-                    .map(|r| Ok(inserted.by_ref().take(r.len()).collect()))
-                    .collect();
+    let all: Vec<EventItem<'_>> = requests.iter().flat_map(|r| items(r)).collect();
+    let targets: usize = all.iter().map(|it| it.targets.len()).sum();
+    let reservation = sink.handoff.as_ref().and_then(|h| h.reserve(targets));
+    let together = if let Some(r) = &reservation {
+        Some(
+            sink.store
+                .insert_events_leased(&all, r.lease())
+                .await
+                .map(|(inserted, claimed)| (inserted, Some(claimed))),
+        )
+    } else if requests.len() > 1 {
+        Some(sink.store.insert_events(&all).await.map(|i| (i, None)))
+    } else {
+        // One request alone is stored as itself below.
+        None
+    };
+    match together {
+        Some(Ok((inserted, claimed))) => {
+            let created: usize = inserted
+                .iter()
+                .filter(|i| !i.duplicate)
+                .map(|i| i.deliveries)
+                .sum();
+            let handed_all = reservation.as_ref().is_some_and(|r| r.covers(targets));
+            if let (Some(r), Some(claimed)) = (reservation, claimed) {
+                r.deliver(claimed).await;
             }
-            Err(e) if e.is_outage() => return requests.iter().map(|_| Err(e.clone())).collect(),
-            Err(_) => {}
+            if created > 0 && !handed_all {
+                sink.wake.notify_one();
+            }
+            let mut inserted = inserted.into_iter();
+            return requests
+                .iter()
+                .map(|r| Ok(inserted.by_ref().take(r.len()).collect()))
+                .collect();
         }
+        // Out of reach or full: each alone would fail alike, only later. A lone request has
+        // had its try.
+        Some(Err(e)) if e.is_outage() || requests.len() == 1 => {
+            return requests.iter().map(|_| Err(e.clone())).collect()
+        }
+        Some(Err(_)) | None => {}
     }
     let mut out = Vec::with_capacity(requests.len());
     for request in requests {
         let one: Vec<EventItem<'_>> = items(request).collect();
-        out.push(store.insert_events(&one).await);
+        let result = sink.store.insert_events(&one).await;
+        if result
+            .as_ref()
+            .is_ok_and(|r| r.iter().any(|i| !i.duplicate && i.deliveries > 0))
+        {
+            sink.wake.notify_one();
+        }
+        out.push(result);
     }
     out
 }
@@ -293,9 +355,6 @@ pub async fn create(
     if answer.silence_id.is_some() {
         state.metrics.events_silenced.inc();
     }
-    if inserted.deliveries > 0 {
-        state.wake.notify_one();
-    }
     tracing::debug!(event = inserted.event_id, job = %job_name, cluster = %cluster, status = %status, deliveries = inserted.deliveries, "event accepted");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
@@ -346,9 +405,6 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
         .filter(|(i, silence)| !i.duplicate && silence.is_some())
         .count() as u64;
     state.metrics.events_silenced.inc_by(silenced);
-    if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
-        state.wake.notify_one();
-    }
     tracing::debug!(events = inserted.len(), new = fresh, "events accepted");
     let events = inserted
         .into_iter()
@@ -412,6 +468,14 @@ mod tests {
         }
     }
 
+    fn sink(store: Arc<dyn Store>) -> IntakeSink {
+        IntakeSink {
+            store,
+            handoff: None,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
     fn duplicates(result: &StoreResult<Vec<InsertedEvent>>) -> Vec<bool> {
         result
             .as_ref()
@@ -435,7 +499,8 @@ mod tests {
             vec![job("c", vec![]), job("d", vec![missing])],
             vec![job("e", vec![])],
         ];
-        let results = commit_requests(store.as_ref(), &requests).await;
+        let sink = sink(store);
+        let results = commit_requests(&sink, &requests).await;
         assert_eq!(results.len(), 3);
         assert_eq!(duplicates(&results[0]), [false, false]);
         assert!(
@@ -446,7 +511,7 @@ mod tests {
         assert_eq!(duplicates(&results[2]), [false]);
         // `c` went with its request: storing it again is no duplicate; `a` and `e` were kept.
         let again = commit_requests(
-            store.as_ref(),
+            &sink,
             &[
                 vec![job("c", vec![])],
                 vec![job("a", vec![]), job("e", vec![])],
@@ -465,7 +530,7 @@ mod tests {
         let requests: Vec<Vec<EventJob>> = (0..3)
             .map(|r| (0..600).map(|i| job(&format!("{r}-{i}"), vec![])).collect())
             .collect();
-        let results = commit_requests(store.as_ref(), &requests).await;
+        let results = commit_requests(&sink(store), &requests).await;
         let sizes: Vec<usize> = results
             .iter()
             .map(|r| r.as_ref().expect("stored").len())

@@ -16,12 +16,13 @@ mod attempt;
 pub mod backoff;
 pub mod channels;
 pub mod digest;
+pub mod handoff;
 mod outage;
 pub mod pacing;
 pub mod templates;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use tokio::task::JoinSet;
 
 use self::channels::{ChannelCache, ReadyInstance};
 use self::digest::{DigestLine, DigestPayload};
+use self::handoff::{Handed, Handoff};
 use self::outage::{retry_release, ClaimFailures};
 use self::pacing::{Decision, Pacer};
 use self::templates::{GroupRenderers, RenderedAlerts};
@@ -88,6 +90,10 @@ struct Shared {
     room: Notify,
     /// Set once the loop stopped claiming: sends no longer take queued rows.
     stopping: AtomicBool,
+    /// The global bound on sends in flight.
+    permits: Arc<Semaphore>,
+    /// Rows intakes reserved room for ([`Handoff::reserve`]) that the loop has not dispatched.
+    handed: AtomicUsize,
     worker: String,
 }
 
@@ -102,6 +108,25 @@ impl Shared {
             .copied()
             .unwrap_or(0);
         self.config.max_in_flight_per_instance.saturating_sub(busy)
+    }
+
+    /// How many claimed rows an intake may hand over now: the free permits, less the rows
+    /// queued in memory and those already on their way.
+    fn handoff_room(&self) -> usize {
+        if self.stopping.load(Ordering::SeqCst) {
+            return 0;
+        }
+        let queued: usize = self
+            .queued
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(std::collections::VecDeque::len)
+            .sum();
+        self.permits
+            .available_permits()
+            .saturating_sub(queued)
+            .saturating_sub(self.handed.load(Ordering::SeqCst))
     }
 
     /// The most claimed rows one instance keeps queued in memory.
@@ -150,6 +175,9 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     wake: Arc<Notify>,
+    handed_tx: mpsc::UnboundedSender<Handed>,
+    /// Taken by [`run`](Self::run).
+    handed_rx: Option<mpsc::UnboundedReceiver<Handed>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -176,6 +204,7 @@ impl Engine {
             store,
             channels,
             metrics,
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
             config,
             templates,
             rendered: RenderedAlerts::default(),
@@ -186,21 +215,31 @@ impl Engine {
             queued: Mutex::new(HashMap::new()),
             room: Notify::new(),
             stopping: AtomicBool::new(false),
+            handed: AtomicUsize::new(0),
             worker,
         };
+        let (handed_tx, handed_rx) = mpsc::unbounded_channel();
         Self {
             shared: Arc::new(shared),
             wake,
+            handed_tx,
+            handed_rx: Some(handed_rx),
         }
+    }
+
+    /// Where intakes hand this engine the deliveries they stored claimed for it.
+    pub fn handoff(&self) -> Handoff {
+        Handoff::new(Arc::clone(&self.shared), self.handed_tx.clone())
     }
 
     /// Runs until `shutdown` turns true, then lets in-flight sends finish (up to the grace
     /// period), releases the rest, and flushes the recorder.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut handed = self.handed_rx.take().expect("run once");
         let s = &self.shared;
         let (tx, rx) = mpsc::channel::<AttemptRecord>(4096);
         let recorder = tokio::spawn(record_loop(Arc::clone(&self.shared), rx));
-        let permits = Arc::new(Semaphore::new(s.config.max_in_flight));
+        let permits = Arc::clone(&s.permits);
         let mut sends = JoinSet::new();
         let poll = Duration::from_millis(s.config.poll_interval_ms);
         let mut next_depth_update = 0;
@@ -211,6 +250,9 @@ impl Engine {
             }
             while sends.try_join_next().is_some() {}
             self.feed_queued(&permits, &mut sends, &tx).await;
+            while let Ok(rows) = handed.try_recv() {
+                self.take_handed(rows, &permits, &mut sends, &tx).await;
+            }
             let now = now_ms();
             if now >= next_depth_update {
                 if let Ok(depth) = s.store.pending_count().await {
@@ -229,6 +271,9 @@ impl Engine {
             if free < low_water && !sends.is_empty() {
                 tokio::select! {
                     _ = sends.join_next() => {}
+                    Some(rows) = handed.recv() => {
+                        self.take_handed(rows, &permits, &mut sends, &tx).await;
+                    }
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -295,6 +340,10 @@ impl Engine {
                             self.feed_queued(&permits, &mut sends, &tx).await;
                             fed = true;
                         }
+                        // Rows an intake stored claimed: send them, no claim needed.
+                        Some(rows) = handed.recv() => {
+                            self.take_handed(rows, &permits, &mut sends, &tx).await;
+                        }
                         _ = shutdown.changed() => break,
                     }
                 }
@@ -306,6 +355,9 @@ impl Engine {
                 // their queues to drain to half (or for the rows' delay).
                 tokio::select! {
                     () = s.room.notified() => {}
+                    Some(rows) = handed.recv() => {
+                        self.take_handed(rows, &permits, &mut sends, &tx).await;
+                    }
                     () = tokio::time::sleep(Duration::from_millis(
                         u64::try_from(BUSY_INSTANCE_DELAY_MS).unwrap_or(0),
                     )) => {}
@@ -313,9 +365,15 @@ impl Engine {
                 }
             }
         }
-        // Shutdown: stop claiming and feeding queued rows; give in-flight sends the grace
-        // period.
+        // Shutdown: stop claiming, taking handed rows and feeding queued rows; give in-flight
+        // sends the grace period.
         s.stopping.store(true, Ordering::SeqCst);
+        handed.close();
+        let mut left: Vec<i64> = Vec::new();
+        while let Ok(rows) = handed.try_recv() {
+            s.handed.fetch_sub(rows.reserved, Ordering::SeqCst);
+            left.extend(rows.rows.iter().map(|r| r.delivery.id));
+        }
         let grace = Duration::from_secs(s.config.shutdown_grace_secs);
         let drained =
             tokio::time::timeout(grace, async { while sends.join_next().await.is_some() {} }).await;
@@ -325,7 +383,7 @@ impl Engine {
         }
         drop(tx);
         let _ = recorder.await;
-        let mut left: Vec<i64> = s.in_flight.lock().expect("not poisoned").drain().collect();
+        left.extend(s.in_flight.lock().expect("not poisoned").drain());
         left.extend(
             s.queued
                 .lock()
@@ -379,6 +437,23 @@ impl Engine {
         if !stale.is_empty() {
             release(s, &stale, now).await;
         }
+    }
+
+    /// Dispatches rows an intake stored claimed for this engine, and gives back their room.
+    async fn take_handed(
+        &self,
+        handed: Handed,
+        permits: &Arc<Semaphore>,
+        sends: &mut JoinSet<()>,
+        tx: &mpsc::Sender<AttemptRecord>,
+    ) {
+        let Handed { rows, reserved } = handed;
+        if !rows.is_empty() {
+            // Dispatched rows count as in flight or queued from here on. Rows of a full
+            // queue go back to the outbox, due shortly, as claimed rows do.
+            self.dispatch(rows, permits, sends, tx).await;
+        }
+        self.shared.handed.fetch_sub(reserved, Ordering::SeqCst);
     }
 
     async fn dispatch(

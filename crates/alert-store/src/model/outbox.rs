@@ -29,6 +29,21 @@ pub struct EventItem<'a> {
     pub silence_id: Option<i64>,
 }
 
+/// A lease taken on the deliveries an intake creates
+/// ([`OutboxStore::insert_events_leased`](crate::OutboxStore::insert_events_leased)): they are
+/// claimed by `worker` as they are inserted, as [`claim_due`](crate::OutboxStore::claim_due)
+/// would claim them, so that the process that received the event sends them without claiming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntakeLease<'a> {
+    /// The claiming process (unique among replicas).
+    pub worker: &'a str,
+    /// Until when (ms); an unsent row is due again then, for any worker.
+    pub until: i64,
+    /// At most this many rows are claimed (the first ones, in input order); the rest are
+    /// stored unclaimed.
+    pub max_rows: usize,
+}
+
 /// One event of a watcher's poll with its routed targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutedEvent {

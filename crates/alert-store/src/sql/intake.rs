@@ -6,7 +6,7 @@ use alert_core::{JobEvent, JobStatus};
 use serde_json::{json, Value};
 
 use super::super::Conn;
-use crate::model::{EventItem, InsertedEvent};
+use crate::model::{ClaimedDelivery, EventItem, InsertedEvent, IntakeLease};
 use crate::shared::{bad_reference_or, db, to_json};
 use crate::{StoreError, StoreResult};
 
@@ -64,9 +64,10 @@ struct TargetRow<'a> {
 pub(super) async fn insert_events_in(
     conn: &mut Conn,
     items: &[EventItem<'_>],
-) -> StoreResult<Vec<InsertedEvent>> {
+    lease: Option<IntakeLease<'_>>,
+) -> StoreResult<(Vec<InsertedEvent>, Vec<ClaimedDelivery>)> {
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let rows = items
         .iter()
@@ -131,21 +132,27 @@ pub(super) async fn insert_events_in(
             });
         }
     }
+    let mut claimed = Vec::new();
     if !targets.is_empty() {
         // A silence holds every delivery of its event back (`silenced`, never sent); else
         // the repeat check (the latest earlier event of the same job and status received in
         // the window, `repeat_of`; a silenced one was never sent, so it is no earlier alert)
-        // decides the state of every delivery.
+        // decides the state of every delivery. Under a lease, the `pending` rows among the
+        // first `max_rows` targets are created claimed, as `claim_due` leaves them
+        // (next_attempt_at = lease_until).
         let created = sqlx::query(concat!(
             "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
              group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at, \
-             silence_id) \
-             SELECT t.event_id, i.id, i.name, i.kind, t.group_id, \
-             CASE WHEN t.silence_id IS NOT NULL THEN 'silenced' \
-               WHEN t.repeat_of IS NULL THEN 'pending' ELSE 'suppressed' END, 0, t.now, \
-             t.deadline_at, CASE WHEN t.silence_id IS NOT NULL OR t.repeat_of IS NULL THEN NULL \
-               ELSE '{\"kind\":\"repeat\",\"message\":\"repeat of event ' || t.repeat_of \
-               || '\"}' END, t.now, t.silence_id \
+             silence_id, claimed_by, lease_until) \
+             SELECT t.event_id, i.id, i.name, i.kind, t.group_id, t.state, 0, \
+             CASE WHEN t.state = 'pending' AND t.ord < $4 THEN $3 ELSE t.now END, \
+             t.deadline_at, CASE WHEN t.state = 'suppressed' \
+               THEN '{\"kind\":\"repeat\",\"message\":\"repeat of event ' || t.repeat_of \
+               || '\"}' END, t.now, t.silence_id, \
+             CASE WHEN t.state = 'pending' AND t.ord < $4 THEN $2 END, \
+             CASE WHEN t.state = 'pending' AND t.ord < $4 THEN $3 END \
+             FROM (SELECT t.*, CASE WHEN t.silence_id IS NOT NULL THEN 'silenced' \
+               WHEN t.repeat_of IS NULL THEN 'pending' ELSE 'suppressed' END AS state \
              FROM (SELECT t.*, (SELECT r.id FROM events AS r WHERE r.job_id = t.job_id \
                AND r.status = t.status AND r.received_at >= t.repeat_since \
                AND r.id < t.event_id AND NOT EXISTS (SELECT 1 FROM deliveries AS q \
@@ -155,9 +162,14 @@ pub(super) async fn insert_events_in(
             json_rows!("$1"; event_id bigint, instance_id bigint, group_id bigint, now bigint,
                 deadline_at bigint, repeat_since bigint, job_id text, status text,
                 silence_id bigint),
-            " AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord"
+            " AS t",
+            no_flatten!(),
+            ") AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord"
         ))
         .bind(to_json(&targets)?)
+        .bind(lease.map(|l| l.worker))
+        .bind(lease.map(|l| l.until))
+        .bind(lease.map_or(0, |l| i64::try_from(l.max_rows).unwrap_or(i64::MAX)))
         .execute(&mut *conn)
         .await
         .map_err(db(WHAT))?
@@ -171,6 +183,9 @@ pub(super) async fn insert_events_in(
                 .collect();
             // Dropping the transaction rolls the events back too.
             return Err(super::members::missing_target(conn, &ids).await);
+        }
+        if let Some(lease) = lease {
+            claimed = leased_rows(conn, &fresh, lease).await?;
         }
     }
 
@@ -204,7 +219,7 @@ pub(super) async fn insert_events_in(
             );
         }
     }
-    items
+    let inserted = items
         .iter()
         .zip(fresh)
         .map(|(it, id)| match id {
@@ -224,6 +239,42 @@ pub(super) async fn insert_events_in(
                     duplicate: true,
                 })
             }
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((inserted, claimed))
+}
+
+/// The `pending` deliveries of the events created (`fresh`) that the insert claimed under
+/// `lease`, with their events, oldest first, as `claim_due` returns them (their
+/// `next_attempt_at` the time they were due, not the lease's end).
+async fn leased_rows(
+    conn: &mut Conn,
+    fresh: &[Option<i64>],
+    lease: IntakeLease<'_>,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let event_ids: Vec<i64> = fresh.iter().flatten().copied().collect();
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        super::delivery_cols!(),
+        ", ",
+        super::event_cols!(),
+        " FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id \
+         WHERE d.event_id IN (SELECT t.id FROM ",
+        id_list!("$1"),
+        " AS t) AND d.state = 'pending' AND d.claimed_by = $2 AND d.lease_until = $3 \
+         ORDER BY d.id"
+    ))
+    .bind(to_json(&event_ids)?)
+    .bind(lease.worker)
+    .bind(lease.until)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db(WHAT))?;
+    rows.iter()
+        .map(|row| {
+            let mut claimed = super::claimed_from_row(row)?;
+            claimed.delivery.next_attempt_at = claimed.delivery.created_at;
+            Ok(claimed)
         })
         .collect()
 }

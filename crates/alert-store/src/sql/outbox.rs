@@ -12,7 +12,7 @@ use super::alertmanager::insert_batch;
 use super::intake::{insert_events_in, save_watcher_state};
 use crate::model::{
     AmInserted, AmItem, AmNotificationInput, AmRender, AttemptRecord, ClaimedDelivery, DigestInput,
-    EventItem, EventTimes, InsertedEvent, RoutedEvent, Target,
+    EventItem, EventTimes, InsertedEvent, IntakeLease, RoutedEvent, Target,
 };
 use crate::shared::{db, from_json, outcome_of, rounds, to_json, AM_WHAT};
 use crate::{OutboxStore, StoreError, StoreResult};
@@ -48,6 +48,22 @@ struct AttemptRow<'a> {
     warnings: String,
 }
 
+impl EngineStore {
+    /// Events and their deliveries in one transaction, the pending ones claimed under `lease`.
+    async fn store_events(
+        &self,
+        items: &[EventItem<'_>],
+        lease: Option<IntakeLease<'_>>,
+    ) -> StoreResult<(Vec<InsertedEvent>, Vec<ClaimedDelivery>)> {
+        const WHAT: &str = "storing events";
+        let mut tx = self.write_tx(WHAT).await?;
+        lock_event_keys(&mut tx, items.iter().map(|it| it.event)).await?;
+        let stored = insert_events_in(&mut tx, items, lease).await?;
+        tx.commit().await.map_err(db(WHAT))?;
+        Ok(stored)
+    }
+}
+
 #[async_trait]
 impl OutboxStore for EngineStore {
     async fn watcher_state(&self, cluster_id: i64) -> StoreResult<Option<(String, Value)>> {
@@ -81,7 +97,7 @@ impl OutboxStore for EngineStore {
             .collect();
         let mut tx = self.write_tx(WHAT).await?;
         lock_event_keys(&mut tx, events.iter().map(|r| &r.event)).await?;
-        let inserted = insert_events_in(&mut tx, &items).await?;
+        let (inserted, _) = insert_events_in(&mut tx, &items, None).await?;
         if let Some(state) = state {
             save_watcher_state(&mut tx, cluster_id, url, state, times.now).await?;
         }
@@ -114,12 +130,15 @@ impl OutboxStore for EngineStore {
     }
 
     async fn insert_events(&self, items: &[EventItem<'_>]) -> StoreResult<Vec<InsertedEvent>> {
-        const WHAT: &str = "storing events";
-        let mut tx = self.write_tx(WHAT).await?;
-        lock_event_keys(&mut tx, items.iter().map(|it| it.event)).await?;
-        let inserted = insert_events_in(&mut tx, items).await?;
-        tx.commit().await.map_err(db(WHAT))?;
-        Ok(inserted)
+        Ok(self.store_events(items, None).await?.0)
+    }
+
+    async fn insert_events_leased(
+        &self,
+        items: &[EventItem<'_>],
+        lease: IntakeLease<'_>,
+    ) -> StoreResult<(Vec<InsertedEvent>, Vec<ClaimedDelivery>)> {
+        self.store_events(items, Some(lease)).await
     }
 
     async fn insert_alertmanager(

@@ -160,3 +160,93 @@ pub(crate) async fn insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad
     assert_eq!(store.pending_count().await.unwrap(), 1);
     assert!(store.insert_events(&[]).await.unwrap().is_empty());
 }
+
+pub(crate) async fn insert_events_leased_claims_the_first_pending_rows_for_the_worker(
+    store: Arc<dyn Store>,
+) {
+    let (a, b) = with_instances(&*store).await;
+    let x1 = nth_event("x", "FAILED", 10);
+    let x2 = nth_event("x", "FAILED", 11); // a repeat of x1: suppressed, never claimed
+    let y = nth_event("y", "CANCELED", 10);
+    let both = [to(a), to(b)];
+    let only_a = [to(a)];
+    let only_b = [to(b)];
+    let items = [
+        EventItem {
+            event: &x1,
+            targets: &both,
+            times: times(5_000),
+            silence_id: None,
+        },
+        EventItem {
+            event: &x2,
+            targets: &only_a,
+            times: times(5_000),
+            silence_id: None,
+        },
+        EventItem {
+            event: &y,
+            targets: &only_b,
+            times: times(5_000),
+            silence_id: None,
+        },
+    ];
+    // Targets in order: x1→a, x1→b, x2→a (suppressed), y→b (beyond max_rows: unclaimed).
+    let lease = alert_store::IntakeLease {
+        worker: "intake",
+        until: 125_000,
+        max_rows: 3,
+    };
+    let (out, claimed) = store.insert_events_leased(&items, lease).await.unwrap();
+    assert_eq!(
+        out.iter()
+            .map(|i| (i.deliveries, i.duplicate))
+            .collect::<Vec<_>>(),
+        vec![(2, false), (1, false), (1, false)]
+    );
+    let (_, x1_rows) = store.get_event(out[0].event_id).await.unwrap().unwrap();
+    assert_eq!(
+        ids(&claimed),
+        x1_rows.iter().map(|d| d.id).collect::<Vec<_>>()
+    );
+    for row in &claimed {
+        assert_eq!(row.event.as_ref(), Some(&x1));
+        assert_eq!(row.delivery.state, DeliveryState::Pending);
+        // As claim_due returns rows: the time they were due, not the lease's end.
+        assert_eq!(row.delivery.next_attempt_at, 5_000);
+    }
+    // Another worker claims only y's row now, and x1's once the lease has ended.
+    let (_, y_rows) = store.get_event(out[2].event_id).await.unwrap().unwrap();
+    let now = store
+        .claim_due(5_000, 10, "other", 1_000_000)
+        .await
+        .unwrap();
+    assert_eq!(ids(&now), vec![y_rows[0].id]);
+    assert!(store
+        .claim_due(124_999, 10, "other", 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let later = store.claim_due(125_001, 10, "other", 60_000).await.unwrap();
+    assert_eq!(ids(&later), ids(&claimed));
+    // Without room nothing is claimed, and a duplicate claims nothing either.
+    let z = nth_event("z", "FAILED", 10);
+    let z_items = [
+        EventItem {
+            event: &z,
+            targets: &only_a,
+            times: times(6_000),
+            silence_id: None,
+        },
+        items[0],
+    ];
+    let none = alert_store::IntakeLease {
+        max_rows: 0,
+        ..lease
+    };
+    let (out, claimed) = store.insert_events_leased(&z_items, none).await.unwrap();
+    assert!(claimed.is_empty(), "{claimed:?}");
+    assert_eq!((out[1].duplicate, out[1].deliveries), (true, 2));
+    let z_claim = store.claim_due(6_000, 10, "other", 60_000).await.unwrap();
+    assert_eq!(z_claim.len(), 1);
+}

@@ -242,6 +242,7 @@ contract_tests!(
     insert_event_creates_deliveries_and_dedups_by_instant,
     insert_events_stores_a_batch_in_order_with_duplicates_and_repeats,
     insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad_event,
+    insert_events_leased_claims_the_first_pending_rows_for_the_worker,
     repeats_within_the_window_are_suppressed,
     claim_due_orders_limits_and_leases,
     record_attempts_moves_rows_and_lists_attempts,
