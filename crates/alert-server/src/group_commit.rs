@@ -109,11 +109,13 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
         // The last outage result and when it came back.
         let last_outage: Arc<std::sync::Mutex<Option<(Instant, R)>>> =
             Arc::new(std::sync::Mutex::new(None));
+        let writer = crate::writer_thread::handle();
         for _ in 0..committers.max(1) {
             let rx = Arc::clone(&rx);
             let commit = Arc::clone(&commit);
             let last_outage = Arc::clone(&last_outage);
-            tokio::spawn(async move {
+            let spawner = writer.clone();
+            writer.spawn(async move {
                 let mut batch: Vec<Queued<J, R>> = Vec::with_capacity(max_batch);
                 loop {
                     {
@@ -132,7 +134,7 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
                         batch.drain(..).map(|(job, reply, _)| (job, reply)).unzip();
                     // In a task of its own: a panic fails this batch's callers (their reply is
                     // dropped), not every later write.
-                    let Ok(results) = tokio::spawn(commit(jobs)).await else {
+                    let Ok(results) = spawner.spawn(commit(jobs)).await else {
                         tracing::error!(writes = replies.len(), "a group commit panicked");
                         continue;
                     };

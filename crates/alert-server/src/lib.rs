@@ -32,6 +32,7 @@ pub mod send;
 pub mod serve;
 pub mod silence_cli;
 pub mod watch;
+pub mod writer_thread;
 
 // Linking a plugin crate is what registers it (inventory); nothing else names them. One cargo
 // feature per plugin, named after its kind, all on by default.

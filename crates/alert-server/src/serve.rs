@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppShared, AppState};
 use crate::config::{HttpConfig, ServerConfig};
 use crate::delivery::channels::ChannelCache;
 use crate::delivery::templates::GroupRenderers;
@@ -155,7 +155,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         tokio::spawn(refresh.on_sighup(path.clone(), shutdown_rx.clone()));
     }
     watchers.start_all().await?;
-    let state = AppState {
+    let state = AppState::new(AppShared {
         am_ingest: Arc::new(crate::api::alertmanager::am_ingest(Arc::clone(&store))),
         event_ingest: Arc::new(crate::api::events::event_ingest(
             crate::api::events::IntakeSink {
@@ -174,7 +174,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         routing,
         watchers: Arc::clone(&watchers),
         replica: replica.clone(),
-    };
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {

@@ -33,9 +33,27 @@ use crate::metrics::Metrics;
 use crate::routing::RoutingCache;
 use alert_store::Store;
 
-/// What every handler shares.
+/// What every handler shares: one pointer, cloned per request and per layer by axum.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl AppState {
+    /// The state of a server made of `shared`.
+    pub fn new(shared: AppShared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The services and settings behind an [`AppState`].
+pub struct AppShared {
     /// Storage.
     pub store: Arc<dyn Store>,
     /// Built channels (invalidated on instance changes).
@@ -62,11 +80,17 @@ pub struct AppState {
     pub event_ingest: Arc<events::EventIngest>,
 }
 
-impl std::fmt::Debug for AppState {
+impl std::fmt::Debug for AppShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("token", &self.token)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 

@@ -117,3 +117,109 @@ impl Drop for Reservation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Engine;
+    use super::*;
+    use crate::config::DeliveryConfig;
+    use tokio::sync::Notify;
+
+    async fn engine(max_in_flight: usize) -> Engine {
+        let store = alert_store::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        Engine::new(
+            store,
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+            DeliveryConfig {
+                max_in_flight,
+                ..DeliveryConfig::default()
+            },
+            Arc::new(Notify::new()),
+            "test@1".to_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn reservations_never_exceed_the_free_permits_and_come_back_when_dropped() {
+        let engine = engine(4).await;
+        let handoff = engine.handoff();
+        let first = handoff.reserve(3).expect("room for 3");
+        assert!(first.covers(3));
+        let lease = first.lease();
+        assert_eq!((lease.worker, lease.max_rows), ("test@1", 3));
+        // One permit is left: a batch of 3 gets a lease on 1 row, and nothing after that.
+        let second = handoff.reserve(3).expect("room for 1");
+        assert!(!second.covers(3) && second.covers(1));
+        assert!(handoff.reserve(1).is_none());
+        // Unused reservations give their room back.
+        drop(first);
+        drop(second);
+        assert!(handoff.reserve(4).expect("room again").covers(4));
+    }
+
+    #[tokio::test]
+    async fn rows_handed_to_a_stopped_engine_go_back_to_the_outbox() {
+        let engine = engine(4).await;
+        let store = Arc::clone(&engine.shared.store);
+        let handoff = engine.handoff();
+        let instance = store
+            .create_instance(
+                &alert_store::InstanceInput {
+                    name: "robot".to_owned(),
+                    kind: "dingtalk".to_owned(),
+                    enabled: true,
+                    params: serde_json::json!({"webhook": "http://127.0.0.1:9/robot/send?access_token=t"}),
+                    rate_per_minute: None,
+                },
+                1,
+            )
+            .await
+            .expect("instance");
+        let event = alert_core::JobEvent::new(
+            "job",
+            "job",
+            alert_core::JobStatus::Failed,
+            chrono::Utc::now().fixed_offset(),
+        );
+        let targets = [alert_store::Target {
+            instance_id: instance.id,
+            group_id: None,
+        }];
+        let now = now_ms();
+        let item = alert_store::EventItem {
+            event: &event,
+            targets: &targets,
+            times: alert_store::EventTimes {
+                now,
+                deadline_at: now + 60_000,
+                repeat_since: now,
+            },
+            silence_id: None,
+        };
+        let reservation = handoff.reserve(1).expect("room");
+        let (_, claimed) = store
+            .insert_events_leased(&[item], reservation.lease())
+            .await
+            .expect("stored");
+        assert_eq!(claimed.len(), 1);
+        // Leased: nobody can claim it now.
+        assert!(store
+            .claim_due(now, 10, "other", 1_000)
+            .await
+            .expect("claim")
+            .is_empty());
+        // The engine is gone: the row is given back, due at once, and the room with it.
+        drop(engine);
+        reservation.deliver(claimed).await;
+        let again = store
+            .claim_due(now_ms(), 10, "other", 1_000)
+            .await
+            .expect("claim");
+        assert_eq!(again.len(), 1);
+        assert!(handoff.reserve(4).is_some());
+    }
+}

@@ -19,6 +19,7 @@ pub mod digest;
 pub mod handoff;
 mod outage;
 pub mod pacing;
+mod recorder;
 pub mod templates;
 
 use std::collections::{HashMap, HashSet};
@@ -36,6 +37,7 @@ use self::digest::{DigestLine, DigestPayload};
 use self::handoff::{Handed, Handoff};
 use self::outage::{retry_release, ClaimFailures};
 use self::pacing::{Decision, Pacer};
+use self::recorder::record_loop;
 use self::templates::{GroupRenderers, RenderedAlerts};
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
@@ -238,7 +240,8 @@ impl Engine {
         let mut handed = self.handed_rx.take().expect("run once");
         let s = &self.shared;
         let (tx, rx) = mpsc::channel::<AttemptRecord>(4096);
-        let recorder = tokio::spawn(record_loop(Arc::clone(&self.shared), rx));
+        let recorder =
+            crate::writer_thread::handle().spawn(record_loop(Arc::clone(&self.shared), rx));
         let permits = Arc::clone(&s.permits);
         let mut sends = JoinSet::new();
         let poll = Duration::from_millis(s.config.poll_interval_ms);
@@ -759,51 +762,4 @@ async fn spawn_send(
         s.room.notify_one();
         drop(permit);
     });
-}
-
-/// Collects attempt records and commits them in batches (one transaction per batch).
-async fn record_loop(s: Arc<Shared>, mut rx: mpsc::Receiver<AttemptRecord>) {
-    let mut batch = Vec::with_capacity(512);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < 512 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let mut tries: u32 = 0;
-        let started = tokio::time::Instant::now();
-        // While the database is out of reach, keep trying for as long as the rows' lease runs:
-        // a record that lands before it ends means no message is sent twice.
-        let lease = Duration::from_secs(s.config.lease_secs);
-        loop {
-            match s.store.record_attempts(&batch).await {
-                Ok(()) => {
-                    if tries > 0 {
-                        tracing::info!(
-                            tries,
-                            count = batch.len(),
-                            "attempts recorded after retries"
-                        );
-                    }
-                    break;
-                }
-                Err(e) if tries < 5 || (e.is_outage() && started.elapsed() < lease) => {
-                    tries += 1;
-                    if tries <= 5 || tries % 20 == 0 {
-                        tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
-                    }
-                    let nap = Duration::from_millis(200 * u64::from(tries.min(10)));
-                    tokio::time::sleep(nap).await;
-                }
-                Err(e) => {
-                    // The rows keep their lease; when it expires they are sent again (at-least-once).
-                    tracing::error!(error = %e, count = batch.len(), "could not record attempts");
-                    break;
-                }
-            }
-        }
-        batch.clear();
-    }
 }

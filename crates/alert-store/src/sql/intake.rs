@@ -6,7 +6,9 @@ use alert_core::{JobEvent, JobStatus};
 use serde_json::{json, Value};
 
 use super::super::Conn;
-use crate::model::{ClaimedDelivery, EventItem, InsertedEvent, IntakeLease};
+use crate::model::{
+    ClaimedDelivery, Delivery, DeliveryState, EventItem, InsertedEvent, IntakeLease,
+};
 use crate::shared::{bad_reference_or, db, to_json};
 use crate::{StoreError, StoreResult};
 
@@ -53,6 +55,9 @@ struct TargetRow<'a> {
     status: &'a str,
     silence_id: Option<i64>,
 }
+
+/// A delivery as the insert returns it: id, event id, instance id, group id, claimed by.
+type CreatedDelivery = (i64, i64, i64, Option<i64>, Option<String>);
 
 /// Stores events and their deliveries (see
 /// [`OutboxStore::insert_events`](crate::OutboxStore::insert_events)) inside a write
@@ -140,7 +145,7 @@ pub(super) async fn insert_events_in(
         // decides the state of every delivery. Under a lease, the `pending` rows among the
         // first `max_rows` targets are created claimed, as `claim_due` leaves them
         // (next_attempt_at = lease_until).
-        let created = sqlx::query(concat!(
+        let created: Vec<CreatedDelivery> = sqlx::query_as(concat!(
             "INSERT INTO deliveries (event_id, instance_id, instance_name, instance_kind, \
              group_id, state, attempts, next_attempt_at, deadline_at, last_error, created_at, \
              silence_id, claimed_by, lease_until) \
@@ -164,17 +169,17 @@ pub(super) async fn insert_events_in(
                 silence_id bigint),
             " AS t",
             no_flatten!(),
-            ") AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord"
+            ") AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord \
+             RETURNING id, event_id, instance_id, group_id, claimed_by"
         ))
         .bind(to_json(&targets)?)
         .bind(lease.map(|l| l.worker))
         .bind(lease.map(|l| l.until))
         .bind(lease.map_or(0, |l| i64::try_from(l.max_rows).unwrap_or(i64::MAX)))
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(db(WHAT))?
-        .rows_affected();
-        if created != targets.len() as u64 {
+        .map_err(db(WHAT))?;
+        if created.len() != targets.len() {
             let ids: Vec<i64> = items
                 .iter()
                 .zip(&fresh)
@@ -184,8 +189,8 @@ pub(super) async fn insert_events_in(
             // Dropping the transaction rolls the events back too.
             return Err(super::members::missing_target(conn, &ids).await);
         }
-        if let Some(lease) = lease {
-            claimed = leased_rows(conn, &fresh, lease).await?;
+        if lease.is_some() {
+            claimed = leased_rows(items, &fresh, &created);
         }
     }
 
@@ -244,39 +249,47 @@ pub(super) async fn insert_events_in(
     Ok((inserted, claimed))
 }
 
-/// The `pending` deliveries of the events created (`fresh`) that the insert claimed under
-/// `lease`, with their events, oldest first, as `claim_due` returns them (their
-/// `next_attempt_at` the time they were due, not the lease's end).
-async fn leased_rows(
-    conn: &mut Conn,
+/// The deliveries the insert claimed (`claimed_by` set: `pending` ones under the lease), with
+/// their events, oldest first, as `claim_due` returns them (`next_attempt_at` the time they
+/// were due, not the lease's end). Built from what was inserted: no read back.
+fn leased_rows(
+    items: &[EventItem<'_>],
     fresh: &[Option<i64>],
-    lease: IntakeLease<'_>,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let event_ids: Vec<i64> = fresh.iter().flatten().copied().collect();
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        super::delivery_cols!(),
-        ", ",
-        super::event_cols!(),
-        " FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id \
-         WHERE d.event_id IN (SELECT t.id FROM ",
-        id_list!("$1"),
-        " AS t) AND d.state = 'pending' AND d.claimed_by = $2 AND d.lease_until = $3 \
-         ORDER BY d.id"
-    ))
-    .bind(to_json(&event_ids)?)
-    .bind(lease.worker)
-    .bind(lease.until)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db(WHAT))?;
-    rows.iter()
-        .map(|row| {
-            let mut claimed = super::claimed_from_row(row)?;
-            claimed.delivery.next_attempt_at = claimed.delivery.created_at;
-            Ok(claimed)
+    created: &[CreatedDelivery],
+) -> Vec<ClaimedDelivery> {
+    let item_of: HashMap<i64, &EventItem<'_>> = items
+        .iter()
+        .zip(fresh)
+        .filter_map(|(it, id)| id.map(|id| (id, it)))
+        .collect();
+    let mut claimed: Vec<ClaimedDelivery> = created
+        .iter()
+        .filter(|(.., claimed_by)| claimed_by.is_some())
+        .filter_map(|&(id, event_id, instance_id, group_id, _)| {
+            let it = item_of.get(&event_id)?;
+            Some(ClaimedDelivery {
+                delivery: Delivery {
+                    id,
+                    event_id: Some(event_id),
+                    instance_id,
+                    group_id,
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    next_attempt_at: it.times.now,
+                    deadline_at: it.times.deadline_at,
+                    last_error: None,
+                    digest_id: None,
+                    silence_id: None,
+                    payload: None,
+                    created_at: it.times.now,
+                    sent_at: None,
+                },
+                event: Some(it.event.clone()),
+            })
         })
-        .collect()
+        .collect();
+    claimed.sort_unstable_by_key(|c| c.delivery.id);
+    claimed
 }
 
 /// Saves a watcher's state for its cluster (see
