@@ -112,22 +112,25 @@ impl Shared {
         self.config.max_in_flight_per_instance.saturating_sub(busy)
     }
 
+    /// Claimed rows waiting in memory for their instance, in all.
+    fn queued_rows(&self) -> usize {
+        self.queued
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(std::collections::VecDeque::len)
+            .sum()
+    }
+
     /// How many claimed rows an intake may hand over now: the free permits, less the rows
     /// queued in memory and those already on their way.
     fn handoff_room(&self) -> usize {
         if self.stopping.load(Ordering::SeqCst) {
             return 0;
         }
-        let queued: usize = self
-            .queued
-            .lock()
-            .expect("not poisoned")
-            .values()
-            .map(std::collections::VecDeque::len)
-            .sum();
         self.permits
             .available_permits()
-            .saturating_sub(queued)
+            .saturating_sub(self.queued_rows())
             .saturating_sub(self.handed.load(Ordering::SeqCst))
     }
 
@@ -284,14 +287,7 @@ impl Engine {
             // Rows already queued in memory will take free permits first: claim for the rest,
             // but never less than the low-water mark, so that other instances move on while
             // one channel's queue is full.
-            let queued: usize = s
-                .queued
-                .lock()
-                .expect("not poisoned")
-                .values()
-                .map(std::collections::VecDeque::len)
-                .sum();
-            let limit = u32::try_from(free.saturating_sub(queued).max(low_water))
+            let limit = u32::try_from(free.saturating_sub(s.queued_rows()).max(low_water))
                 .unwrap_or(u32::MAX)
                 .min(s.config.claim_batch);
             let lease = i64::try_from(s.config.lease_secs * 1000).unwrap_or(i64::MAX);

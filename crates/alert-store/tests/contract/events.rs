@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// An event to store with deliveries to `targets`, received at `now`, not silenced.
+fn item<'a>(event: &'a JobEvent, targets: &'a [Target], now: i64) -> EventItem<'a> {
+    EventItem {
+        event,
+        targets,
+        times: times(now),
+        silence_id: None,
+    }
+}
+
 fn times(now: i64) -> EventTimes {
     EventTimes {
         now,
@@ -26,42 +36,12 @@ pub(crate) async fn insert_events_stores_a_batch_in_order_with_duplicates_and_re
     let both = [to(a), to(b)];
     let only_b = [to(b)];
     let items = [
-        EventItem {
-            event: &x1,
-            targets: &both,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &stored_before,
-            targets: &both,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &y,
-            targets: &only_b,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &x1,
-            targets: &only_b,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &x2,
-            targets: &only_b,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &y,
-            targets: &[],
-            times: times(5_000),
-            silence_id: None,
-        },
+        item(&x1, &both, 5_000),
+        item(&stored_before, &both, 5_000),
+        item(&y, &only_b, 5_000),
+        item(&x1, &only_b, 5_000),
+        item(&x2, &only_b, 5_000),
+        item(&y, &[], 5_000),
     ];
     let out = store.insert_events(&items).await.unwrap();
     let summary: Vec<(usize, bool)> = out.iter().map(|i| (i.deliveries, i.duplicate)).collect();
@@ -115,20 +95,7 @@ pub(crate) async fn insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad
     let bad = nth_event("bad", "FAILED", 1);
     let fine = [to(a)];
     let missing = [to(a), to(9_999)];
-    let items = [
-        EventItem {
-            event: &good,
-            targets: &fine,
-            times: times(1_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &bad,
-            targets: &missing,
-            times: times(1_000),
-            silence_id: None,
-        },
-    ];
+    let items = [item(&good, &fine, 1_000), item(&bad, &missing, 1_000)];
     let err = store.insert_events(&items).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::BadReference { field: "targets", message } if message.contains("9999")),
@@ -172,24 +139,9 @@ pub(crate) async fn insert_events_leased_claims_the_first_pending_rows_for_the_w
     let only_a = [to(a)];
     let only_b = [to(b)];
     let items = [
-        EventItem {
-            event: &x1,
-            targets: &both,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &x2,
-            targets: &only_a,
-            times: times(5_000),
-            silence_id: None,
-        },
-        EventItem {
-            event: &y,
-            targets: &only_b,
-            times: times(5_000),
-            silence_id: None,
-        },
+        item(&x1, &both, 5_000),
+        item(&x2, &only_a, 5_000),
+        item(&y, &only_b, 5_000),
     ];
     // Targets in order: x1→a, x1→b, x2→a (suppressed), y→b (beyond max_rows: unclaimed).
     let lease = alert_store::IntakeLease {
@@ -231,15 +183,7 @@ pub(crate) async fn insert_events_leased_claims_the_first_pending_rows_for_the_w
     assert_eq!(ids(&later), ids(&claimed));
     // Without room nothing is claimed, and a duplicate claims nothing either.
     let z = nth_event("z", "FAILED", 10);
-    let z_items = [
-        EventItem {
-            event: &z,
-            targets: &only_a,
-            times: times(6_000),
-            silence_id: None,
-        },
-        items[0],
-    ];
+    let z_items = [item(&z, &only_a, 6_000), items[0]];
     let none = alert_store::IntakeLease {
         max_rows: 0,
         ..lease
