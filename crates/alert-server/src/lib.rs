@@ -20,6 +20,7 @@ pub mod healthcheck;
 pub mod http_server;
 pub mod import;
 pub mod input;
+pub mod intake;
 pub mod logging;
 pub mod metrics;
 pub mod migrate;

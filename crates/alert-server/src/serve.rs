@@ -128,11 +128,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let engine = tokio::spawn(engine.run(shutdown_rx.clone()));
 
     let routing = Arc::new(RoutingCache::default());
+    let event_ingest = Arc::new(crate::intake::event_ingest(crate::intake::IntakeSink {
+        store: Arc::clone(&store),
+        handoff: Some(handoff),
+        wake: Arc::clone(&wake),
+    }));
     let watchers = Arc::new(
         Watchers::new(
             Arc::clone(&store),
             Arc::clone(&routing),
-            Arc::clone(&wake),
+            Arc::clone(&event_ingest),
             Arc::clone(&metrics),
             config.delivery.clone(),
             replica.clone(),
@@ -157,13 +162,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     watchers.start_all().await?;
     let state = AppState::new(AppShared {
         am_ingest: Arc::new(crate::api::alertmanager::am_ingest(Arc::clone(&store))),
-        event_ingest: Arc::new(crate::api::events::event_ingest(
-            crate::api::events::IntakeSink {
-                store: Arc::clone(&store),
-                handoff: Some(handoff),
-                wake: Arc::clone(&wake),
-            },
-        )),
+        event_ingest,
         store,
         channels,
         templates,

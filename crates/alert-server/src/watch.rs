@@ -1,6 +1,7 @@
 //! Flink cluster watchers inside the server: one [`alert_flink::ClusterWatcher`] per enabled
-//! cluster, whose polls are routed like `POST /api/v1/events` and committed, together with the
-//! watcher's state, in one transaction (a restart neither re-alerts nor misses a transition).
+//! cluster, whose polls are routed like `POST /api/v1/events` and committed through the same
+//! intake ([`crate::intake`]), together with the watcher's state, in one transaction (a restart
+//! neither re-alerts nor misses a transition).
 //!
 //! On a shared database (PostgreSQL, several replicas) a replica watches a cluster only while
 //! it holds the cluster's lease (`watch:<id>` in the store): a loop renews the leases every
@@ -19,13 +20,15 @@ use alert_flink::{
     ClusterConfig, ClusterRef, ClusterView, ClusterWatcher, Detector, DetectorConfig,
     DetectorState, EventSink, Finding, PollReport, PollResult, SinkError, WatcherHandle,
 };
-use tokio::sync::{watch, Mutex, Notify, Semaphore};
+use tokio::sync::{watch, Mutex, Semaphore};
 
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
 use crate::health_rules::HealthRules;
+use crate::intake::{Checkpoint, EventIngest, EventJob, IntakeWrite};
 use crate::metrics::Metrics;
 use crate::routing::{binding_matches, binding_takes_condition, RoutingCache, Snapshot};
+use alert_core::JobStatus;
 use alert_store::{Cluster, ClusterInput, EventTimes, RoutedEvent, Store};
 
 /// Polls running at once over all clusters.
@@ -63,7 +66,7 @@ impl Running {
 pub struct Watchers {
     store: Arc<dyn Store>,
     routing: Arc<RoutingCache>,
-    wake: Arc<Notify>,
+    ingest: Arc<EventIngest>,
     metrics: Arc<Metrics>,
     delivery: DeliveryConfig,
     limiter: Arc<Semaphore>,
@@ -84,12 +87,13 @@ impl std::fmt::Debug for Watchers {
 }
 
 impl Watchers {
-    /// No watcher yet; [`start_all`](Self::start_all) starts those of enabled clusters. On a
-    /// shared store, `replica` holds the leases, each for `lease_ms`.
+    /// No watcher yet; [`start_all`](Self::start_all) starts those of enabled clusters, which
+    /// store their polls through `ingest`. On a shared store, `replica` holds the leases, each
+    /// for `lease_ms`.
     pub fn new(
         store: Arc<dyn Store>,
         routing: Arc<RoutingCache>,
-        wake: Arc<Notify>,
+        ingest: Arc<EventIngest>,
         metrics: Arc<Metrics>,
         delivery: DeliveryConfig,
         replica: String,
@@ -102,7 +106,7 @@ impl Watchers {
         Self {
             store,
             routing,
-            wake,
+            ingest,
             metrics,
             delivery,
             limiter: Arc::new(Semaphore::new(MAX_CONCURRENT_POLLS)),
@@ -334,7 +338,7 @@ impl Watchers {
             cluster: cluster_ref,
             store: Arc::clone(&self.store),
             routing: Arc::clone(&self.routing),
-            wake: Arc::clone(&self.wake),
+            ingest: Arc::clone(&self.ingest),
             metrics: Arc::clone(&self.metrics),
             delivery: self.delivery.clone(),
             lease: self.lease.clone(),
@@ -443,15 +447,16 @@ impl Watchers {
     }
 }
 
-/// Where a watcher delivers: routing, then the store (events, deliveries and state together);
-/// every poll also updates the cluster's metrics.
+/// Where a watcher delivers: routing, then the store through the intake's group commit (events,
+/// deliveries and state together, with the other watchers' polls and the API's events of the
+/// moment); every poll also updates the cluster's metrics.
 struct StoreSink {
     cluster_id: i64,
     url: String,
     cluster: ClusterRef,
     store: Arc<dyn Store>,
     routing: Arc<RoutingCache>,
-    wake: Arc<Notify>,
+    ingest: Arc<EventIngest>,
     metrics: Arc<Metrics>,
     delivery: DeliveryConfig,
     /// On a shared store: renewed before each commit; lost → the watcher stops.
@@ -506,52 +511,67 @@ impl EventSink for StoreSink {
             .get(self.store.as_ref())
             .await
             .map_err(|e| SinkError::Failed(e.to_string()))?;
-        let mut routed = Vec::new();
         let now = now_ms();
-        for (finding, event) in report.findings.iter().zip(&report.events) {
-            for mut r in route(&snapshot, &self.cluster, finding, event) {
-                r.silence_id = snapshot.silence_for(&r.event, now);
-                routed.push(r);
-            }
-        }
-        let state = match &report.state {
-            Some(s) => Some(serde_json::to_value(s).map_err(|e| SinkError::Failed(e.to_string()))?),
-            None => None,
-        };
         let deadline =
             now + i64::try_from(self.delivery.retry_deadline().as_millis()).unwrap_or(i64::MAX);
         let repeat_since =
             now - i64::try_from(self.delivery.repeat_window_secs * 1000).unwrap_or(i64::MAX);
+        let times = EventTimes {
+            now,
+            deadline_at: deadline,
+            repeat_since,
+        };
+        let mut routed = Vec::new();
+        for (finding, event) in report.findings.iter().zip(&report.events) {
+            for mut r in route(&snapshot, &self.cluster, finding, event) {
+                r.silence_id = snapshot.silence_for(&r.event, now);
+                routed.push(EventJob {
+                    event: r.event,
+                    targets: r.targets,
+                    times,
+                    silence_id: r.silence_id,
+                });
+            }
+        }
+        let checkpoint = match &report.state {
+            Some(s) => Some(Checkpoint {
+                cluster_id: self.cluster_id,
+                url: self.url.clone(),
+                state: serde_json::to_value(s).map_err(|e| SinkError::Failed(e.to_string()))?,
+                saved_at: now,
+            }),
+            None => None,
+        };
+        // What the logs and metrics say of each event, once stored.
+        let shown: Vec<(String, JobStatus, String, bool)> = routed
+            .iter()
+            .map(|r| {
+                let e = &r.event;
+                let kind = e.labels.get("kind").cloned().unwrap_or_default();
+                (e.job_name.clone(), e.status, kind, r.silence_id.is_some())
+            })
+            .collect();
+        let write = IntakeWrite {
+            events: routed,
+            checkpoint,
+        };
         let inserted = self
-            .store
-            .save_watch_report(
-                self.cluster_id,
-                &self.url,
-                &routed,
-                state.as_ref(),
-                EventTimes {
-                    now,
-                    deadline_at: deadline,
-                    repeat_since,
-                },
-            )
+            .ingest
+            .submit(write)
             .await
+            .map_err(|_| SinkError::Failed("the intake's commit did not finish".to_owned()))?
             .map_err(|e| SinkError::Failed(e.to_string()))?;
         let fresh = inserted.iter().filter(|i| !i.duplicate).count();
         self.metrics.events.inc_by(fresh as u64);
         let silenced = inserted
             .iter()
-            .zip(&routed)
-            .filter(|(i, r)| !i.duplicate && r.silence_id.is_some())
+            .zip(&shown)
+            .filter(|(i, (.., silenced))| !i.duplicate && *silenced)
             .count();
         self.metrics.events_silenced.inc_by(silenced as u64);
-        if inserted.iter().any(|i| !i.duplicate && i.deliveries > 0) {
-            self.wake.notify_one();
-        }
-        for (routed, stored) in routed.iter().zip(&inserted) {
-            let e = &routed.event;
-            tracing::info!(cluster = %self.cluster.name, event = stored.event_id, job = %e.job_name,
-                status = %e.status, kind = e.labels.get("kind").map_or("", String::as_str),
+        for ((job, status, kind, _), stored) in shown.iter().zip(&inserted) {
+            tracing::info!(cluster = %self.cluster.name, event = stored.event_id, job = %job,
+                status = %status, kind = %kind,
                 deliveries = stored.deliveries, duplicate = stored.duplicate, "Flink job change stored");
         }
         Ok(())

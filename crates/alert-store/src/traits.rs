@@ -14,7 +14,7 @@ use crate::model::{
     Binding, BindingInput, ClaimedDelivery, Cluster, ClusterInput, Delivery, DeliveryStats,
     DigestInput, EventItem, EventTimes, Group, GroupInput, GroupTemplate, HistoryFilter,
     HistoryRow, ImportBatch, ImportOutcome, ImportRecord, InsertedEvent, Instance, InstanceInput,
-    IntakeLease, ProvisionPlan, RoutedEvent, Silence, SilenceInput, SilenceState, StoredEvent,
+    IntakeBatch, ProvisionPlan, RoutedEvent, Silence, SilenceInput, SilenceState, StoredEvent,
     Target,
 };
 use crate::StoreResult;
@@ -132,15 +132,17 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// an event repeated within the batch is a duplicate of its first occurrence, and each
     /// event's repeat check sees the events before it in the batch.
     async fn insert_events(&self, items: &[EventItem<'_>]) -> StoreResult<Vec<InsertedEvent>>;
-    /// [`insert_events`](Self::insert_events), and the `pending` deliveries created are
-    /// claimed under `lease` in the same transaction and returned as
-    /// [`claim_due`](Self::claim_due) returns rows (oldest first): the receiving process hands
-    /// them to its delivery engine instead of claiming them (one write and one claim round less
-    /// per delivery). Rows it never sends come back once the lease ends, like any claimed row.
-    async fn insert_events_leased(
+    /// One intake transaction: the events of `batch` with their deliveries (as
+    /// [`insert_events`](Self::insert_events) stores them) and its watchers' states (as
+    /// [`save_watch_report`](Self::save_watch_report) saves one), all of it or nothing. Under
+    /// `batch.lease`, the first `max_rows` `pending` deliveries created are claimed in the same
+    /// transaction and returned as [`claim_due`](Self::claim_due) returns rows (oldest first):
+    /// the receiving process hands them to its delivery engine instead of claiming them (one
+    /// write and one claim round less per delivery). Rows it never sends come back once the
+    /// lease ends, like any claimed row.
+    async fn store_intake(
         &self,
-        items: &[EventItem<'_>],
-        lease: IntakeLease<'_>,
+        batch: IntakeBatch<'_>,
     ) -> StoreResult<(Vec<InsertedEvent>, Vec<ClaimedDelivery>)>;
     /// [`insert_events`](Self::insert_events) for independent writers (a group commit): one
     /// result each, in order. When the batch fails, each is stored in a transaction of its own,

@@ -1,7 +1,6 @@
 //! `/api/v1/events`: job state changes in; deliveries committed before the answer.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use alert_core::{JobEvent, JobStatus};
 use axum::extract::{Path, State};
@@ -17,10 +16,8 @@ use super::error::{ApiError, ErrorBody};
 use super::history::DeliveryView;
 use super::{rfc3339, AppState};
 use crate::clock::now_ms;
-use crate::delivery::handoff::Handoff;
-use crate::group_commit::{store_outage, GroupCommit};
-use alert_store::{EventItem, EventTimes, InsertedEvent, Store, StoreResult, Target};
-use tokio::sync::Notify;
+use crate::intake::EventJob;
+use alert_store::EventTimes;
 
 /// The body of `POST /api/v1/events` (a [`JobEvent`], `occurred_at` optional, plus `group_id`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -109,164 +106,6 @@ pub enum EventsAnswer {
 /// The most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
-/// Requests gathered by one round of the group commit at most.
-const INGEST_MAX_BATCH: usize = 256;
-
-/// Events per transaction of the group commit at most (a larger request has one of its own).
-const INGEST_MAX_EVENTS: usize = 1024;
-
-/// An event on its way into the store through [`EventIngest`].
-#[derive(Debug)]
-pub struct EventJob {
-    event: JobEvent,
-    targets: Vec<Target>,
-    times: EventTimes,
-    silence_id: Option<i64>,
-}
-
-/// The job events' group commit: the events of requests that arrive while others are being
-/// stored go together in the next transaction (see [`crate::group_commit`]). One write is
-/// the events of one request (one, or an array stored all or nothing); each gets its
-/// results, in order.
-pub type EventIngest = GroupCommit<Vec<EventJob>, StoreResult<Vec<InsertedEvent>>>;
-
-/// Where the events' committers store, and whom they tell about the deliveries created.
-#[derive(Clone)]
-pub struct IntakeSink {
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// This process's delivery engine, which takes the deliveries claimed at intake (`None`:
-    /// every delivery is stored unclaimed, for the claim loop).
-    pub handoff: Option<Handoff>,
-    /// Notified when deliveries were stored unclaimed: the engine's loop claims them.
-    pub wake: Arc<Notify>,
-}
-
-impl std::fmt::Debug for IntakeSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntakeSink")
-            .field("handoff", &self.handoff)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Starts the event ingest's committers on `sink`: one on a single-writer store, a few on a
-/// shared (server) database.
-pub fn event_ingest(sink: IntakeSink) -> EventIngest {
-    let committers = if sink.store.is_shared() { 4 } else { 1 };
-    let sink = Arc::new(sink);
-    GroupCommit::start_with_outage(
-        committers,
-        INGEST_MAX_BATCH,
-        move |requests: Vec<Vec<EventJob>>| {
-            let sink = Arc::clone(&sink);
-            async move { commit_requests(&sink, &requests).await }
-        },
-        store_outage,
-    )
-}
-
-/// Stores the events of several requests, in transactions of up to [`INGEST_MAX_EVENTS`]
-/// events (a request is never split).
-async fn commit_requests(
-    sink: &IntakeSink,
-    requests: &[Vec<EventJob>],
-) -> Vec<StoreResult<Vec<InsertedEvent>>> {
-    let mut out = Vec::with_capacity(requests.len());
-    let mut rest = requests;
-    while !rest.is_empty() {
-        let mut events = 0;
-        let take = rest
-            .iter()
-            .take_while(|r| {
-                events += r.len();
-                events <= INGEST_MAX_EVENTS
-            })
-            .count()
-            .max(1);
-        let (chunk, after) = rest.split_at(take);
-        out.extend(commit_together(sink, chunk).await);
-        rest = after;
-    }
-    out
-}
-
-/// Stores the events of several requests in one transaction; when that fails other than by an
-/// outage (a request naming an instance deleted meanwhile, say), each request in a transaction
-/// of its own, so that one request's failure never fails the others, nor stores part of it.
-///
-/// As many deliveries as the engine has room for are claimed for it as they are stored and
-/// handed over ([`Handoff`]); the engine's loop is woken for the others.
-async fn commit_together(
-    sink: &IntakeSink,
-    requests: &[Vec<EventJob>],
-) -> Vec<StoreResult<Vec<InsertedEvent>>> {
-    fn items(jobs: &[EventJob]) -> impl Iterator<Item = EventItem<'_>> {
-        jobs.iter().map(|job| EventItem {
-            event: &job.event,
-            targets: &job.targets,
-            times: job.times,
-            silence_id: job.silence_id,
-        })
-    }
-    let all: Vec<EventItem<'_>> = requests.iter().flat_map(|r| items(r)).collect();
-    let targets: usize = all.iter().map(|it| it.targets.len()).sum();
-    let reservation = sink.handoff.as_ref().and_then(|h| h.reserve(targets));
-    let together = if let Some(r) = &reservation {
-        Some(
-            sink.store
-                .insert_events_leased(&all, r.lease())
-                .await
-                .map(|(inserted, claimed)| (inserted, Some(claimed))),
-        )
-    } else if requests.len() > 1 {
-        Some(sink.store.insert_events(&all).await.map(|i| (i, None)))
-    } else {
-        // One request alone is stored as itself below.
-        None
-    };
-    match together {
-        Some(Ok((inserted, claimed))) => {
-            let created: usize = inserted
-                .iter()
-                .filter(|i| !i.duplicate)
-                .map(|i| i.deliveries)
-                .sum();
-            let handed_all = reservation.as_ref().is_some_and(|r| r.covers(targets));
-            if let (Some(r), Some(claimed)) = (reservation, claimed) {
-                r.deliver(claimed).await;
-            }
-            if created > 0 && !handed_all {
-                sink.wake.notify_one();
-            }
-            let mut inserted = inserted.into_iter();
-            return requests
-                .iter()
-                .map(|r| Ok(inserted.by_ref().take(r.len()).collect()))
-                .collect();
-        }
-        // Out of reach or full: each alone would fail alike, only later. A lone request has
-        // had its try.
-        Some(Err(e)) if e.is_outage() || requests.len() == 1 => {
-            return requests.iter().map(|_| Err(e.clone())).collect()
-        }
-        Some(Err(_)) | None => {}
-    }
-    let mut out = Vec::with_capacity(requests.len());
-    for request in requests {
-        let one: Vec<EventItem<'_>> = items(request).collect();
-        let result = sink.store.insert_events(&one).await;
-        if result
-            .as_ref()
-            .is_ok_and(|r| r.iter().any(|i| !i.duplicate && i.deliveries > 0))
-        {
-            sink.wake.notify_one();
-        }
-        out.push(result);
-    }
-    out
-}
-
 /// The event an [`EventBody`] describes (`occurred_at` defaults to now) and its `group_id`.
 pub(crate) fn to_event(body: EventBody) -> Result<(JobEvent, Option<i64>), ApiError> {
     if body.job_id.trim().is_empty() {
@@ -332,12 +171,15 @@ pub async fn create(
     let silence_id = snapshot.silence_for(&event, times.now);
     let inserted = state
         .event_ingest
-        .submit(vec![EventJob {
-            event,
-            targets,
-            times,
-            silence_id,
-        }])
+        .submit(
+            vec![EventJob {
+                event,
+                targets,
+                times,
+                silence_id,
+            }]
+            .into(),
+        )
         .await
         .map_err(|_| ApiError::internal(&"the event's commit did not finish"))??
         .pop()
@@ -394,7 +236,7 @@ async fn create_many(state: &AppState, bytes: &[u8]) -> Result<Response, ApiErro
     let silences: Vec<Option<i64>> = jobs.iter().map(|j| j.silence_id).collect();
     let inserted = state
         .event_ingest
-        .submit(jobs)
+        .submit(jobs.into())
         .await
         .map_err(|_| ApiError::internal(&"the events' commit did not finish"))??;
     let fresh = inserted.iter().filter(|i| !i.duplicate).count() as u64;
@@ -447,100 +289,4 @@ pub async fn get(
     event["received_at"] = json!(rfc3339(stored.received_at));
     event["deliveries"] = Value::Array(shown);
     Ok(Json(event))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alert_store::StoreError;
-
-    fn job(id: &str, targets: Vec<Target>) -> EventJob {
-        let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z").expect("a time");
-        EventJob {
-            event: JobEvent::new(id, format!("job {id}"), JobStatus::Failed, at),
-            targets,
-            times: EventTimes {
-                now: 1_000,
-                deadline_at: 2_000,
-                repeat_since: 0,
-            },
-            silence_id: None,
-        }
-    }
-
-    fn sink(store: Arc<dyn Store>) -> IntakeSink {
-        IntakeSink {
-            store,
-            handoff: None,
-            wake: Arc::new(Notify::new()),
-        }
-    }
-
-    fn duplicates(result: &StoreResult<Vec<InsertedEvent>>) -> Vec<bool> {
-        result
-            .as_ref()
-            .expect("stored")
-            .iter()
-            .map(|e| e.duplicate)
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_failing_request_fails_alone_and_stores_none_of_its_events() {
-        let store = alert_store::connect("sqlite::memory:")
-            .await
-            .expect("store");
-        let missing = Target {
-            instance_id: 999,
-            group_id: None,
-        };
-        let requests = vec![
-            vec![job("a", vec![]), job("b", vec![])],
-            vec![job("c", vec![]), job("d", vec![missing])],
-            vec![job("e", vec![])],
-        ];
-        let sink = sink(store);
-        let results = commit_requests(&sink, &requests).await;
-        assert_eq!(results.len(), 3);
-        assert_eq!(duplicates(&results[0]), [false, false]);
-        assert!(
-            matches!(results[1], Err(StoreError::BadReference { .. })),
-            "{:?}",
-            results[1]
-        );
-        assert_eq!(duplicates(&results[2]), [false]);
-        // `c` went with its request: storing it again is no duplicate; `a` and `e` were kept.
-        let again = commit_requests(
-            &sink,
-            &[
-                vec![job("c", vec![])],
-                vec![job("a", vec![]), job("e", vec![])],
-            ],
-        )
-        .await;
-        assert_eq!(duplicates(&again[0]), [false]);
-        assert_eq!(duplicates(&again[1]), [true, true]);
-    }
-
-    #[tokio::test]
-    async fn requests_over_the_transaction_size_are_answered_each_in_order() {
-        let store = alert_store::connect("sqlite::memory:")
-            .await
-            .expect("store");
-        let requests: Vec<Vec<EventJob>> = (0..3)
-            .map(|r| (0..600).map(|i| job(&format!("{r}-{i}"), vec![])).collect())
-            .collect();
-        let results = commit_requests(&sink(store), &requests).await;
-        let sizes: Vec<usize> = results
-            .iter()
-            .map(|r| r.as_ref().expect("stored").len())
-            .collect();
-        assert_eq!(sizes, [600, 600, 600]);
-        // In order: each answer's ids rise, and each request's come after the previous one's.
-        let flat: Vec<i64> = results
-            .iter()
-            .flat_map(|r| r.as_ref().expect("stored").iter().map(|e| e.event_id))
-            .collect();
-        assert!(flat.windows(2).all(|w| w[0] < w[1]), "ids out of order");
-    }
 }

@@ -77,7 +77,7 @@ pub struct AppShared {
     /// The Alertmanager ingest's group commit.
     pub am_ingest: Arc<alertmanager::AmIngest>,
     /// The job events' group commit.
-    pub event_ingest: Arc<events::EventIngest>,
+    pub event_ingest: Arc<crate::intake::EventIngest>,
 }
 
 impl std::fmt::Debug for AppShared {

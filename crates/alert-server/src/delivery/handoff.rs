@@ -1,6 +1,6 @@
 //! Deliveries that arrive claimed: the intake that stores an event claims the deliveries it
 //! creates for this process in the same transaction
-//! ([`OutboxStore::insert_events_leased`](alert_store::OutboxStore::insert_events_leased)) and
+//! ([`OutboxStore::store_intake`](alert_store::OutboxStore::store_intake) under a lease) and
 //! hands them to the engine in memory. A delivery is then written twice less (no claim round
 //! and no claim update) and goes out without waiting for the claim loop.
 //!
@@ -201,10 +201,13 @@ mod tests {
             silence_id: None,
         };
         let reservation = handoff.reserve(1).expect("room");
-        let (_, claimed) = store
-            .insert_events_leased(&[item], reservation.lease())
-            .await
-            .expect("stored");
+        let items = [item];
+        let batch = alert_store::IntakeBatch {
+            events: &items,
+            lease: Some(reservation.lease()),
+            ..alert_store::IntakeBatch::default()
+        };
+        let (_, claimed) = store.store_intake(batch).await.expect("stored");
         assert_eq!(claimed.len(), 1);
         // Leased: nobody can claim it now.
         assert!(store

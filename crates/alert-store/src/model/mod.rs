@@ -25,8 +25,8 @@ pub use import::{
 };
 pub use outbox::{
     Attempt, AttemptRecord, ClaimedDelivery, Delivery, DeliveryState, DigestInput, EventItem,
-    EventTimes, HistoryFilter, HistoryRow, InsertedEvent, IntakeLease, RoutedEvent, StoredEvent,
-    Target,
+    EventTimes, HistoryFilter, HistoryRow, InsertedEvent, IntakeBatch, IntakeLease, RoutedEvent,
+    StoredEvent, Target, WatcherCheckpoint,
 };
 pub use provision::{Change, ProvisionBinding, ProvisionGroup, ProvisionPlan};
 pub use silence::{Silence, SilenceInput, SilenceMatchers, SilenceState};

@@ -30,7 +30,7 @@ pub struct EventItem<'a> {
 }
 
 /// A lease taken on the deliveries an intake creates
-/// ([`OutboxStore::insert_events_leased`](crate::OutboxStore::insert_events_leased)): they are
+/// ([`IntakeBatch::lease`], [`OutboxStore::store_intake`](crate::OutboxStore::store_intake)): they are
 /// claimed by `worker` as they are inserted, as [`claim_due`](crate::OutboxStore::claim_due)
 /// would claim them, so that the process that received the event sends them without claiming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,32 @@ pub struct IntakeLease<'a> {
     /// At most this many rows are claimed (the first ones, in input order); the rest are
     /// stored unclaimed.
     pub max_rows: usize,
+}
+
+/// A watcher's new state, saved with the events of its poll ([`IntakeBatch::checkpoints`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WatcherCheckpoint<'a> {
+    /// The watched cluster.
+    pub cluster_id: i64,
+    /// The URL the state was observed at.
+    pub url: &'a str,
+    /// The watcher's state.
+    pub state: &'a Value,
+    /// When it was observed (ms).
+    pub saved_at: i64,
+}
+
+/// What one intake transaction stores ([`OutboxStore::store_intake`](crate::OutboxStore::store_intake)):
+/// events with their deliveries, watchers' states, and the lease under which the pending
+/// deliveries are claimed for the receiving process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IntakeBatch<'a> {
+    /// The events, as [`OutboxStore::insert_events`](crate::OutboxStore::insert_events) takes them.
+    pub events: &'a [EventItem<'a>],
+    /// Watchers' states saved in the same transaction (in order: the last of a cluster wins).
+    pub checkpoints: &'a [WatcherCheckpoint<'a>],
+    /// Claim the first pending deliveries created for this worker (`None`: all unclaimed).
+    pub lease: Option<IntakeLease<'a>>,
 }
 
 /// One event of a watcher's poll with its routed targets.

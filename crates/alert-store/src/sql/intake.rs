@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::super::Conn;
 use crate::model::{
     ClaimedDelivery, Delivery, DeliveryState, EventItem, InsertedEvent, IntakeLease,
+    WatcherCheckpoint,
 };
 use crate::shared::{bad_reference_or, db, to_json};
 use crate::{StoreError, StoreResult};
@@ -296,20 +297,18 @@ fn leased_rows(
 /// [`OutboxStore::save_watch_report`](crate::OutboxStore::save_watch_report)).
 pub(super) async fn save_watcher_state(
     conn: &mut Conn,
-    cluster_id: i64,
-    url: &str,
-    state: &Value,
-    now: i64,
+    checkpoint: &WatcherCheckpoint<'_>,
 ) -> StoreResult<()> {
+    let cluster_id = checkpoint.cluster_id;
     sqlx::query(
         "INSERT INTO watcher_state (cluster_id, url, state, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (cluster_id) DO UPDATE SET url = excluded.url, state = excluded.state, \
          updated_at = excluded.updated_at",
     )
     .bind(cluster_id)
-    .bind(url)
-    .bind(to_json(state)?)
-    .bind(now)
+    .bind(checkpoint.url)
+    .bind(to_json(checkpoint.state)?)
+    .bind(checkpoint.saved_at)
     .execute(&mut *conn)
     .await
     .map_err(bad_reference_or(

@@ -12,7 +12,7 @@ use super::alertmanager::insert_batch;
 use super::intake::{insert_events_in, save_watcher_state};
 use crate::model::{
     AmInserted, AmItem, AmNotificationInput, AmRender, AttemptRecord, ClaimedDelivery, DigestInput,
-    EventItem, EventTimes, InsertedEvent, IntakeLease, RoutedEvent, Target,
+    EventItem, EventTimes, InsertedEvent, IntakeBatch, RoutedEvent, Target, WatcherCheckpoint,
 };
 use crate::shared::{db, from_json, outcome_of, rounds, to_json, AM_WHAT};
 use crate::{OutboxStore, StoreError, StoreResult};
@@ -49,17 +49,20 @@ struct AttemptRow<'a> {
 }
 
 impl EngineStore {
-    /// Events and their deliveries in one transaction, the pending ones claimed under `lease`.
-    async fn store_events(
+    /// Events with their deliveries and watchers' states in one transaction (see
+    /// [`OutboxStore::store_intake`]).
+    async fn intake(
         &self,
-        items: &[EventItem<'_>],
-        lease: Option<IntakeLease<'_>>,
+        batch: IntakeBatch<'_>,
+        what: &'static str,
     ) -> StoreResult<(Vec<InsertedEvent>, Vec<ClaimedDelivery>)> {
-        const WHAT: &str = "storing events";
-        let mut tx = self.write_tx(WHAT).await?;
-        lock_event_keys(&mut tx, items.iter().map(|it| it.event)).await?;
-        let stored = insert_events_in(&mut tx, items, lease).await?;
-        tx.commit().await.map_err(db(WHAT))?;
+        let mut tx = self.write_tx(what).await?;
+        lock_event_keys(&mut tx, batch.events.iter().map(|it| it.event)).await?;
+        let stored = insert_events_in(&mut tx, batch.events, batch.lease).await?;
+        for c in batch.checkpoints {
+            save_watcher_state(&mut tx, c).await?;
+        }
+        tx.commit().await.map_err(db(what))?;
         Ok(stored)
     }
 }
@@ -85,7 +88,6 @@ impl OutboxStore for EngineStore {
         state: Option<&Value>,
         times: EventTimes,
     ) -> StoreResult<Vec<InsertedEvent>> {
-        const WHAT: &str = "storing a watcher poll";
         let items: Vec<EventItem<'_>> = events
             .iter()
             .map(|r| EventItem {
@@ -95,13 +97,18 @@ impl OutboxStore for EngineStore {
                 silence_id: r.silence_id,
             })
             .collect();
-        let mut tx = self.write_tx(WHAT).await?;
-        lock_event_keys(&mut tx, events.iter().map(|r| &r.event)).await?;
-        let (inserted, _) = insert_events_in(&mut tx, &items, None).await?;
-        if let Some(state) = state {
-            save_watcher_state(&mut tx, cluster_id, url, state, times.now).await?;
-        }
-        tx.commit().await.map_err(db(WHAT))?;
+        let checkpoint = state.map(|state| WatcherCheckpoint {
+            cluster_id,
+            url,
+            state,
+            saved_at: times.now,
+        });
+        let batch = IntakeBatch {
+            events: &items,
+            checkpoints: checkpoint.as_slice(),
+            lease: None,
+        };
+        let (inserted, _) = self.intake(batch, "storing a watcher poll").await?;
         Ok(inserted)
     }
 
@@ -130,15 +137,18 @@ impl OutboxStore for EngineStore {
     }
 
     async fn insert_events(&self, items: &[EventItem<'_>]) -> StoreResult<Vec<InsertedEvent>> {
-        Ok(self.store_events(items, None).await?.0)
+        let batch = IntakeBatch {
+            events: items,
+            ..IntakeBatch::default()
+        };
+        Ok(self.intake(batch, "storing events").await?.0)
     }
 
-    async fn insert_events_leased(
+    async fn store_intake(
         &self,
-        items: &[EventItem<'_>],
-        lease: IntakeLease<'_>,
+        batch: IntakeBatch<'_>,
     ) -> StoreResult<(Vec<InsertedEvent>, Vec<ClaimedDelivery>)> {
-        self.store_events(items, Some(lease)).await
+        self.intake(batch, "storing events").await
     }
 
     async fn insert_alertmanager(

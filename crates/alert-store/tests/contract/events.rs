@@ -1,6 +1,7 @@
 //! Contract tests: several events in one transaction.
 
 use super::*;
+use alert_store::{ClusterInput, IntakeBatch, WatcherCheckpoint};
 
 /// An event to store with deliveries to `targets`, received at `now`, not silenced.
 fn item<'a>(event: &'a JobEvent, targets: &'a [Target], now: i64) -> EventItem<'a> {
@@ -128,7 +129,7 @@ pub(crate) async fn insert_events_is_all_or_nothing_and_the_batch_isolates_a_bad
     assert!(store.insert_events(&[]).await.unwrap().is_empty());
 }
 
-pub(crate) async fn insert_events_leased_claims_the_first_pending_rows_for_the_worker(
+pub(crate) async fn store_intake_claims_the_first_pending_rows_for_the_worker(
     store: Arc<dyn Store>,
 ) {
     let (a, b) = with_instances(&*store).await;
@@ -149,7 +150,12 @@ pub(crate) async fn insert_events_leased_claims_the_first_pending_rows_for_the_w
         until: 125_000,
         max_rows: 3,
     };
-    let (out, claimed) = store.insert_events_leased(&items, lease).await.unwrap();
+    let batch = IntakeBatch {
+        events: &items,
+        lease: Some(lease),
+        ..IntakeBatch::default()
+    };
+    let (out, claimed) = store.store_intake(batch).await.unwrap();
     assert_eq!(
         out.iter()
             .map(|i| (i.deliveries, i.duplicate))
@@ -188,9 +194,86 @@ pub(crate) async fn insert_events_leased_claims_the_first_pending_rows_for_the_w
         max_rows: 0,
         ..lease
     };
-    let (out, claimed) = store.insert_events_leased(&z_items, none).await.unwrap();
+    let batch = IntakeBatch {
+        events: &z_items,
+        lease: Some(none),
+        ..IntakeBatch::default()
+    };
+    let (out, claimed) = store.store_intake(batch).await.unwrap();
     assert!(claimed.is_empty(), "{claimed:?}");
     assert_eq!((out[1].duplicate, out[1].deliveries), (true, 2));
     let z_claim = store.claim_due(6_000, 10, "other", 60_000).await.unwrap();
     assert_eq!(z_claim.len(), 1);
+}
+
+pub(crate) async fn store_intake_saves_watcher_states_with_the_events_or_nothing(
+    store: Arc<dyn Store>,
+) {
+    let (a, _) = with_instances(&*store).await;
+    let mut clusters = Vec::new();
+    for name in ["east", "west"] {
+        let input = ClusterInput {
+            name: name.to_owned(),
+            url: format!("http://{name}:8081"),
+            enabled: true,
+            poll_interval_ms: 5_000,
+        };
+        clusters.push(store.create_cluster(&input, 1).await.unwrap().id);
+    }
+    let (east, west) = (clusters[0], clusters[1]);
+    let e1 = nth_event("e1", "FAILED", 1);
+    let w1 = nth_event("w1", "FAILED", 1);
+    let only_a = [to(a)];
+    let events = [item(&e1, &only_a, 2_000), item(&w1, &only_a, 2_000)];
+    let (s1, s2, s3) = (json!({"n": 1}), json!({"n": 2}), json!({"n": 3}));
+    let checkpoint = |cluster_id, url, state| WatcherCheckpoint {
+        cluster_id,
+        url,
+        state,
+        saved_at: 2_000,
+    };
+    // Two watchers' polls in one transaction; the last state of a cluster wins.
+    let checkpoints = [
+        checkpoint(east, "http://east:8081", &s1),
+        checkpoint(west, "http://west:8081", &s2),
+        checkpoint(east, "http://east2:8081", &s3),
+    ];
+    let batch = IntakeBatch {
+        events: &events,
+        checkpoints: &checkpoints,
+        lease: None,
+    };
+    let (out, claimed) = store.store_intake(batch).await.unwrap();
+    assert!(claimed.is_empty(), "no lease, no claim: {claimed:?}");
+    assert_eq!(out.iter().map(|i| i.deliveries).sum::<usize>(), 2);
+    assert_eq!(
+        store.watcher_state(east).await.unwrap(),
+        Some(("http://east2:8081".to_owned(), s3.clone()))
+    );
+    assert_eq!(
+        store.watcher_state(west).await.unwrap(),
+        Some(("http://west:8081".to_owned(), s2.clone()))
+    );
+    // An unknown cluster rolls the events and the other states back.
+    let e2 = nth_event("e2", "FAILED", 1);
+    let events = [item(&e2, &only_a, 3_000)];
+    let checkpoints = [
+        checkpoint(west, "http://west:9999", &s1),
+        checkpoint(4_242, "http://gone", &s1),
+    ];
+    let batch = IntakeBatch {
+        events: &events,
+        checkpoints: &checkpoints,
+        lease: None,
+    };
+    let err = store.store_intake(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadReference { field: "cluster_id", message } if message.contains("4242")),
+        "{err:?}"
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 2);
+    assert_eq!(
+        store.watcher_state(west).await.unwrap(),
+        Some(("http://west:8081".to_owned(), s2))
+    );
 }
