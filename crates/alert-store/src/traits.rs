@@ -28,6 +28,9 @@ pub trait ConfigStore: Send + Sync + 'static {
     async fn list_instances(&self) -> StoreResult<Vec<Instance>>;
     /// One instance.
     async fn get_instance(&self, id: i64) -> StoreResult<Option<Instance>>;
+    /// Each of `ids` that exists, by id: one query for many (the instances a claim round
+    /// meets for the first time).
+    async fn get_instances(&self, ids: &[i64]) -> StoreResult<Vec<Instance>>;
     /// The `updated_at` of each of `ids` that exists, as `(id, updated_at)`: one query for a
     /// whole claim round's instances, to check cached instances against.
     async fn instance_versions(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;

@@ -110,9 +110,9 @@ impl ChannelCache {
         Ok(Some(ready))
     }
 
-    /// [`get`](Self::get) for the instances of a claim round, in order: the ones due for their
-    /// recheck are checked in one query for all of them (their `updated_at`), and only the
-    /// new or changed ones are read one by one.
+    /// [`get`](Self::get) for the instances of a claim round, in order, in two queries at
+    /// most whatever their number: the cached ones due for their recheck are checked in one
+    /// (their `updated_at`), and the ones never read or changed since are read in another.
     pub async fn get_many(
         &self,
         store: &dyn Store,
@@ -130,53 +130,87 @@ impl ChannelCache {
                     .is_some_and(|(at, _)| at.elapsed() < RECHECK_AFTER)
             })
             .collect();
-        let due: Vec<i64> = ids
+        let stale: Vec<i64> = ids
             .iter()
+            .zip(&cached)
             .zip(&fresh)
-            .filter(|(_, fresh)| !**fresh)
-            .map(|(id, _)| *id)
+            .filter(|((_, c), fresh)| c.is_some() && !**fresh)
+            .map(|((id, _), _)| *id)
             .collect();
         let generation = self.generation.load(Ordering::SeqCst);
-        let versions: HashMap<i64, i64> = if due.is_empty() {
+        let versions: HashMap<i64, i64> = if stale.is_empty() {
             HashMap::new()
         } else {
-            match store.instance_versions(&due).await {
+            match store.instance_versions(&stale).await {
                 Ok(v) => v.into_iter().collect(),
                 // Out of reach, say: each on its own, which keeps what was read before.
-                Err(_) => {
-                    let mut out = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        out.push(self.get(store, *id).await);
-                    }
-                    return out;
-                }
+                Err(_) => return self.get_each(store, ids).await,
+            }
+        };
+        // Never read, or changed since it was built (and still there).
+        let to_read: Vec<i64> = ids
+            .iter()
+            .zip(&cached)
+            .filter(|(id, c)| match c {
+                None => true,
+                Some((_, ready)) => versions.get(id).is_some_and(|v| *v != ready.updated_at),
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut read: HashMap<i64, Instance> = if to_read.is_empty() {
+            HashMap::new()
+        } else {
+            match store.get_instances(&to_read).await {
+                Ok(found) => found.into_iter().map(|i| (i.id, i)).collect(),
+                Err(_) => return self.get_each(store, ids).await,
             }
         };
         let mut out = Vec::with_capacity(ids.len());
-        let mut still: Vec<(i64, Arc<ReadyInstance>)> = Vec::new();
+        let mut keep: Vec<(i64, Arc<ReadyInstance>)> = Vec::new();
+        let mut gone: Vec<i64> = Vec::new();
         for ((id, cached), fresh) in ids.iter().zip(cached).zip(fresh) {
-            match cached {
-                Some((_, ready)) if fresh => out.push(Ok(Some(ready))),
-                Some((_, ready)) if versions.get(id) == Some(&ready.updated_at) => {
-                    still.push((*id, Arc::clone(&ready)));
-                    out.push(Ok(Some(ready)));
+            let ready = match (cached, read.remove(id)) {
+                (Some((_, ready)), _) if fresh => Some(ready),
+                (cached, Some(instance)) => Some(match cached {
+                    Some((_, ready)) if ready.updated_at == instance.updated_at => ready,
+                    _ => Arc::new(ReadyInstance::build(&instance)),
+                }),
+                (Some((_, ready)), None) if versions.get(id) == Some(&ready.updated_at) => {
+                    Some(ready)
                 }
-                _ if !versions.contains_key(id) => {
-                    self.map.write().expect("not poisoned").remove(id);
-                    out.push(Ok(None));
-                }
-                _ => out.push(self.get(store, *id).await),
+                // Deleted (or never there).
+                (_, None) => None,
+            };
+            match &ready {
+                Some(r) if !fresh => keep.push((*id, Arc::clone(r))),
+                Some(_) => {}
+                None => gone.push(*id),
+            }
+            out.push(Ok(ready));
+        }
+        let mut map = self.map.write().expect("not poisoned");
+        for id in gone {
+            map.remove(&id);
+        }
+        // An update committed while we read: what we read may predate it, so don't keep it.
+        if self.generation.load(Ordering::SeqCst) == generation {
+            let now = Instant::now();
+            for (id, ready) in keep {
+                map.insert(id, (now, ready));
             }
         }
-        if !still.is_empty() {
-            let mut map = self.map.write().expect("not poisoned");
-            // An update committed while we read: what we read may predate it.
-            if self.generation.load(Ordering::SeqCst) == generation {
-                let now = Instant::now();
-                for (id, ready) in still {
-                    map.insert(id, (now, ready));
-                }
-            }
+        out
+    }
+
+    /// [`get`](Self::get) for each of `ids`, one after the other.
+    async fn get_each(
+        &self,
+        store: &dyn Store,
+        ids: &[i64],
+    ) -> Vec<Result<Option<Arc<ReadyInstance>>, String>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get(store, *id).await);
         }
         out
     }
@@ -248,5 +282,34 @@ mod tests {
             &kept,
             &same(&cache.get_many(store.as_ref(), &[a]).await[0])
         ));
+    }
+
+    #[tokio::test]
+    async fn many_new_instances_are_read_together_in_the_order_asked() {
+        let store = alert_store::connect("sqlite::memory:").await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..300 {
+            let id = store
+                .create_instance(&robot(&format!("r{i}")), 1)
+                .await
+                .unwrap()
+                .id;
+            ids.push(id);
+        }
+        ids.reverse();
+        ids.insert(150, 77_777); // never existed
+        let cache = ChannelCache::default();
+        let found = cache.get_many(store.as_ref(), &ids).await;
+        assert_eq!(found.len(), ids.len());
+        for (id, got) in ids.iter().zip(&found) {
+            match got.as_ref().unwrap() {
+                Some(ready) => assert_eq!(ready.id, *id),
+                None => assert_eq!(*id, 77_777),
+            }
+        }
+        // Cached now: a deletion is not seen before the recheck.
+        store.delete_instance(ids[0]).await.unwrap();
+        let again = cache.get_many(store.as_ref(), &ids[..1]).await;
+        assert_eq!(again[0].as_ref().unwrap().as_ref().unwrap().id, ids[0]);
     }
 }

@@ -56,6 +56,25 @@ impl ConfigStore for EngineStore {
             .transpose()
     }
 
+    async fn get_instances(&self, ids: &[i64]) -> StoreResult<Vec<Instance>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {INSTANCE_COLS} FROM alert_instances WHERE id IN (SELECT t.id FROM {} AS t) \
+             ORDER BY id",
+            id_list!("$1")
+        );
+        sqlx::query(&sql)
+            .bind(to_json(ids)?)
+            .fetch_all(self.reader())
+            .await
+            .map_err(db("reading instances"))?
+            .iter()
+            .map(instance_from_row)
+            .collect()
+    }
+
     async fn instance_versions(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -40,6 +40,15 @@ pub(crate) async fn instances_crud_name_taken_and_params_round_trip(store: Arc<d
             .collect::<Vec<_>>(),
         ["ops-robot", "dba"]
     );
+    // Several at once: those that exist, by id, whatever the order asked.
+    assert_eq!(
+        store
+            .get_instances(&[other.id, 9_999, created.id])
+            .await
+            .unwrap(),
+        [created.clone(), other.clone()]
+    );
+    assert!(store.get_instances(&[]).await.unwrap().is_empty());
 
     // Renaming onto a taken name, and updating a missing instance.
     let err = store
