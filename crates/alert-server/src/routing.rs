@@ -222,6 +222,9 @@ pub struct RoutingCache {
     /// Bumped by every invalidation: a snapshot read across one is not kept (it may be stale).
     generation: std::sync::atomic::AtomicU64,
     ttl: std::time::Duration,
+    /// Held while the snapshot is read: the requests that find it missing meanwhile wait for
+    /// that one read instead of each reading every group, binding and instance again.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl Default for RoutingCache {
@@ -230,20 +233,24 @@ impl Default for RoutingCache {
             snapshot: std::sync::RwLock::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             ttl: std::time::Duration::from_secs(1),
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 }
 
 impl RoutingCache {
-    /// The current snapshot, read from `store` when missing or older than the TTL.
+    /// The current snapshot, read from `store` when missing or older than the TTL (by one
+    /// caller at a time: the others wait for its snapshot).
     pub async fn get(
         &self,
         store: &dyn alert_store::Store,
     ) -> alert_store::StoreResult<std::sync::Arc<Snapshot>> {
-        if let Some((at, snap)) = self.snapshot.read().expect("not poisoned").as_ref() {
-            if at.elapsed() < self.ttl {
-                return Ok(std::sync::Arc::clone(snap));
-            }
+        if let Some(snap) = self.fresh() {
+            return Ok(snap);
+        }
+        let _reading = self.reading.lock().await;
+        if let Some(snap) = self.fresh() {
+            return Ok(snap);
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let snap = std::sync::Arc::new(
@@ -260,6 +267,14 @@ impl RoutingCache {
             *cached = Some((std::time::Instant::now(), std::sync::Arc::clone(&snap)));
         }
         Ok(snap)
+    }
+
+    /// The cached snapshot while younger than the TTL.
+    fn fresh(&self) -> Option<std::sync::Arc<Snapshot>> {
+        match self.snapshot.read().expect("not poisoned").as_ref() {
+            Some((at, snap)) if at.elapsed() < self.ttl => Some(std::sync::Arc::clone(snap)),
+            _ => None,
+        }
     }
 
     /// Drops the snapshot (configuration changed).
@@ -337,6 +352,44 @@ fn compile(bindings: &[Binding]) -> Vec<AmRoute> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_missing_the_snapshot_together_share_one_read_and_an_invalidation_is_seen() {
+        let store = alert_store::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let cache = std::sync::Arc::new(RoutingCache::default());
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (cache, store) = (std::sync::Arc::clone(&cache), std::sync::Arc::clone(&store));
+            readers.spawn(async move { cache.get(store.as_ref()).await.expect("read") });
+        }
+        let mut seen = Vec::new();
+        while let Some(snap) = readers.join_next().await {
+            seen.push(snap.expect("joined"));
+        }
+        assert!(
+            seen.iter().all(|s| std::sync::Arc::ptr_eq(s, &seen[0])),
+            "one read for all of them"
+        );
+        assert!(seen[0].instances.is_empty());
+        let input = alert_store::InstanceInput {
+            name: "robot".into(),
+            kind: "dingtalk".into(),
+            enabled: true,
+            params: serde_json::json!({"webhook": "http://127.0.0.1:9/robot/send?access_token=t"}),
+            rate_per_minute: None,
+        };
+        store.create_instance(&input, 1).await.expect("created");
+        let kept = cache.get(store.as_ref()).await.expect("read");
+        assert!(
+            std::sync::Arc::ptr_eq(&kept, &seen[0]),
+            "cached within the TTL"
+        );
+        cache.invalidate();
+        let after = cache.get(store.as_ref()).await.expect("read");
+        assert_eq!(after.instances.len(), 1);
+    }
 
     #[test]
     fn globs_and_exact_names() {
