@@ -40,7 +40,7 @@ use alert_core::{
 use url::Url;
 
 pub use config::{DingTalkConfig, ShowType, PARAMS};
-use request::{build_body, MAX_BODY_BYTES};
+use request::{body_bytes, build_body, MAX_BODY_BYTES};
 use response::{classify, RobotAnswer};
 
 /// The kind this crate registers.
@@ -115,8 +115,13 @@ impl DingTalkChannel {
         }
     }
 
-    async fn post(&self, body: &serde_json::Value) -> SendResult {
-        let answer: RobotAnswer = send_json(self.client.post(self.url()).json(body)).await?;
+    async fn post(&self, body: Vec<u8>) -> SendResult {
+        let request = self
+            .client
+            .post(self.url())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let answer: RobotAnswer = send_json(request).await?;
         classify(&answer)
     }
 }
@@ -157,11 +162,14 @@ impl Channel for DingTalkChannel {
     }
 
     async fn send(&self, alert: &Alert) -> SendResult {
-        match self.post(&self.body(alert)).await {
+        match self
+            .post(body_bytes(alert, &self.config, MAX_BODY_BYTES))
+            .await
+        {
             // The documented limit is 20000 bytes; should the server count differently, cut the
             // message to half and send once more rather than lose it.
             Err(e) if e.kind == ErrorKind::TooLong => {
-                self.post(&build_body(alert, &self.config, MAX_BODY_BYTES / 2))
+                self.post(body_bytes(alert, &self.config, MAX_BODY_BYTES / 2))
                     .await
             }
             other => other,
