@@ -19,6 +19,7 @@ mod am_bench;
 mod chaos;
 mod e2e_flink;
 mod load;
+mod net;
 mod proc;
 #[cfg(test)]
 mod tidy;

@@ -2,7 +2,7 @@
 //! counting the alerts it receives and when.
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,8 +120,7 @@ pub(super) struct Mocks {
 
 impl Mocks {
     pub(super) fn start() -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("mocks: cannot bind")?;
-        listener.set_nonblocking(true)?;
+        let listener = crate::net::loopback_listener("mocks")?;
         let addr = listener.local_addr()?;
         let state = MockState {
             robot: Arc::new(Counter::new()),

@@ -2,7 +2,7 @@
 //! request carries, and when it arrived.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -140,8 +140,7 @@ pub(super) struct Mock {
 
 impl Mock {
     pub(super) fn start(recorder: Arc<Recorder>) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("mock robot: cannot bind")?;
-        listener.set_nonblocking(true)?;
+        let listener = crate::net::loopback_listener("mock robot")?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<PathBuf, String>>();
