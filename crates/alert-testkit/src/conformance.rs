@@ -275,7 +275,7 @@ impl RunningMock {
     async fn start(transport: Transport, slow: bool) -> Self {
         match transport {
             Transport::Http => {
-                let server = MockServer::start().await;
+                let server = crate::fresh_server().await;
                 let answer = if slow {
                     // A success in every channel's spelling, too late to matter.
                     ResponseTemplate::new(200)

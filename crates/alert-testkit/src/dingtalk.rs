@@ -36,7 +36,7 @@ pub struct MockRobot {
 impl MockRobot {
     /// Starts a robot that checks `settings` on every send.
     pub async fn start(settings: RobotSettings) -> Self {
-        Self::start_on(MockServer::start().await, settings).await
+        Self::start_on(crate::fresh_server().await, settings).await
     }
 
     /// Like [`start`](Self::start), on a server the caller started (e.g. on a fixed port).
@@ -51,7 +51,7 @@ impl MockRobot {
 
     /// Starts a server that answers every send with `answer` (no checks): for scripted errors.
     pub async fn scripted(answer: ResponseTemplate) -> Self {
-        let server = MockServer::start().await;
+        let server = crate::fresh_server().await;
         Mock::given(method("POST"))
             .and(path(SEND_PATH))
             .respond_with(answer)

@@ -60,7 +60,7 @@ pub struct MockBot {
 impl MockBot {
     /// Starts a bot that checks `settings` on every send.
     pub async fn start(settings: BotSettings) -> Self {
-        let server = MockServer::start().await;
+        let server = crate::fresh_server().await;
         Mock::given(method("POST"))
             .and(path_regex(format!("^{HOOK_PATH}")))
             .respond_with(BotResponder(settings.clone()))
@@ -71,7 +71,7 @@ impl MockBot {
 
     /// Starts a server that answers every send with `answer` (no checks): for scripted errors.
     pub async fn scripted(answer: ResponseTemplate) -> Self {
-        let server = MockServer::start().await;
+        let server = crate::fresh_server().await;
         Mock::given(method("POST"))
             .respond_with(answer)
             .mount(&server)

@@ -39,6 +39,19 @@ pub fn errcode_answer(code: i64, msg: &str) -> wiremock::ResponseTemplate {
         .set_body_json(serde_json::json!({"errcode": code, "errmsg": msg}))
 }
 
+/// A mock server of its own, not one from wiremock's pool.
+///
+/// `MockServer::start` hands out pooled servers, so a later test can get the address of an
+/// earlier one. The channels share one `reqwest` client per timeout and proxy
+/// (`alert_core::http::build_client`), whose pool may still hold the earlier test's keep-alive
+/// connection to that address, driven by a Tokio runtime that is gone (each `#[tokio::test]`
+/// has its own). Reused, it can fail as a transport error: a send the mock answered `200`
+/// was seen as `Retry` (`alert-webhook`'s `success_field_check_decides_on_a_200`, once, on a
+/// loaded machine).
+pub async fn fresh_server() -> wiremock::MockServer {
+    wiremock::MockServer::builder().start().await
+}
+
 /// The JSON bodies of every request the server received, in order.
 pub async fn received_json(server: &wiremock::MockServer) -> Vec<serde_json::Value> {
     server

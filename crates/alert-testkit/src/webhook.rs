@@ -57,7 +57,7 @@ pub struct MockReceiver {
 impl MockReceiver {
     /// Starts a receiver that checks `settings` on every request.
     pub async fn start(settings: ReceiverSettings) -> Self {
-        let server = MockServer::start().await;
+        let server = crate::fresh_server().await;
         Mock::given(path(HOOK_PATH))
             .respond_with(Receiver(settings))
             .mount(&server)

@@ -108,7 +108,7 @@ pub struct MockWeCom {
 impl MockWeCom {
     /// Starts a server that checks `settings` on every call.
     pub async fn start(settings: WeComSettings) -> Self {
-        Self::start_on(MockServer::start().await, settings).await
+        Self::start_on(crate::fresh_server().await, settings).await
     }
 
     /// Like [`start`](Self::start), on a server the caller started (e.g. on a fixed port).
