@@ -12,6 +12,8 @@
 //! - `chaos`: the faults flink-alert survives (storms, kill -9, a hanging channel, idle clients,
 //!   oversize bodies), a table of what was lost (see `xtask/src/chaos/` and docs/RELIABILITY.md).
 //! - `e2e-flink`: flink-alert against a real local Flink cluster (see `xtask/src/e2e_flink.rs`).
+//! - `store-bench`: the SQLite write path of a delivery alone (intake batches and their attempt
+//!   records, one caller), the ceiling a faster writer could reach (`xtask/src/store_bench.rs`).
 //! - `watch-bench`: cost and detection latency of watching many mock Flink clusters (see
 //!   `xtask/src/watch_bench/` and `docs/BENCHMARKS.md`); `cargo xtask watch-bench --help`.
 
@@ -21,6 +23,7 @@ mod e2e_flink;
 mod load;
 mod net;
 mod proc;
+mod store_bench;
 #[cfg(test)]
 mod tidy;
 mod watch_bench;
@@ -41,8 +44,9 @@ fn main() -> Result<()> {
         Some("e2e-flink") => e2e_flink::run(&args[1..]),
         Some("watch-bench") => watch_bench::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
+        Some("store-bench") => store_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | vs-alertmanager [--help] | chaos [--only NAME] | e2e-flink [--keep-flink] [--shared DIR]");
+            eprintln!("usage: cargo xtask ci | docs [--check] | load [--help] | watch-bench [--help] | am-bench [--help] | vs-alertmanager [--help] | store-bench [--help] | chaos [--only NAME] | e2e-flink [--keep-flink] [--shared DIR]");
             std::process::exit(2);
         }
     }
