@@ -1,13 +1,18 @@
 //! Child processes and mock threads shared by the benchmark tools (`load`, `watch-bench`,
-//! `am-bench`, `chaos`): stopping them gracefully, within bounds, and what `/proc` says of their
-//! memory and CPU time.
+//! `am-bench`, `chaos`, `store-bench`): stopping them gracefully, within bounds, and what `/proc`
+//! says of their memory and CPU time.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+
+/// Linux's `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every mainstream
+/// architecture; `getconf CLK_TCK`).
+pub const USER_HZ: f64 = 100.0;
 
 /// How long a child has to exit after SIGTERM before it is killed.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -127,4 +132,25 @@ pub fn cpu_secs(stat: &Path, hz: f64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let secs = (ticks(11) + ticks(12)) as f64 / hz;
     secs
+}
+
+/// CPU seconds of each thread of the processes `pids`, by thread id, with the thread's name.
+pub fn thread_cpu(pids: &[u32]) -> HashMap<String, (String, f64)> {
+    let mut threads = HashMap::new();
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            threads.insert(
+                task.file_name().to_string_lossy().into_owned(),
+                (
+                    name.trim().to_owned(),
+                    cpu_secs(&task.path().join("stat"), USER_HZ),
+                ),
+            );
+        }
+    }
+    threads
 }

@@ -20,8 +20,6 @@ use alert_store::{
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 
-/// Linux's clock ticks per second of `/proc/.../stat` times.
-const USER_HZ: f64 = 100.0;
 /// The name sqlx gives its SQLite worker threads (truncated to 15 bytes by the kernel).
 const SQLX_THREAD: &str = "sqlx-sqlite-wor";
 
@@ -211,20 +209,15 @@ async fn instances(store: &dyn Store, n: usize) -> Result<Vec<Target>> {
 
 /// CPU seconds of this process so far.
 fn process_cpu() -> f64 {
-    crate::proc::cpu_secs(Path::new("/proc/self/stat"), USER_HZ)
+    crate::proc::cpu_secs(Path::new("/proc/self/stat"), crate::proc::USER_HZ)
 }
 
 /// CPU seconds of this process's threads named `name`.
 fn threads_cpu(name: &str) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    tasks
-        .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
-        })
-        .map(|t| crate::proc::cpu_secs(&t.path().join("stat"), USER_HZ))
+    crate::proc::thread_cpu(&[std::process::id()])
+        .values()
+        .filter(|(thread, _)| thread == name)
+        .map(|(_, secs)| secs)
         .sum()
 }
 

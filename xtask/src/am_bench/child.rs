@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 
 use super::mock::Mocks;
-use super::{STARTUP_TIMEOUT, USER_HZ};
+use super::STARTUP_TIMEOUT;
 use crate::proc::Stopped;
+use crate::proc::USER_HZ;
 
 /// A child process (alert-server or Alertmanager), killed when dropped.
 pub(super) struct Proc {

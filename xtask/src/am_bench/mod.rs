@@ -45,8 +45,6 @@ use mock::Mocks;
 use phases::drive;
 use report::markdown;
 
-/// Linux's `USER_HZ`, the unit of the CPU times in `/proc/<pid>/stat`.
-const USER_HZ: f64 = 100.0;
 /// How long a process may take to get ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The prefix of every alert's `bench_id` label.

@@ -79,9 +79,6 @@ use phases::drive;
 use procfs::wait_quiet;
 use server::Server;
 
-/// Linux's `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every mainstream
-/// architecture; `getconf CLK_TCK`).
-const USER_HZ: f64 = 100.0;
 /// How long the server may take to answer `/healthz` after it was started.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one API request of the load generator.

@@ -12,10 +12,11 @@ use tokio::task::JoinSet;
 
 use super::args::LoadArgs;
 use super::mock::{job_id, Mock, Recorder};
-use super::procfs::{busiest_threads, loadavg, memory, thread_cpu, CpuSnap};
+use super::procfs::{busiest_threads, loadavg, memory, CpuSnap};
 use super::report::{timeline, Report};
 use super::server::Server;
 use super::{CONFIG_SPREAD, IDLE_WAIT, PHASE_B_IN_FLIGHT, REQUEST_TIMEOUT, SETTLE};
+use crate::proc::thread_cpu;
 
 /// One event POST: `Ok` on 202, else why.
 async fn post_event(client: &reqwest::Client, url: &str, n: usize) -> Result<(), String> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::mock::Mock;
-use super::USER_HZ;
+use crate::proc::USER_HZ;
 pub(super) use crate::proc::{memory, Memory};
 
 /// User + system CPU seconds of a `/proc/.../stat` file.
@@ -177,24 +177,6 @@ impl Cpu {
             cores() * 100,
         )
     }
-}
-
-/// CPU seconds of each thread of the processes `pids`, by thread id, with the thread's name.
-pub(super) fn thread_cpu(pids: &[u32]) -> HashMap<String, (String, f64)> {
-    let mut threads = HashMap::new();
-    for pid in pids {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            threads.insert(
-                task.file_name().to_string_lossy().into_owned(),
-                (name.trim().to_owned(), cpu_secs(&task.path().join("stat"))),
-            );
-        }
-    }
-    threads
 }
 
 /// The server's threads that used the most CPU between two [`thread_cpu`] snapshots, by
