@@ -9,6 +9,7 @@
 //! same run), it says how much any faster writer (a dedicated thread over rusqlite, another
 //! embedded store) could gain at most.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -102,7 +103,7 @@ async fn run_round(args: &StoreBenchArgs, db: &Path) -> Result<RoundReport> {
     let (mut intake, mut record) = (Duration::ZERO, Duration::ZERO);
     let mut deliveries = 0;
     let cpu_before = process_cpu();
-    let sqlite_before = threads_cpu(SQLX_THREAD);
+    let threads_before = crate::proc::thread_cpu(&[std::process::id()]);
     let started = Instant::now();
     for batch in 0..args.batches {
         let events: Vec<JobEvent> = (0..args.batch_events)
@@ -180,7 +181,7 @@ async fn run_round(args: &StoreBenchArgs, db: &Path) -> Result<RoundReport> {
         intake,
         record,
         cpu: process_cpu() - cpu_before,
-        sqlite_cpu: threads_cpu(SQLX_THREAD) - sqlite_before,
+        sqlite_cpu: sqlite_cpu_since(&threads_before),
     })
 }
 
@@ -212,12 +213,13 @@ fn process_cpu() -> f64 {
     crate::proc::cpu_secs(Path::new("/proc/self/stat"), crate::proc::USER_HZ)
 }
 
-/// CPU seconds of this process's threads named `name`.
-fn threads_cpu(name: &str) -> f64 {
+/// CPU seconds used by sqlx's SQLite threads since the `before` snapshot, thread by thread (the
+/// threads of an earlier round's store may end during this one).
+fn sqlite_cpu_since(before: &HashMap<String, (String, f64)>) -> f64 {
     crate::proc::thread_cpu(&[std::process::id()])
-        .values()
-        .filter(|(thread, _)| thread == name)
-        .map(|(_, secs)| secs)
+        .iter()
+        .filter(|(_, (name, _))| name == SQLX_THREAD)
+        .map(|(tid, (_, secs))| secs - before.get(tid).map_or(0.0, |(_, s)| *s))
         .sum()
 }
 
