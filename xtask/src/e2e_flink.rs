@@ -37,6 +37,16 @@ use serde_json::{json, Value};
 /// Longest wait for the alerts after the last job action.
 const ALERT_WAIT: Duration = Duration::from_secs(90);
 
+/// The watcher's poll interval for the local cluster. A job RUNNING with none of its tasks
+/// running for three polls is reported degraded (`UNKNOWN`): with 1 s polls, a slow machine
+/// took longer than that to deploy the failing job's tasks, and CI got an `UNKNOWN` alert
+/// before its `FAILED`. 2 s polls give the tasks 6 s.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long nothing more may arrive after the expected alerts: a duplicate or a wrong extra
+/// alert would come within a few polls.
+const QUIET_AFTER: Duration = Duration::from_secs(8);
+
 /// Runs the end-to-end test.
 pub fn run(args: &[String]) -> Result<()> {
     let keep = args.iter().any(|a| a == "--keep-flink");
@@ -244,10 +254,10 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
     .await?;
     api.post(
         "/clusters",
-        json!({"name": "local", "url": flink_url, "poll_interval_ms": 1000}),
+        json!({"name": "local", "url": flink_url, "poll_interval_ms": POLL_INTERVAL.as_secs() * 1000}),
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await; // the first poll records what runs already
+    tokio::time::sleep(POLL_INTERVAL * 2).await; // the first poll records what runs already
 
     let scripts = scripts.to_path_buf();
     let submit = |file: &'static str| {
@@ -279,7 +289,7 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
     let checkpoint_fail = submit("checkpoint_fail.sql").await?;
     wait_running(&http, flink_url, &[&canceled, &stopped]).await?;
     // Let the watcher see both running before acting on them.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(POLL_INTERVAL * 2).await;
 
     eprintln!("== cancel {canceled}, stop {stopped} with a savepoint");
     let r = http
@@ -317,7 +327,7 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Anything extra (a duplicate, a FINISHED for the stopped job) would arrive within a few polls.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(QUIET_AFTER).await;
     for (channel, texts) in [
         ("DingTalk", texts_dingtalk(&dingtalk).await),
         ("WeCom", texts_wecom(&wecom).await),
@@ -424,7 +434,7 @@ async fn scenario(scripts: &Path, flink_url: &str) -> Result<()> {
     })
     .await??;
     wait_bodies(&taskmanagers, 2, "the TaskManagers-back message").await?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(QUIET_AFTER).await;
     let tms = texts(&taskmanagers).await;
     ensure!(
         tms.len() == 2,
