@@ -134,8 +134,9 @@ pub fn cpu_secs(stat: &Path, hz: f64) -> f64 {
     secs
 }
 
-/// CPU seconds of each thread of the processes `pids`, by thread id, with the thread's name.
-pub fn thread_cpu(pids: &[u32]) -> HashMap<String, (String, f64)> {
+/// CPU seconds of each thread of the processes `pids`, by thread id, with the thread's name;
+/// their times counted in `hz` ticks a second (see [`cpu_secs`]).
+pub fn thread_cpu(pids: &[u32], hz: f64) -> HashMap<String, (String, f64)> {
     let mut threads = HashMap::new();
     for pid in pids {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -147,7 +148,7 @@ pub fn thread_cpu(pids: &[u32]) -> HashMap<String, (String, f64)> {
                 task.file_name().to_string_lossy().into_owned(),
                 (
                     name.trim().to_owned(),
-                    cpu_secs(&task.path().join("stat"), USER_HZ),
+                    cpu_secs(&task.path().join("stat"), hz),
                 ),
             );
         }

@@ -103,7 +103,7 @@ async fn run_round(args: &StoreBenchArgs, db: &Path) -> Result<RoundReport> {
     let (mut intake, mut record) = (Duration::ZERO, Duration::ZERO);
     let mut deliveries = 0;
     let cpu_before = process_cpu();
-    let threads_before = crate::proc::thread_cpu(&[std::process::id()]);
+    let threads_before = crate::proc::thread_cpu(&[std::process::id()], crate::proc::USER_HZ);
     let started = Instant::now();
     for batch in 0..args.batches {
         let events: Vec<JobEvent> = (0..args.batch_events)
@@ -216,7 +216,7 @@ fn process_cpu() -> f64 {
 /// CPU seconds used by sqlx's SQLite threads since the `before` snapshot, thread by thread (the
 /// threads of an earlier round's store may end during this one).
 fn sqlite_cpu_since(before: &HashMap<String, (String, f64)>) -> f64 {
-    crate::proc::thread_cpu(&[std::process::id()])
+    crate::proc::thread_cpu(&[std::process::id()], crate::proc::USER_HZ)
         .iter()
         .filter(|(_, (name, _))| name == SQLX_THREAD)
         .map(|(tid, (_, secs))| secs - before.get(tid).map_or(0.0, |(_, s)| *s))

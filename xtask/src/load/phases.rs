@@ -16,7 +16,7 @@ use super::procfs::{busiest_threads, loadavg, memory, CpuSnap};
 use super::report::{timeline, Report};
 use super::server::Server;
 use super::{CONFIG_SPREAD, IDLE_WAIT, PHASE_B_IN_FLIGHT, REQUEST_TIMEOUT, SETTLE};
-use crate::proc::thread_cpu;
+use crate::proc::{thread_cpu, USER_HZ};
 
 /// One event POST: `Ok` on 202, else why.
 async fn post_event(client: &reqwest::Client, url: &str, n: usize) -> Result<(), String> {
@@ -122,7 +122,7 @@ pub(super) async fn drive(
         args.concurrency
     );
     let cpu0 = CpuSnap::now(&pids, mock, db);
-    let threads0 = thread_cpu(&pids);
+    let threads0 = thread_cpu(&pids, USER_HZ);
     let start_ns = recorder.now_ns();
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(usize::try_from(args.concurrency)?));
@@ -162,7 +162,7 @@ pub(super) async fn drive(
     report.a.first_error = first_error;
     report.a.complete = recorder.wait_filled(n * k, drain).await;
     let cpu1 = CpuSnap::now(&pids, mock, db);
-    let threads1 = thread_cpu(&pids);
+    let threads1 = thread_cpu(&pids, USER_HZ);
     tokio::time::sleep(SETTLE).await;
     let slots = recorder.slots(0..n);
     let mut arrivals: Vec<u64> = slots
@@ -203,7 +203,7 @@ pub(super) async fn drive(
         args.rate, args.duration_secs
     );
     let cpu0 = CpuSnap::now(&pids, mock, db);
-    let threads0 = thread_cpu(&pids);
+    let threads0 = thread_cpu(&pids, USER_HZ);
     let period_ns = 1e9 / args.rate as f64;
     let permits = Arc::new(Semaphore::new(PHASE_B_IN_FLIGHT));
     let begin = tokio::time::Instant::now();
@@ -257,7 +257,7 @@ pub(super) async fn drive(
     report.b.complete = recorder.wait_filled((n + m) * k, drain).await;
     report.b.wall = begin.elapsed();
     report.b.cpu = CpuSnap::now(&pids, mock, db).since(&cpu0);
-    report.b.threads = busiest_threads(&threads0, &thread_cpu(&pids), report.b.wall);
+    report.b.threads = busiest_threads(&threads0, &thread_cpu(&pids, USER_HZ), report.b.wall);
     tokio::time::sleep(SETTLE).await;
     let slots = recorder.slots(n..n + m);
     let timings = timings.lock().expect("not poisoned").clone();

@@ -88,21 +88,7 @@ impl Cpu {
 
 /// CPU seconds of each thread of `pid`, by thread id, with the thread's name.
 pub(super) fn thread_cpu(pid: u32, hz: f64) -> HashMap<String, (String, f64)> {
-    let mut threads = HashMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return threads;
-    };
-    for task in tasks.flatten() {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        threads.insert(
-            task.file_name().to_string_lossy().into_owned(),
-            (
-                name.trim().to_owned(),
-                cpu_secs(&task.path().join("stat"), hz),
-            ),
-        );
-    }
-    threads
+    crate::proc::thread_cpu(&[pid], hz)
 }
 
 /// The server's threads by CPU used between two [`thread_cpu`] snapshots, by name (threads of
