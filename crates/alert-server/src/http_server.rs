@@ -81,6 +81,11 @@ pub async fn serve(
             },
             () = &mut stopping => break,
         };
+        // Answers go out as soon as they are written, not held back by Nagle's algorithm
+        // until the client has acknowledged an earlier segment (a request/response protocol).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+        }
         let service = TowerToHyperService::new(app.clone());
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();

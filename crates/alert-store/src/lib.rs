@@ -51,6 +51,7 @@
 #![allow(clippy::duplicate_mod)]
 
 mod budget;
+mod checkpoint;
 pub mod copy;
 mod error;
 pub mod model;

@@ -15,8 +15,9 @@
 //! The database runs in WAL mode with `synchronous = NORMAL`: a commit is durable against a
 //! crash or `kill -9` of the process (the WAL is in the OS page cache and is replayed on the next
 //! open), but a power loss or OS crash can lose the transactions committed since the WAL was
-//! last synced. SQLite syncs it only at checkpoints (here every 10000 WAL pages, see
-//! `WAL_AUTOCHECKPOINT_PAGES`); the kernel's own write-back (about 30 s by default on Linux)
+//! last synced. SQLite syncs it only at checkpoints (run every 100 ms by a connection of their
+//! own, off the writer's path, see [`crate::checkpoint`]; the writer's own at 10000 WAL pages,
+//! `WAL_AUTOCHECKPOINT_PAGES`, is the backstop); the kernel's own write-back (about 30 s by default on Linux)
 //! bounds the window in practice. That is the usual trade-off for an outbox on SQLite: `FULL`
 //! would fsync every commit, several times fewer transactions per second.
 //!
@@ -41,6 +42,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alert_core::JobEvent;
@@ -50,6 +52,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Transaction;
 
+use crate::checkpoint::Checkpointer;
 use crate::model::ClaimedDelivery;
 use crate::shared::db;
 use crate::{StoreError, StoreResult};
@@ -59,11 +62,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// WAL pages between automatic checkpoints (SQLite's default is 1000, 4 MB).
+/// WAL pages between the writer's automatic checkpoints (SQLite's default is 1000, 4 MB).
 ///
 /// With `synchronous = NORMAL` the only fsyncs are at checkpoints; 1000 pages made them the
-/// main cost of an event insert (~450 µs instead of ~150 µs). 10000 pages (a WAL of up to
-/// ~40 MB) writes hot index pages back once per checkpoint instead of ten times.
+/// main cost of an event insert (~450 µs instead of ~150 µs). Most of the copying is now done
+/// by [`crate::checkpoint`] beforehand; the writer's checkpoint, every 10000 pages (a WAL of up
+/// to ~40 MB), copies the rest and lets the WAL start over from its beginning.
 const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
 /// Connections of the read pool of a file database.
 const READ_CONNECTIONS: u32 = 4;
@@ -166,6 +170,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Read-only work (the writer itself for an in-memory database).
     reader: SqlitePool,
+    /// The WAL checkpoints of a file database (none in memory), stopped with the last clone.
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -215,6 +221,7 @@ impl SqliteStore {
             return Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
+                checkpointer: None,
             });
         }
         // Switching to WAL needs the write lock: only the writer asks (WAL persists in the file).
@@ -229,18 +236,27 @@ impl SqliteStore {
             .await
             .map_err(db("opening the database"))?;
         migrate(&writer).await?;
+        let options = options.create_if_missing(false);
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .test_before_acquire(false)
             .after_release(drop_if_still_in_transaction)
-            .connect_with(options.create_if_missing(false))
+            .connect_with(options.clone())
             .await
             .map_err(db("opening the database for reading"))?;
-        Ok(Self { writer, reader })
+        let checkpointer = Some(Checkpointer::start(options).await?);
+        Ok(Self {
+            writer,
+            reader,
+            checkpointer,
+        })
     }
 
     /// Closes every connection (waits for the ones in use). The store is unusable afterwards.
     pub async fn close(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.stop();
+        }
         self.writer.close().await;
         self.reader.close().await;
     }

@@ -89,6 +89,34 @@ async fn a_file_database_survives_a_restart() {
     store.close().await;
 }
 
+/// The WAL is copied into the database file in the background (`checkpoint.rs`), not only by
+/// the writer's own checkpoint every 10000 pages: a few commits later, the file alone, without
+/// its WAL, already holds them.
+#[tokio::test]
+async fn commits_reach_the_database_file_without_waiting_for_the_writer_checkpoint() {
+    let tmp = TempDb::new("checkpoint");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let a = store.create_instance(&instance("a"), 1).await.unwrap();
+    let copy = TempDb::new("checkpoint-copy");
+    let mut copied = None;
+    // Checkpoints run every 100 ms; give a loaded machine a few seconds.
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        std::fs::create_dir_all(copy.file().parent().unwrap()).unwrap();
+        std::fs::copy(tmp.file(), copy.file()).unwrap();
+        let file_only = SqliteStore::connect(&copy.url()).await.unwrap();
+        let instances = file_only.list_instances().await.unwrap();
+        file_only.close().await;
+        std::fs::remove_dir_all(copy.file().parent().unwrap()).unwrap();
+        if !instances.is_empty() {
+            copied = Some(instances);
+            break;
+        }
+    }
+    assert_eq!(copied, Some(vec![a]));
+    store.close().await;
+}
+
 #[tokio::test]
 async fn bad_urls_are_database_errors() {
     let err = SqliteStore::connect("postgres://localhost/x")
