@@ -69,6 +69,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// by [`crate::checkpoint`] beforehand; the writer's checkpoint, every 10000 pages (a WAL of up
 /// to ~40 MB), copies the rest and lets the WAL start over from its beginning.
 const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
+/// Rows a statement's connection thread may hand over before the caller has taken any
+/// (sqlx's default is 50).
+///
+/// sqlx runs each SQLite connection on a thread of its own and sends the rows of a result back
+/// through a bounded channel. Past its bound, the thread and the caller take turns row by row,
+/// each turn a wake-up of the other: a claim of 512 rows, or the 128 deliveries an intake
+/// batch inserts and returns, cost hundreds of thread switches. The largest results the
+/// server asks for (a claim round, an intake batch's deliveries) fit in this bound.
+const ROW_BUFFER_ROWS: usize = 4096;
 /// Connections of the read pool of a file database.
 const READ_CONNECTIONS: u32 = 4;
 
@@ -196,6 +205,7 @@ impl SqliteStore {
             // b-trees stay in memory instead of a temporary file opened, written and closed
             // per statement (seen in profiles of the Alertmanager ingest).
             .pragma("temp_store", "MEMORY")
+            .row_buffer_size(ROW_BUFFER_ROWS)
             .foreign_keys(true);
         let memory = is_memory(url);
         if !memory {
