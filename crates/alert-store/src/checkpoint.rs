@@ -13,12 +13,13 @@
 //! copied every frame, with no commit in between): by the time it runs, this one has copied
 //! nearly everything, so it copies and syncs little.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::shared::db;
 use crate::StoreResult;
@@ -31,6 +32,8 @@ pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     stop: watch::Sender<bool>,
+    /// The loop, until [`stop`](Self::stop) waits for it.
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Checkpointer {
@@ -48,13 +51,21 @@ impl Checkpointer {
             .await
             .map_err(db("opening the database for checkpoints"))?;
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(conn, stopped));
-        Ok(Arc::new(Self { stop }))
+        let task = tokio::spawn(run(conn, stopped));
+        Ok(Arc::new(Self {
+            stop,
+            task: Mutex::new(Some(task)),
+        }))
     }
 
-    /// Stops the checkpointer (its connection closes once a run in progress ends).
-    pub(crate) fn stop(&self) {
+    /// Stops the checkpointer and waits until its connection is closed (after a run in
+    /// progress).
+    pub(crate) async fn stop(&self) {
         let _ = self.stop.send(true);
+        let task = self.task.lock().expect("not poisoned").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 

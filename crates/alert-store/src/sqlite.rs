@@ -265,7 +265,7 @@ impl SqliteStore {
     /// Closes every connection (waits for the ones in use). The store is unusable afterwards.
     pub async fn close(&self) {
         if let Some(c) = &self.checkpointer {
-            c.stop();
+            c.stop().await;
         }
         self.writer.close().await;
         self.reader.close().await;
