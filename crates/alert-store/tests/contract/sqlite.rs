@@ -104,11 +104,17 @@ async fn commits_reach_the_database_file_without_waiting_for_the_writer_checkpoi
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         std::fs::create_dir_all(copy.file().parent().unwrap()).unwrap();
         std::fs::copy(tmp.file(), copy.file()).unwrap();
-        let file_only = SqliteStore::connect(&copy.url()).await.unwrap();
-        let instances = file_only.list_instances().await.unwrap();
-        file_only.close().await;
+        // A copy taken while a checkpoint was writing may be torn: try again then.
+        let instances = match SqliteStore::connect(&copy.url()).await {
+            Ok(file_only) => {
+                let instances = file_only.list_instances().await.ok();
+                file_only.close().await;
+                instances
+            }
+            Err(_) => None,
+        };
         std::fs::remove_dir_all(copy.file().parent().unwrap()).unwrap();
-        if !instances.is_empty() {
+        if let Some(instances) = instances.filter(|i| !i.is_empty()) {
             copied = Some(instances);
             break;
         }
