@@ -3,8 +3,8 @@
 //! SQLite copies the WAL back into the database file at checkpoints, and with
 //! `synchronous = NORMAL` those are its only fsyncs. Run by the writer (SQLite's automatic
 //! checkpoint, at the commit that crosses the threshold), that commit waits for the copy and
-//! both fsyncs: 70–80 ms each on a virtual disk under `cargo xtask load`, every second or two,
-//! which made the p99 of an event's POST 95–110 ms at 1,000 events/s.
+//! both fsyncs: 67–122 ms each on a virtual disk under `cargo xtask load`, every second or two,
+//! which made the p99 of an event's POST 90–115 ms at 1,000 events/s.
 //!
 //! Here a connection of its own runs a `PASSIVE` checkpoint every [`CHECKPOINT_EVERY`]. A
 //! passive checkpoint takes no lock a writer waits for: the writer keeps appending to the WAL
