@@ -100,6 +100,27 @@ async fn requests_over_the_transaction_size_are_answered_each_in_order() {
     assert!(flat.windows(2).all(|w| w[0] < w[1]), "ids out of order");
 }
 
+#[test]
+fn a_transaction_takes_writes_up_to_its_events_and_deliveries_never_splitting_one() {
+    let to = |n: i64| -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                instance_id: i,
+                group_id: None,
+            })
+            .collect()
+    };
+    // Events to 4,000 robots each: one per transaction, however many arrived together.
+    let fan = writes((0..3).map(|i| vec![job(&i.to_string(), to(4000))]).collect());
+    assert_eq!(chunk_len(&fan, 1024, 2048), 1);
+    // Small writes go together up to the deliveries' bound...
+    let small = writes((0..10).map(|i| vec![job(&i.to_string(), to(300))]).collect());
+    assert_eq!(chunk_len(&small, 1024, 2048), 6);
+    // ... or the events' bound, whichever comes first.
+    assert_eq!(chunk_len(&small, 4, 2048), 4);
+    assert_eq!(chunk_len(&small, 1024, 100_000), 10);
+}
+
 /// A cluster to checkpoint, created in `store`.
 async fn cluster(store: &dyn Store, name: &str) -> i64 {
     let input = alert_store::ClusterInput {
