@@ -267,10 +267,8 @@ impl PgStore {
         .bind(lease_until)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("claiming deliveries"))?
-        .iter()
-        .map(sql::claimed_from_row)
-        .collect()
+        .map_err(db("claiming deliveries"))
+        .and_then(|rows| sql::claimed_from_rows(&rows))
     }
 }
 

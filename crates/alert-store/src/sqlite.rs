@@ -322,10 +322,8 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(db(WHAT))?
-        .iter()
-        .map(sql::claimed_from_row)
-        .collect::<StoreResult<Vec<_>>>()?;
+        .map_err(db(WHAT))
+        .and_then(|rows| sql::claimed_from_rows(&rows))?;
         if !claimed.is_empty() {
             let ids: Vec<i64> = claimed.iter().map(|c| c.delivery.id).collect();
             // next_attempt_at = lease_until: see "Leases" in the module documentation.

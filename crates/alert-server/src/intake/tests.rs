@@ -111,10 +111,18 @@ fn a_transaction_takes_writes_up_to_its_events_and_deliveries_never_splitting_on
             .collect()
     };
     // Events to 4,000 robots each: one per transaction, however many arrived together.
-    let fan = writes((0..3).map(|i| vec![job(&i.to_string(), to(4000))]).collect());
+    let fan = writes(
+        (0..3)
+            .map(|i| vec![job(&i.to_string(), to(4000))])
+            .collect(),
+    );
     assert_eq!(chunk_len(&fan, 1024, 2048), 1);
     // Small writes go together up to the deliveries' bound...
-    let small = writes((0..10).map(|i| vec![job(&i.to_string(), to(300))]).collect());
+    let small = writes(
+        (0..10)
+            .map(|i| vec![job(&i.to_string(), to(300))])
+            .collect(),
+    );
     assert_eq!(chunk_len(&small, 1024, 2048), 6);
     // ... or the events' bound, whichever comes first.
     assert_eq!(chunk_len(&small, 4, 2048), 4);

@@ -1,5 +1,7 @@
 //! Job events and the outbox: deliveries, attempts, digests and the history that lists them.
 
+use std::sync::Arc;
+
 use alert_core::{JobEvent, JobStatus};
 use serde::Serialize;
 use serde_json::Value;
@@ -179,8 +181,9 @@ pub struct Delivery {
 pub struct ClaimedDelivery {
     /// The delivery.
     pub delivery: Delivery,
-    /// Its event (`None` for a digest, whose message is in `delivery.payload`).
-    pub event: Option<JobEvent>,
+    /// Its event (`None` for a digest, whose message is in `delivery.payload`), shared by the
+    /// rows of one event that came together (a fan-out claims thousands of them at once).
+    pub event: Option<Arc<JobEvent>>,
 }
 
 /// What a worker reports after an attempt; the store records the attempt and moves the row.

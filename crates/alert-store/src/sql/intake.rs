@@ -1,6 +1,7 @@
 //! Job events in: an event and its deliveries, a watcher's poll with its state.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use alert_core::{JobEvent, JobStatus};
 use serde_json::{json, Value};
@@ -258,16 +259,18 @@ fn leased_rows(
     fresh: &[Option<i64>],
     created: &[CreatedDelivery],
 ) -> Vec<ClaimedDelivery> {
-    let item_of: HashMap<i64, &EventItem<'_>> = items
+    // Each event with the copy its claimed deliveries share, made for the first of them.
+    let mut item_of: HashMap<i64, (&EventItem<'_>, Option<Arc<JobEvent>>)> = items
         .iter()
         .zip(fresh)
-        .filter_map(|(it, id)| id.map(|id| (id, it)))
+        .filter_map(|(it, id)| id.map(|id| (id, (it, None))))
         .collect();
     let mut claimed: Vec<ClaimedDelivery> = created
         .iter()
         .filter(|(.., claimed_by)| claimed_by.is_some())
         .filter_map(|&(id, event_id, instance_id, group_id, _)| {
-            let it = item_of.get(&event_id)?;
+            let (it, shared) = item_of.get_mut(&event_id)?;
+            let event = Arc::clone(shared.get_or_insert_with(|| Arc::new(it.event.clone())));
             Some(ClaimedDelivery {
                 delivery: Delivery {
                     id,
@@ -285,7 +288,7 @@ fn leased_rows(
                     created_at: it.times.now,
                     sent_at: None,
                 },
-                event: Some(it.event.clone()),
+                event: Some(event),
             })
         })
         .collect();

@@ -19,6 +19,9 @@
 //! driver reads them too), `RETURNING`, `ON CONFLICT`, `UPDATE ... FROM`, booleans bound as
 //! `bool`, times and counts as `i64`, JSON documents as text.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use alert_core::JobEvent;
 use serde_json::Value;
 use sqlx::Row;
@@ -235,10 +238,27 @@ fn event_from_row(row: &DbRow) -> StoreResult<Option<StoredEvent>> {
     }))
 }
 
-/// A claimed row: a delivery with [`delivery_cols`] and its event with [`event_cols`].
-pub(super) fn claimed_from_row(row: &DbRow) -> StoreResult<crate::model::ClaimedDelivery> {
-    Ok(crate::model::ClaimedDelivery {
-        delivery: delivery_from_row(row)?,
-        event: event_from_row(row)?.map(|e| e.event),
-    })
+/// Claimed rows: each a delivery with [`delivery_cols`] and its event with [`event_cols`].
+/// An event is read once however many of its deliveries came, and shared by them.
+pub(super) fn claimed_from_rows(rows: &[DbRow]) -> StoreResult<Vec<crate::model::ClaimedDelivery>> {
+    let mut events: HashMap<i64, Arc<JobEvent>> = HashMap::new();
+    rows.iter()
+        .map(|row| {
+            let event = match col::<Option<i64>>(row, "e_id")? {
+                Some(id) => match events.get(&id) {
+                    Some(event) => Some(Arc::clone(event)),
+                    None => event_from_row(row)?.map(|stored| {
+                        let event = Arc::new(stored.event);
+                        events.insert(id, Arc::clone(&event));
+                        event
+                    }),
+                },
+                None => None,
+            };
+            Ok(crate::model::ClaimedDelivery {
+                delivery: delivery_from_row(row)?,
+                event,
+            })
+        })
+        .collect()
 }

@@ -168,11 +168,16 @@ pub(crate) async fn store_intake_claims_the_first_pending_rows_for_the_worker(
         x1_rows.iter().map(|d| d.id).collect::<Vec<_>>()
     );
     for row in &claimed {
-        assert_eq!(row.event.as_ref(), Some(&x1));
+        assert_eq!(row.event.as_deref(), Some(&x1));
         assert_eq!(row.delivery.state, DeliveryState::Pending);
         // As claim_due returns rows: the time they were due, not the lease's end.
         assert_eq!(row.delivery.next_attempt_at, 5_000);
     }
+    // x1's two rows share one copy of it.
+    assert!(matches!(
+        (claimed[0].event.as_ref(), claimed[1].event.as_ref()),
+        (Some(a), Some(b)) if Arc::ptr_eq(a, b)
+    ));
     // Another worker claims only y's row now, and x1's once the lease has ended.
     let (_, y_rows) = store.get_event(out[2].event_id).await.unwrap().unwrap();
     let now = store

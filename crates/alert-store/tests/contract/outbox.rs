@@ -209,7 +209,7 @@ pub(crate) async fn claim_due_orders_limits_and_leases(store: Arc<dyn Store>) {
     );
     // The claimed rows carry their event.
     let (stored, _) = store.get_event(e300).await.unwrap().unwrap();
-    assert_eq!(w2[1].event.as_ref(), Some(&stored.event));
+    assert_eq!(w2[1].event.as_deref(), Some(&stored.event));
     assert_eq!(w2[1].delivery.state, DeliveryState::Pending);
     // Two claims at the same instant never share a row.
     assert!(store
@@ -233,6 +233,16 @@ pub(crate) async fn claim_due_orders_limits_and_leases(store: Arc<dyn Store>) {
     assert_eq!(store.pending_count().await.unwrap(), 4);
     assert!(store.attempts(d100).await.unwrap().is_empty());
     let _ = d2000;
+
+    // The deliveries of one event claimed together share one copy of it.
+    let c = store.create_instance(&instance("c"), 1).await.unwrap().id;
+    let (e, fan) = deliveries_at(&*store, 5, &[to(a), to(c)], 7000).await;
+    let both = store.claim_due(7000, 10, "w5", 5000).await.unwrap();
+    assert_eq!(ids(&both), fan);
+    let (first, second) = (both[0].event.as_ref(), both[1].event.as_ref());
+    assert!(matches!((first, second), (Some(x), Some(y)) if Arc::ptr_eq(x, y)));
+    let (stored, _) = store.get_event(e).await.unwrap().unwrap();
+    assert_eq!(both[0].event.as_deref(), Some(&stored.event));
 }
 
 pub(crate) async fn record_attempts_moves_rows_and_lists_attempts(store: Arc<dyn Store>) {
