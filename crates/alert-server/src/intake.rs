@@ -30,7 +30,7 @@ const INGEST_MAX_EVENTS: usize = 1024;
 ///
 /// The engine gets a transaction's deliveries only once it is committed, and the one SQLite
 /// writer stores a few hundred thousand rows a second at best. Ten events to 4,000 robots each
-/// in one transaction kept every robot waiting about 0.7 s while one core stored them and the
+/// in one transaction kept every robot waiting 0.5–0.7 s while one core stored them and the
 /// other had nothing to send; one event per transaction, the first ones are sent while the
 /// next are stored.
 const INGEST_MAX_DELIVERIES: usize = 2048;
