@@ -10,6 +10,12 @@ use serde::de::DeserializeOwned;
 
 use crate::{classify_http_status, ChannelError, ParamError, Secret};
 
+mod client;
+
+/// The request types [`HttpClient::send`] takes (the `http` crate's, which reqwest shares).
+pub use ::http::{header, Method};
+pub use client::{Answer, HttpClient, MAX_ANSWER_BYTES};
+
 /// Default request timeout (protocols.md: a timeout is mandatory, 10 s by default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -120,16 +126,21 @@ pub async fn send_json<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    if !status.is_success() {
-        let excerpt = String::from_utf8_lossy(&body);
-        return Err(classify_http_status(
-            status.as_u16(),
-            retry_after.as_deref(),
-            &excerpt,
-        ));
+    parse_json_answer(status.as_u16(), retry_after.as_deref(), &body)
+}
+
+/// A JSON answer of type `T`, or the error its status or body means (see [`send_json`]).
+fn parse_json_answer<T: DeserializeOwned>(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Result<T, ChannelError> {
+    if !(200..300).contains(&status) {
+        let excerpt = String::from_utf8_lossy(body);
+        return Err(classify_http_status(status, retry_after, &excerpt));
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        let excerpt = String::from_utf8_lossy(&body);
+    serde_json::from_slice(body).map_err(|e| {
+        let excerpt = String::from_utf8_lossy(body);
         let excerpt = crate::text::truncate_bytes(excerpt.trim(), 120, "…");
         ChannelError::permanent(format!(
             "answer is not the channel's JSON ({e}); is the URL right? got: {excerpt}"

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alert_core::channel::RequestPreview;
-use alert_core::http::{build_client, send_json};
+use alert_core::http::HttpClient;
 use alert_core::{
     async_trait, Alert, Channel, ChannelDescriptor, ErrorKind, ParamError, SendResult, ValidParams,
 };
@@ -69,14 +69,14 @@ fn build_channel(params: &ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
 pub struct DingTalkChannel {
     config: DingTalkConfig,
     webhook: Url,
-    client: reqwest::Client,
+    client: HttpClient,
 }
 
 impl DingTalkChannel {
     /// Validates the configuration and builds the robot's HTTP client.
     pub fn new(config: DingTalkConfig) -> Result<Self, ParamError> {
         let webhook = config.validate()?;
-        let client = build_client(config.timeout, config.proxy.as_ref())?;
+        let client = HttpClient::new(config.timeout, config.proxy.as_ref())?;
         Ok(Self {
             config,
             webhook,
@@ -116,12 +116,7 @@ impl DingTalkChannel {
     }
 
     async fn post(&self, body: Vec<u8>) -> SendResult {
-        let request = self
-            .client
-            .post(self.url())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        let answer: RobotAnswer = send_json(request).await?;
+        let answer: RobotAnswer = self.client.post_json(&self.url(), body).await?;
         classify(&answer)
     }
 }

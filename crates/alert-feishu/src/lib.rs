@@ -43,9 +43,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alert_core::http::{build_client, transport_error};
+use alert_core::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use alert_core::http::{HttpClient, Method};
 use alert_core::{
-    async_trait, Alert, Channel, ChannelDescriptor, ParamError, SendResult, ValidParams,
+    async_trait, Alert, Channel, ChannelDescriptor, ChannelError, ParamError, SendResult,
+    ValidParams,
 };
 use url::Url;
 
@@ -84,14 +86,14 @@ fn build_channel(params: &ValidParams) -> Result<Arc<dyn Channel>, ParamError> {
 pub struct FeishuChannel {
     config: FeishuConfig,
     webhook: Url,
-    client: reqwest::Client,
+    client: HttpClient,
 }
 
 impl FeishuChannel {
     /// Validates the configuration and builds the bot's HTTP client.
     pub fn new(config: FeishuConfig) -> Result<Self, ParamError> {
         let webhook = config.validate()?;
-        let client = build_client(config.timeout, config.proxy.as_ref())?;
+        let client = HttpClient::new(config.timeout, config.proxy.as_ref())?;
         Ok(Self {
             config,
             webhook,
@@ -169,21 +171,15 @@ impl Channel for FeishuChannel {
             MAX_BODY_BYTES,
             self.signature().as_ref(),
         );
-        let response = self
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| ChannelError::permanent(format!("body could not be encoded ({e})")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let answer = self
             .client
-            .post(self.webhook.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
-        response::classify_answer(status, retry_after.as_deref(), &bytes)
+            .send(Method::POST, &self.webhook, headers, body)
+            .await?;
+        response::classify_answer(answer.status, answer.retry_after.as_deref(), &answer.body)
     }
 }
 

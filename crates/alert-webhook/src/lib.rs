@@ -52,11 +52,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alert_core::http::{build_client, transport_error};
+use alert_core::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use alert_core::http::{HttpClient, Method as HttpMethod};
+use alert_core::ChannelError;
 use alert_core::{
     async_trait, Alert, Channel, ChannelDescriptor, ParamError, SendResult, ValidParams,
 };
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use url::Url;
 
 pub use config::{FieldCheck, Method, Signing, SuccessRule, WebhookConfig, PARAMS};
@@ -96,7 +97,7 @@ pub struct WebhookChannel {
     url: Url,
     headers: HeaderMap,
     template: Option<BodyTemplate>,
-    client: reqwest::Client,
+    client: HttpClient,
 }
 
 impl WebhookChannel {
@@ -112,7 +113,7 @@ impl WebhookChannel {
             .as_deref()
             .map(BodyTemplate::parse)
             .transpose()?;
-        let client = build_client(config.timeout, config.proxy.as_ref())?;
+        let client = HttpClient::new(config.timeout, config.proxy.as_ref())?;
         Ok(Self {
             config,
             url,
@@ -237,39 +238,38 @@ impl Channel for WebhookChannel {
     async fn send(&self, alert: &Alert) -> SendResult {
         let body = self.body(alert)?;
         let method = match self.config.method {
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
+            Method::Post => HttpMethod::POST,
+            Method::Put => HttpMethod::PUT,
+            Method::Patch => HttpMethod::PATCH,
         };
-        let mut request = self
-            .client
-            .request(method, self.url.clone())
-            .headers(self.headers.clone());
+        let mut headers = self.headers.clone();
         if let Some(signing) = &self.config.signing {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let timestamp = i64::try_from(now).unwrap_or(i64::MAX);
-            request = request
-                .header(signing.timestamp_header.as_str(), timestamp.to_string())
-                .header(
-                    signing.signature_header.as_str(),
-                    sign::signature(signing.secret.expose(), timestamp, &body),
-                );
+            let signature = sign::signature(signing.secret.expose(), timestamp, &body);
+            let name = |n: &str| {
+                HeaderName::from_bytes(n.as_bytes()).map_err(|_| {
+                    ChannelError::permanent(format!("`{n}` is not a valid header name"))
+                })
+            };
+            headers.insert(
+                name(&signing.timestamp_header)?,
+                HeaderValue::from(timestamp),
+            );
+            let mut signature = HeaderValue::from_str(&signature)
+                .map_err(|_| ChannelError::permanent("the signature is not a header value"))?;
+            signature.set_sensitive(true);
+            headers.insert(name(&signing.signature_header)?, signature);
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
-        response::classify(&self.config.success, status, retry_after.as_deref(), &bytes)
+        let answer = self.client.send(method, &self.url, headers, body).await?;
+        response::classify(
+            &self.config.success,
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
+        )
     }
 }
 

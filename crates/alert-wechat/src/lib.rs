@@ -152,7 +152,7 @@ fn default_rate_per_minute(params: &ValidParams) -> Option<u32> {
 /// Cheap to share (`Arc`); concurrent sends share one HTTP client and, for app and appchat,
 /// one cached access token.
 pub struct WeComChannel {
-    client: reqwest::Client,
+    client: alert_core::http::HttpClient,
     show_type: ShowType,
     route: Route,
     /// The bytes of an alert body that fit in one message: WeCom's limit less what this
@@ -187,7 +187,7 @@ impl WeComChannel {
         if config.timeout.is_zero() {
             return Err(ParamError::new("timeout", "must be longer than zero"));
         }
-        let client = alert_core::http::build_client(config.timeout, config.proxy.as_ref())?;
+        let client = alert_core::http::HttpClient::new(config.timeout, config.proxy.as_ref())?;
         let route = match config.destination {
             Destination::App {
                 credentials,
@@ -342,17 +342,22 @@ impl WeComChannel {
         let mut url = url.clone();
         url.query_pairs_mut()
             .append_pair("access_token", token.expose());
-        self.post(url.as_str(), body, call).await
+        self.post(&url, body, call).await
     }
 
-    async fn post(&self, url: &str, body: &Value, call: Call) -> SendResult {
-        let answer: Answer = alert_core::http::send_json(self.client.post(url).json(body)).await?;
+    async fn post(&self, url: &Url, body: &Value, call: Call) -> SendResult {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| ChannelError::permanent(format!("body could not be encoded ({e})")))?;
+        let answer: Answer = self.client.post_json(url, body).await?;
         classify(&answer, call)
     }
 
     async fn send_robot(&self, webhook: &Secret, mentions: &Mentions, body: &Value) -> SendResult {
         let call = Call::RobotSend(content_size(body));
-        let mut delivered = self.post(webhook.expose(), body, call).await?;
+        // Checked when the instance was built; the error never echoes the key.
+        let webhook = Url::parse(webhook.expose())
+            .map_err(|_| ChannelError::permanent("`webhook` is not a valid URL"))?;
+        let mut delivered = self.post(&webhook, body, call).await?;
         if mentions.all && self.show_type == ShowType::Markdown {
             delivered
                 .warnings

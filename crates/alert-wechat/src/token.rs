@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
+use alert_core::http::HttpClient;
 use alert_core::{ChannelError, Secret};
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -139,7 +140,7 @@ impl TokenSource {
     /// A valid token: the cached one, or one fetched for every waiting send. A failed fetch is
     /// classified like a send's answer (`gettoken: errcode N ...`), and shared by the sends that
     /// were waiting for it.
-    pub async fn get(&self, client: &reqwest::Client) -> Result<AccessToken, ChannelError> {
+    pub async fn get(&self, client: &HttpClient) -> Result<AccessToken, ChannelError> {
         let arrived = Instant::now();
         let mut state = self.slot.state.lock().await;
         if let Some(cached) = &state.token {
@@ -178,10 +179,7 @@ impl TokenSource {
         }
     }
 
-    async fn fetch(
-        &self,
-        client: &reqwest::Client,
-    ) -> Result<(AccessToken, Duration), ChannelError> {
+    async fn fetch(&self, client: &HttpClient) -> Result<(AccessToken, Duration), ChannelError> {
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
             .append_pair("corpid", &self.corp_id)
@@ -190,9 +188,7 @@ impl TokenSource {
             e.message = format!("gettoken: {}", e.message);
             e
         };
-        let answer: TokenAnswer = alert_core::http::send_json(client.get(url))
-            .await
-            .map_err(in_gettoken)?;
+        let answer: TokenAnswer = client.get_json(&url).await.map_err(in_gettoken)?;
         if answer.errcode != 0 {
             return Err(in_gettoken(response::error(
                 answer.errcode,
