@@ -108,6 +108,18 @@ macro_rules! json_rows {
     };
 }
 
+/// The rows of a JSON array of arrays bound as `$param`: `ord` (from 0) and one column per
+/// listed position, cast to the listed SQL type (see SQLite's `json_tuples`).
+macro_rules! json_tuples {
+    ($param:literal; $($idx:literal $col:ident $ty:ident),+ $(,)?) => {
+        concat!(
+            "(SELECT ord - 1 AS ord",
+            $(", (value ->> ", stringify!($idx), ")::", stringify!($ty), " AS ", stringify!($col),)+
+            " FROM json_array_elements(", $param, "::json) WITH ORDINALITY AS j (value, ord))"
+        )
+    };
+}
+
 /// A JSON array (text) of `$col` over `FROM $from`, in order, as a scalar subquery.
 macro_rules! json_id_array {
     ($col:literal, $from:literal) => {

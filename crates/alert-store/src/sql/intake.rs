@@ -27,39 +27,43 @@ fn key_of(event: &JobEvent) -> EventKey {
     )
 }
 
-/// An event as the JSON row the event insert binds (serialized straight to text).
+/// An event as the JSON array the event insert binds (serialized straight to text): job id,
+/// job name, cluster, status, previous status, occurred at (RFC 3339 and ms), duration, error,
+/// URL, labels, received at.
 #[derive(serde::Serialize)]
-struct EventRow<'a> {
-    job_id: &'a str,
-    job_name: &'a str,
-    cluster: &'a str,
-    status: &'a str,
-    previous_status: Option<&'a str>,
-    occurred_at: String,
-    occurred_at_ms: i64,
-    duration_ms: Option<i64>,
-    error: Option<&'a str>,
-    url: Option<&'a str>,
-    labels: String,
-    received_at: i64,
-}
+struct EventRow<'a>(
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    String,
+    i64,
+    Option<i64>,
+    Option<&'a str>,
+    Option<&'a str>,
+    String,
+    i64,
+);
 
-/// A delivery to create, as the JSON row the delivery insert binds.
+/// A delivery to create, as the JSON array the delivery insert binds: event id, instance id,
+/// group id, now, deadline, repeat window start, job id, status, silence id.
 #[derive(serde::Serialize)]
-struct TargetRow<'a> {
-    event_id: i64,
-    instance_id: i64,
-    group_id: Option<i64>,
-    now: i64,
-    deadline_at: i64,
-    repeat_since: i64,
-    job_id: &'a str,
-    status: &'a str,
-    silence_id: Option<i64>,
-}
+struct TargetRow<'a>(
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    Option<i64>,
+);
 
-/// A delivery as the insert returns it: id, event id, instance id, group id, claimed by.
-type CreatedDelivery = (i64, i64, i64, Option<i64>, Option<String>);
+/// A delivery as the insert returns it: id, event id, instance id, group id, whether it was
+/// created claimed.
+type CreatedDelivery = (i64, i64, i64, Option<i64>, bool);
 
 /// Stores events and their deliveries (see
 /// [`OutboxStore::insert_events`](crate::OutboxStore::insert_events)) inside a write
@@ -80,20 +84,20 @@ pub(super) async fn insert_events_in(
         .iter()
         .map(|it| {
             let e = it.event;
-            Ok(EventRow {
-                job_id: &e.job_id,
-                job_name: &e.job_name,
-                cluster: &e.cluster,
-                status: e.status.as_str(),
-                previous_status: e.previous_status.map(JobStatus::as_str),
-                occurred_at: e.occurred_at.to_rfc3339(),
-                occurred_at_ms: e.occurred_at.timestamp_millis(),
-                duration_ms: e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
-                error: e.error.as_deref(),
-                url: e.url.as_deref(),
-                labels: to_json(&e.labels)?,
-                received_at: it.times.now,
-            })
+            Ok(EventRow(
+                &e.job_id,
+                &e.job_name,
+                &e.cluster,
+                e.status.as_str(),
+                e.previous_status.map(JobStatus::as_str),
+                e.occurred_at.to_rfc3339(),
+                e.occurred_at.timestamp_millis(),
+                e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+                e.error.as_deref(),
+                e.url.as_deref(),
+                to_json(&e.labels)?,
+                it.times.now,
+            ))
         })
         .collect::<StoreResult<Vec<EventRow<'_>>>>()?;
     let created: Vec<(i64, String, String, i64)> = sqlx::query_as(concat!(
@@ -101,9 +105,9 @@ pub(super) async fn insert_events_in(
          occurred_at, occurred_at_ms, duration_ms, error, url, labels, received_at) \
          SELECT e.job_id, e.job_name, e.cluster, e.status, e.previous_status, e.occurred_at, \
          e.occurred_at_ms, e.duration_ms, e.error, e.url, e.labels, e.received_at FROM ",
-        json_rows!("$1"; job_id text, job_name text, cluster text, status text,
-            previous_status text, occurred_at text, occurred_at_ms bigint, duration_ms bigint,
-            error text, url text, labels text, received_at bigint),
+        json_tuples!("$1"; 0 job_id text, 1 job_name text, 2 cluster text, 3 status text,
+            4 previous_status text, 5 occurred_at text, 6 occurred_at_ms bigint,
+            7 duration_ms bigint, 8 error text, 9 url text, 10 labels text, 11 received_at bigint),
         " AS e WHERE TRUE ORDER BY e.ord \
          ON CONFLICT (job_id, status, occurred_at_ms) DO NOTHING \
          RETURNING id, job_id, status, occurred_at_ms"
@@ -126,17 +130,17 @@ pub(super) async fn insert_events_in(
     for (it, id) in items.iter().zip(&fresh) {
         let Some(event_id) = id else { continue };
         for t in it.targets {
-            targets.push(TargetRow {
-                event_id: *event_id,
-                instance_id: t.instance_id,
-                group_id: t.group_id,
-                now: it.times.now,
-                deadline_at: it.times.deadline_at,
-                repeat_since: it.times.repeat_since,
-                job_id: &it.event.job_id,
-                status: it.event.status.as_str(),
-                silence_id: it.silence_id,
-            });
+            targets.push(TargetRow(
+                *event_id,
+                t.instance_id,
+                t.group_id,
+                it.times.now,
+                it.times.deadline_at,
+                it.times.repeat_since,
+                &it.event.job_id,
+                it.event.status.as_str(),
+                it.silence_id,
+            ));
         }
     }
     let mut claimed = Vec::new();
@@ -166,13 +170,13 @@ pub(super) async fn insert_events_in(
                  WHERE q.event_id = r.id AND q.state = 'silenced') \
                ORDER BY r.received_at DESC, r.id DESC LIMIT 1) \
                AS repeat_of FROM ",
-            json_rows!("$1"; event_id bigint, instance_id bigint, group_id bigint, now bigint,
-                deadline_at bigint, repeat_since bigint, job_id text, status text,
-                silence_id bigint),
+            json_tuples!("$1"; 0 event_id bigint, 1 instance_id bigint, 2 group_id bigint,
+                3 now bigint, 4 deadline_at bigint, 5 repeat_since bigint, 6 job_id text,
+                7 status text, 8 silence_id bigint),
             " AS t",
             no_flatten!(),
             ") AS t) AS t JOIN alert_instances AS i ON i.id = t.instance_id ORDER BY t.ord \
-             RETURNING id, event_id, instance_id, group_id, claimed_by"
+             RETURNING id, event_id, instance_id, group_id, claimed_by IS NOT NULL"
         ))
         .bind(to_json(&targets)?)
         .bind(lease.map(|l| l.worker))
@@ -267,7 +271,7 @@ fn leased_rows(
         .collect();
     let mut claimed: Vec<ClaimedDelivery> = created
         .iter()
-        .filter(|(.., claimed_by)| claimed_by.is_some())
+        .filter(|(.., claimed)| *claimed)
         .filter_map(|&(id, event_id, instance_id, group_id, _)| {
             let (it, shared) = item_of.get_mut(&event_id)?;
             let event = Arc::clone(shared.get_or_insert_with(|| Arc::new(it.event.clone())));

@@ -26,27 +26,28 @@ macro_rules! insert_attempts {
              (delivery_id, number, started_at, finished_at, outcome, error, warnings) \
              SELECT d.id, d.attempts + 1, r.started_at, r.finished_at, r.outcome, r.error, \
              r.warnings FROM ",
-            json_rows!("$1"; delivery_id bigint, started_at bigint, finished_at bigint,
-                outcome text, error text, warnings text),
+            json_tuples!("$1"; 0 delivery_id bigint, 1 started_at bigint, 2 finished_at bigint,
+                5 outcome text, 6 error text, 7 warnings text),
             " AS r JOIN deliveries AS d ON d.id = r.delivery_id ORDER BY d.id",
             $($lock)*
         )
     };
 }
 
-/// One attempt record as the JSON row `record_attempts` binds (serialized straight to text,
-/// without a `Value` tree per record).
+/// One attempt record as the JSON array `record_attempts` binds (serialized straight to text,
+/// without a `Value` tree per record): delivery id, started at, finished at, state, next
+/// attempt at, outcome, error, warnings.
 #[derive(serde::Serialize)]
-struct AttemptRow<'a> {
-    delivery_id: i64,
-    started_at: i64,
-    finished_at: i64,
-    state: &'a str,
-    next_attempt_at: Option<i64>,
-    outcome: String,
-    error: Option<String>,
-    warnings: String,
-}
+struct AttemptRow<'a>(
+    i64,
+    i64,
+    i64,
+    &'a str,
+    Option<i64>,
+    String,
+    Option<String>,
+    String,
+);
 
 impl EngineStore {
     /// Events with their deliveries and watchers' states in one transaction (see
@@ -225,16 +226,16 @@ impl OutboxStore for EngineStore {
             let items = round
                 .iter()
                 .map(|r| {
-                    Ok(AttemptRow {
-                        delivery_id: r.delivery_id,
-                        started_at: r.started_at,
-                        finished_at: r.finished_at,
-                        state: r.state.as_str(),
-                        next_attempt_at: r.next_attempt_at,
-                        outcome: outcome_of(r),
-                        error: r.error.as_ref().map(to_json).transpose()?,
-                        warnings: to_json(&r.warnings)?,
-                    })
+                    Ok(AttemptRow(
+                        r.delivery_id,
+                        r.started_at,
+                        r.finished_at,
+                        r.state.as_str(),
+                        r.next_attempt_at,
+                        outcome_of(r),
+                        r.error.as_ref().map(to_json).transpose()?,
+                        to_json(&r.warnings)?,
+                    ))
                 })
                 .collect::<StoreResult<Vec<AttemptRow<'_>>>>()?;
             let batch = to_json(&items)?;
@@ -264,8 +265,8 @@ impl OutboxStore for EngineStore {
                  sent_at = CASE WHEN r.state = 'sent' THEN r.finished_at \
                    ELSE deliveries.sent_at END, \
                  claimed_by = NULL, lease_until = NULL FROM ",
-                json_rows!("$1"; delivery_id bigint, state text, next_attempt_at bigint,
-                    error text, finished_at bigint),
+                json_tuples!("$1"; 0 delivery_id bigint, 3 state text, 4 next_attempt_at bigint,
+                    6 error text, 2 finished_at bigint),
                 " AS r WHERE deliveries.id = r.delivery_id"
             ))
             .bind(&batch)
