@@ -252,10 +252,15 @@ impl PgStore {
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         // Lock the due rows nobody else holds (SKIP LOCKED: rows another claimer is taking
         // right now are skipped, not waited for), lease them, and return them as they were
-        // before (their original next_attempt_at) with their event. A row another claimer
+        // before (their original next_attempt_at), then their events. A row another claimer
         // leased and committed meanwhile is re-checked against the WHERE clause on its new
         // version and drops out (its next_attempt_at moved to its lease end).
-        sqlx::query(concat!(
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("claiming deliveries"))?;
+        let rows = sqlx::query(concat!(
             "WITH due AS (SELECT id, next_attempt_at FROM deliveries \
                WHERE state = 'pending' AND next_attempt_at <= $1 \
                AND (lease_until IS NULL OR lease_until < $1) \
@@ -268,19 +273,17 @@ impl PgStore {
                u.created_at, u.sent_at, u.silence_id) \
              SELECT ",
             sql::delivery_cols!(),
-            ", ",
-            sql::event_cols!(),
-            " FROM claimed AS d LEFT JOIN events AS e ON e.id = d.event_id \
-             ORDER BY d.next_attempt_at, d.id"
+            " FROM claimed AS d ORDER BY d.next_attempt_at, d.id"
         ))
         .bind(now)
         .bind(i64::from(limit))
         .bind(worker)
         .bind(lease_until)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(db("claiming deliveries"))
-        .and_then(|rows| sql::claimed_from_rows(&rows))
+        .map_err(db("claiming deliveries"))?;
+        // Events never change once stored: read on the same connection after the claim.
+        sql::claimed_with_events(&mut conn, &rows).await
     }
 }
 

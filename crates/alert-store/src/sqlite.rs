@@ -321,13 +321,10 @@ impl SqliteStore {
         // INDEXED BY: without statistics SQLite prefers deliveries_state (every pending row,
         // then a sort); the partial due index yields rows in claim order and stops at `limit`.
         let mut tx = self.write_tx(WHAT).await?;
-        let claimed = sqlx::query(concat!(
+        let rows = sqlx::query(concat!(
             "SELECT ",
             sql::delivery_cols!(),
-            ", ",
-            sql::event_cols!(),
             " FROM deliveries AS d INDEXED BY deliveries_due \
-             LEFT JOIN events AS e ON e.id = d.event_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
              AND (d.lease_until IS NULL OR d.lease_until < $1) \
              ORDER BY d.next_attempt_at, d.id LIMIT $2"
@@ -336,8 +333,8 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(db(WHAT))
-        .and_then(|rows| sql::claimed_from_rows(&rows))?;
+        .map_err(db(WHAT))?;
+        let claimed = sql::claimed_with_events(&mut tx, &rows).await?;
         if !claimed.is_empty() {
             let ids: Vec<i64> = claimed.iter().map(|c| c.delivery.id).collect();
             // next_attempt_at = lease_until: see "Leases" in the module documentation.

@@ -54,7 +54,7 @@ macro_rules! event_cols {
          e.url AS e_url, e.labels AS e_labels, e.received_at AS e_received_at"
     };
 }
-pub(super) use {delivery_cols, event_cols};
+pub(super) use delivery_cols;
 
 // After the macros: their textual scope covers the submodules.
 mod alertmanager;
@@ -238,27 +238,46 @@ fn event_from_row(row: &DbRow) -> StoreResult<Option<StoredEvent>> {
     }))
 }
 
-/// Claimed rows: each a delivery with [`delivery_cols`] and its event with [`event_cols`].
-/// An event is read once however many of its deliveries came, and shared by them.
-pub(super) fn claimed_from_rows(rows: &[DbRow]) -> StoreResult<Vec<crate::model::ClaimedDelivery>> {
-    let mut events: HashMap<i64, Arc<JobEvent>> = HashMap::new();
-    rows.iter()
-        .map(|row| {
-            let event = match col::<Option<i64>>(row, "e_id")? {
-                Some(id) => match events.get(&id) {
-                    Some(event) => Some(Arc::clone(event)),
-                    None => event_from_row(row)?.map(|stored| {
-                        let event = Arc::new(stored.event);
-                        events.insert(id, Arc::clone(&event));
-                        event
-                    }),
-                },
-                None => None,
-            };
-            Ok(crate::model::ClaimedDelivery {
-                delivery: delivery_from_row(row)?,
-                event,
-            })
+/// Claimed rows (each a delivery with [`delivery_cols`]) with their events, read in one more
+/// query, once each however many of their deliveries came, and shared by them.
+///
+/// A join would copy every column of the event into each of its rows, and a claim of a
+/// fan-out is hundreds of rows of one event.
+pub(super) async fn claimed_with_events(
+    conn: &mut super::Conn,
+    rows: &[DbRow],
+) -> StoreResult<Vec<crate::model::ClaimedDelivery>> {
+    let deliveries = rows
+        .iter()
+        .map(delivery_from_row)
+        .collect::<StoreResult<Vec<Delivery>>>()?;
+    let mut ids: Vec<i64> = deliveries.iter().filter_map(|d| d.event_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut events: HashMap<i64, Arc<JobEvent>> = HashMap::with_capacity(ids.len());
+    if !ids.is_empty() {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_cols!(),
+            " FROM events AS e WHERE e.id IN (SELECT t.id FROM ",
+            id_list!("$1"),
+            " AS t)"
+        ))
+        .bind(crate::shared::to_json(&ids)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(crate::shared::db("claiming deliveries"))?;
+        for row in &rows {
+            if let Some(stored) = event_from_row(row)? {
+                events.insert(stored.id, Arc::new(stored.event));
+            }
+        }
+    }
+    Ok(deliveries
+        .into_iter()
+        .map(|delivery| crate::model::ClaimedDelivery {
+            event: delivery.event_id.and_then(|id| events.get(&id).cloned()),
+            delivery,
         })
-        .collect()
+        .collect())
 }
