@@ -61,10 +61,26 @@ fn core_knows_no_channel_and_no_web_framework() {
         internal_deps("alert-core")
     );
     let deps = all_deps("alert-core");
-    for web in ["axum", "actix", "warp", "hyper", "tower-http", "rocket"] {
+    for web in [
+        "axum",
+        "actix",
+        "warp",
+        "tower-http",
+        "rocket",
+        "hyper ",
+        "hyper.",
+    ] {
         assert!(
             !deps.contains(&format!("\n{web}")),
             "alert-core depends on {web}"
+        );
+    }
+    // hyper's client (under `http::HttpClient`, as under reqwest) is a client library; its
+    // server side is the web stack's, which stays out of core.
+    for line in deps.lines().filter(|l| l.starts_with("hyper")) {
+        assert!(
+            !line.contains("server"),
+            "alert-core must not enable an HTTP server: {line}"
         );
     }
 }
