@@ -32,14 +32,26 @@ pub fn build_client(
     timeout: Duration,
     proxy: Option<&Secret>,
 ) -> Result<reqwest::Client, ParamError> {
-    type Clients = Mutex<HashMap<(Duration, Option<String>), reqwest::Client>>;
-    static CLIENTS: OnceLock<Clients> = OnceLock::new();
+    static CLIENTS: OnceLock<ClientCache<reqwest::Client>> = OnceLock::new();
+    shared_client(&CLIENTS, timeout, proxy, || new_client(timeout, proxy))
+}
+
+/// Clients by (timeout, proxy URL): one per setting for the whole process.
+type ClientCache<C> = Mutex<HashMap<(Duration, Option<String>), C>>;
+
+/// The client of `cache` for this timeout and proxy, built by `build` on first use.
+fn shared_client<C: Clone>(
+    cache: &OnceLock<ClientCache<C>>,
+    timeout: Duration,
+    proxy: Option<&Secret>,
+    build: impl FnOnce() -> Result<C, ParamError>,
+) -> Result<C, ParamError> {
     let key = (timeout, proxy.map(|p| p.expose().to_owned()));
-    let clients = CLIENTS.get_or_init(Clients::default);
+    let clients = cache.get_or_init(ClientCache::default);
     if let Some(client) = clients.lock().expect("not poisoned").get(&key) {
         return Ok(client.clone());
     }
-    let client = new_client(timeout, proxy)?;
+    let client = build()?;
     Ok(clients
         .lock()
         .expect("not poisoned")
@@ -96,8 +108,14 @@ pub fn transport_error(e: &reqwest::Error) -> ChannelError {
 
 /// The error and its causes, without the URL.
 fn describe(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    error_chain(e)
+}
+
+/// An error's causes (or the error itself when it has none), each once, URLs redacted: what
+/// a channel error says about a transport failure.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
         if !parts.contains(&text) {
@@ -149,15 +167,15 @@ fn parse_json_answer<T: DeserializeOwned>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A keep-alive HTTP/1.1 server on loopback that answers `200 ok` to every request and
+    /// A keep-alive HTTP/1.1 server on loopback that answers `200 {}` to every request and
     /// counts the connections it accepted.
-    async fn counting_server() -> (String, Arc<AtomicUsize>) {
+    pub(crate) async fn counting_server() -> (url::Url, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -171,7 +189,7 @@ mod tests {
                         if n == 0 {
                             return;
                         }
-                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
                         if socket.write_all(reply).await.is_err() {
                             return;
                         }
@@ -179,7 +197,7 @@ mod tests {
                 });
             }
         });
-        (url, accepted)
+        (url::Url::parse(&url).unwrap(), accepted)
     }
 
     #[tokio::test]
@@ -190,8 +208,8 @@ mod tests {
         let first = build_client(timeout, None).unwrap();
         let second = build_client(timeout, None).unwrap();
         for client in [&first, &second, &first] {
-            let answer = client.get(&url).send().await.unwrap();
-            assert_eq!(answer.text().await.unwrap(), "ok");
+            let answer = client.get(url.clone()).send().await.unwrap();
+            assert_eq!(answer.text().await.unwrap(), "{}");
         }
         assert_eq!(
             accepted.load(Ordering::SeqCst),
@@ -200,7 +218,7 @@ mod tests {
         );
         // Another timeout is another client, with its own pool.
         let other = build_client(Duration::from_millis(4_322), None).unwrap();
-        other.get(&url).send().await.unwrap();
+        other.get(url.clone()).send().await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 

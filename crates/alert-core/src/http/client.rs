@@ -8,8 +8,7 @@
 //! docs/BENCHMARKS.md). A channel request needs none of them: one method, one URL, a few
 //! headers, a small body, an answer read whole.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ::http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
@@ -85,24 +84,14 @@ impl HttpClient {
     ///
     /// A bad proxy URL is reported against the `proxy` parameter, without echoing its password.
     pub fn new(timeout: Duration, proxy: Option<&Secret>) -> Result<Self, ParamError> {
-        type Clients = Mutex<HashMap<(Duration, Option<String>), HttpClient>>;
-        static CLIENTS: OnceLock<Clients> = OnceLock::new();
-        let key = (timeout, proxy.map(|p| p.expose().to_owned()));
-        let clients = CLIENTS.get_or_init(Clients::default);
-        if let Some(client) = clients.lock().expect("not poisoned").get(&key) {
-            return Ok(client.clone());
-        }
-        let route = match proxy {
-            Some(_) => Route::Proxied(super::build_client(timeout, proxy)?),
-            None => Route::Direct(Arc::new(direct_client(timeout)?)),
-        };
-        let client = Self { timeout, route };
-        Ok(clients
-            .lock()
-            .expect("not poisoned")
-            .entry(key)
-            .or_insert(client)
-            .clone())
+        static CLIENTS: OnceLock<super::ClientCache<HttpClient>> = OnceLock::new();
+        super::shared_client(&CLIENTS, timeout, proxy, || {
+            let route = match proxy {
+                Some(_) => Route::Proxied(super::build_client(timeout, proxy)?),
+                None => Route::Direct(Arc::new(direct_client(timeout)?)),
+            };
+            Ok(Self { timeout, route })
+        })
     }
 
     /// The request timeout.
@@ -236,7 +225,10 @@ async fn direct_exchange(
                     "answer is longer than {MAX_ANSWER_BYTES} bytes; is the URL right?"
                 ))
             } else {
-                ChannelError::retry(format!("reading the answer failed: {}", chain(&*e)))
+                ChannelError::retry(format!(
+                    "reading the answer failed: {}",
+                    super::error_chain(&*e)
+                ))
             }
         })?
         .to_bytes();
@@ -290,24 +282,7 @@ fn direct_error(e: &hyper_util::client::legacy::Error) -> ChannelError {
     } else {
         "request failed"
     };
-    ChannelError::retry(format!("{what}: {}", chain(e)))
-}
-
-/// The error's causes (or the error itself), without URLs.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    if parts.is_empty() {
-        parts.push(e.to_string());
-    }
-    crate::text::redact_urls_in(&parts.join(": "))
+    ChannelError::retry(format!("{what}: {}", super::error_chain(e)))
 }
 
 #[cfg(test)]
