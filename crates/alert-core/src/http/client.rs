@@ -4,9 +4,9 @@
 //!
 //! Why not reqwest for both: on the delivery path the client is a large share of the server's
 //! CPU, and reqwest's layers (redirect policy, URL re-parsing, per-request boxed timeouts) cost
-//! about twice hyper's client per request (`cargo bench -p alert-core --bench http_client`,
-//! docs/BENCHMARKS.md). A channel request needs none of them: one method, one URL, a few
-//! headers, a small body, an answer read whole.
+//! about twice hyper's client per request (docs/BENCHMARKS.md; `cargo bench -p alert-core
+//! --features http --bench http_client`). A channel request needs none of them: one method,
+//! one URL, a few headers, a small body, an answer read whole.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
