@@ -42,6 +42,26 @@ async fn robot() -> Url {
     Url::parse(&url).unwrap()
 }
 
+/// `IN_FLIGHT` tasks, each making `PER_TASK` requests one after the other with `request`.
+fn in_flight<F, R>(rt: &tokio::runtime::Runtime, url: &Url, request: F)
+where
+    F: Fn(Url) -> R + Clone + Send + 'static,
+    R: std::future::Future<Output = ()> + Send,
+{
+    rt.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..IN_FLIGHT {
+            let (request, url) = (request.clone(), url.clone());
+            tasks.spawn(async move {
+                for _ in 0..PER_TASK {
+                    request(url.clone()).await;
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+}
+
 fn clients(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -56,38 +76,27 @@ fn clients(c: &mut Criterion) {
     group.throughput(Throughput::Elements((IN_FLIGHT * PER_TASK) as u64));
     group.bench_function("alert_core_http_client", |b| {
         b.iter(|| {
-            rt.block_on(async {
-                let mut tasks = tokio::task::JoinSet::new();
-                for _ in 0..IN_FLIGHT {
-                    let (client, url) = (ours.clone(), url.clone());
-                    tasks.spawn(async move {
-                        for _ in 0..PER_TASK {
-                            let _: Value = client.post_json(&url, BODY.to_vec()).await.unwrap();
-                        }
-                    });
+            let ours = ours.clone();
+            in_flight(&rt, &url, move |url| {
+                let client = ours.clone();
+                async move {
+                    let _: Value = client.post_json(&url, BODY.to_vec()).await.unwrap();
                 }
-                while tasks.join_next().await.is_some() {}
-            });
+            })
         });
     });
     group.bench_function("reqwest", |b| {
         b.iter(|| {
-            rt.block_on(async {
-                let mut tasks = tokio::task::JoinSet::new();
-                for _ in 0..IN_FLIGHT {
-                    let (client, url) = (reqwest.clone(), url.clone());
-                    tasks.spawn(async move {
-                        for _ in 0..PER_TASK {
-                            let request = client
-                                .post(url.clone())
-                                .header("content-type", "application/json")
-                                .body(BODY.to_vec());
-                            let _: Value = send_json(request).await.unwrap();
-                        }
-                    });
+            let reqwest = reqwest.clone();
+            in_flight(&rt, &url, move |url| {
+                let request = reqwest
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(BODY.to_vec());
+                async move {
+                    let _: Value = send_json(request).await.unwrap();
                 }
-                while tasks.join_next().await.is_some() {}
-            });
+            })
         });
     });
     group.finish();

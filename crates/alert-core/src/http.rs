@@ -138,13 +138,17 @@ pub async fn send_json<T: DeserializeOwned>(
 ) -> Result<T, ChannelError> {
     let response = request.send().await.map_err(|e| transport_error(&e))?;
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let retry_after = retry_after(response.headers());
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
     parse_json_answer(status.as_u16(), retry_after.as_deref(), &body)
+}
+
+/// The `Retry-After` header, if any and if it is text.
+fn retry_after(headers: &header::HeaderMap) -> Option<String> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// A JSON answer of type `T`, or the error its status or body means (see [`send_json`]).

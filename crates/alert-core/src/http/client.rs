@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ::http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use ::http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
 use ::http::Method;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -214,8 +214,27 @@ async fn direct_exchange(
         .request(request)
         .await
         .map_err(|e| direct_error(&e))?;
+    read_answer(response).await
+}
+
+/// One request through reqwest (the proxied route), the answer read whole.
+async fn proxied_exchange(request: reqwest::RequestBuilder) -> Result<Answer, ChannelError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| super::transport_error(&e))?;
+    read_answer(::http::Response::from(response)).await
+}
+
+/// The status, `Retry-After` and body of an answer, the body read whole up to
+/// [`MAX_ANSWER_BYTES`] (whether or not the server announced its length).
+async fn read_answer<B>(response: ::http::Response<B>) -> Result<Answer, ChannelError>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
+    let retry_after = super::retry_after(response.headers());
     let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
         .collect()
         .await
@@ -237,40 +256,6 @@ async fn direct_exchange(
         retry_after,
         body,
     })
-}
-
-/// One request through reqwest (the proxied route), the answer read whole.
-async fn proxied_exchange(request: reqwest::RequestBuilder) -> Result<Answer, ChannelError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| super::transport_error(&e))?;
-    let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(ChannelError::permanent(format!(
-            "answer is longer than {MAX_ANSWER_BYTES} bytes; is the URL right?"
-        )));
-    }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| super::transport_error(&e))?;
-    Ok(Answer {
-        status,
-        retry_after,
-        body,
-    })
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Classifies a failure of hyper's client: connection failures are `Retry`, and so is a

@@ -150,6 +150,21 @@ async fn an_endless_answer_is_cut_and_refused() {
 }
 
 #[tokio::test]
+async fn an_endless_answer_through_a_proxy_is_cut_and_refused_too() {
+    let proxy = MockServer::start().await;
+    Mock::given(path("/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; MAX_ANSWER_BYTES + 1]))
+        .mount(&proxy)
+        .await;
+    let secret = Secret::new(format!("http://{}", proxy.address()));
+    let client = HttpClient::new(Duration::from_millis(4_337), Some(&secret)).unwrap();
+    let url = Url::parse("http://robot.invalid/big").unwrap();
+    let err = client.get_json::<Value>(&url).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent);
+    assert!(err.message.contains("longer than"), "{}", err.message);
+}
+
+#[tokio::test]
 async fn an_instance_behind_a_proxy_sends_through_it_with_its_credentials() {
     // The mock is the proxy: it receives the absolute-form request for a host that does not
     // resolve, with the proxy's basic credentials (user:pr0xypass).
