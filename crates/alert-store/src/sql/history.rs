@@ -8,7 +8,8 @@ use super::{
     col, delivery_from_row, event_from_row, json_col, opt_json_col, opt_status_col, u32_col,
 };
 use crate::model::{
-    AmNotification, Attempt, Delivery, DeliveryStats, HistoryFilter, HistoryRow, StoredEvent,
+    AmNotification, Attempt, Delivery, DeliveryState, DeliveryStats, HistoryFilter, HistoryRow,
+    StoredEvent,
 };
 use crate::shared::{db, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 use crate::{HistoryStore, StoreResult};
@@ -109,6 +110,11 @@ impl HistoryStore for EngineStore {
         }
         if let Some(state) = filter.state {
             qb.push(" AND d.state = ").push_bind(state.as_str());
+            if state != DeliveryState::Sent {
+                // Implies the predicate of the partial index `deliveries_state`, which a
+                // bound value does not prove to SQLite's planner.
+                qb.push(" AND d.state <> 'sent'");
+            }
         }
         if let Some(silence_id) = filter.silence_id {
             qb.push(" AND d.silence_id = ").push_bind(silence_id);

@@ -47,6 +47,10 @@ pub(crate) async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>
         }])
         .await
         .unwrap();
+    store
+        .record_attempts(&[sent(a_rows[1].id, 400)])
+        .await
+        .unwrap();
 
     let ids_of =
         |rows: &[alert_store::HistoryRow]| rows.iter().map(|r| r.delivery.id).collect::<Vec<_>>();
@@ -100,6 +104,23 @@ pub(crate) async fn history_filters_and_pages_newest_first(store: Arc<dyn Store>
         })
         .await,
         [failed]
+    );
+    // Sent deliveries are not in the partial `deliveries_state` index: read from the rows.
+    assert_eq!(
+        filter(HistoryFilter {
+            state: Some(DeliveryState::Sent),
+            ..Default::default()
+        })
+        .await,
+        [a_rows[1].id]
+    );
+    assert_eq!(
+        filter(HistoryFilter {
+            state: Some(DeliveryState::Pending),
+            ..Default::default()
+        })
+        .await,
+        [b_rows[0].id, a_rows[0].id]
     );
     assert_eq!(
         filter(HistoryFilter {
