@@ -350,3 +350,28 @@ async fn the_silences_migration_keeps_every_delivery_and_attempt() {
     assert_eq!(store.pending_count().await.unwrap(), 0);
     store.close().await;
 }
+
+/// The listing of Alertmanager notifications reads each one's deliveries through an index
+/// (a scan of every delivery per notification before SQLite's migration 0015).
+#[tokio::test]
+async fn notifications_read_their_deliveries_through_an_index() {
+    let tmp = TempDb::new("am-plan");
+    let store = SqliteStore::connect(&tmp.url()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&tmp.url()).await.unwrap();
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT n.id, (SELECT json_group_array(d.id) FROM deliveries AS d \
+         WHERE d.am_notification_id = n.id) FROM am_notifications AS n \
+         ORDER BY n.id DESC LIMIT 100",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("USING COVERING INDEX deliveries_am_notification")),
+        "{plan:?}"
+    );
+    pool.close().await;
+    store.close().await;
+}
